@@ -1,0 +1,78 @@
+# drift_platform: `make demo` runs the main job on the embedded default, `make test` runs the tests.
+# Both create .venv and install the pinned dependencies (requirements.lock) on first use.
+
+SHELL := /bin/bash
+PYTHON ?= python3.11
+UV_VERSION := 0.13.9
+VENV := .venv
+BIN := $(VENV)/bin
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+
+.PHONY: help install system-deps demo test test-fast dev check lint format lock compose-config clean
+
+help:
+	@echo "make demo     set up, then run the reference, a sequence of weeks, the sensor and retraining; print a summary"
+	@echo "make test     set up, then run the whole test suite (starts PostgreSQL, S3, Slack and Dagster on loopback)"
+	@echo "make dev      open the Dagster UI on the embedded default (http://127.0.0.1:3000)"
+	@echo "make check    validate the definitions (dg check defs) and lint"
+	@echo "make lock     re-resolve requirements.lock from pyproject.toml"
+
+$(BIN)/.installed: requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $@
+
+install: $(BIN)/.installed
+
+$(DAGSTER_HOME)/dagster.yaml:
+	mkdir -p $(DAGSTER_HOME)
+	printf 'telemetry:\n  enabled: false\n' > $@
+
+demo: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/python -m drift_platform.demo
+
+system-deps:
+	bash scripts/system-deps.sh
+
+test: install system-deps
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+dev: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -m drift_platform.definitions -h 127.0.0.1 -p 3000
+
+check: install
+	$(BIN)/dg check defs
+	$(BIN)/ruff check .
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check drift_platform drift_platform_tests
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format drift_platform drift_platform_tests
+
+lock:
+	uv pip compile pyproject.toml --extra dev --extra deploy -p 3.11 -o requirements.lock
+
+# docker-compose v1 needs the env file to exist: validate a copy with .env.example as its .env.
+compose-config:
+	tmp=$$(mktemp -d) && cp docker-compose.yml $$tmp/ && cp .env.example $$tmp/.env && ln -s $(CURDIR)/deploy $$tmp/deploy \
+	  && ln -s $(CURDIR)/Dockerfile $$tmp/Dockerfile && docker-compose -f $$tmp/docker-compose.yml config -q && echo "docker-compose.yml is valid"; \
+	  rc=$$?; rm -rf $$tmp; exit $$rc
+
+clean:
+	rm -rf $(DAGSTER_HOME) .pytest_cache
+
+# Benchmarks side by side (docs/benchmarks.md): ~20 min on 2 cores; results also in benchmarks/results/.
+.PHONY: bench bench-smoke
+bench: install
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+bench-smoke: install
+	$(BIN)/python -m benchmarks --smoke $(BENCH_ARGS)

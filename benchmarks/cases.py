@@ -1,0 +1,303 @@
+"""One benchmark case, run in a fresh process by benchmarks/run.py so its peak RSS is its own:
+
+    python -m benchmarks.cases NAME '{"param": ...}'
+
+Each case prepares its inputs (not timed), times the work with `time.perf_counter`, and prints one line
+`BENCH_RESULT {json}` with `timings` (name -> seconds) and facts to compare (drift decisions, row counts).
+Imports a case needs anyway (evidently, drift_platform) happen before the timer, for both sides of a comparison.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+RESULT_PREFIX = "BENCH_RESULT "
+
+
+def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    began = time.perf_counter()
+    value = fn()
+    return time.perf_counter() - began, value
+
+
+# --- (a) drift ----------------------------------------------------------------------------------------------------
+def drift(rows: int, variant: str) -> dict[str, Any]:
+    """variant: "preset" = bare `Report([DataDriftPreset()], include_tests=True).run(cur, ref)` on the 12 columns;
+    "project" = `compute_drift` with its HTML and JSON report; "decisions" = `compute_drift(with_report=False)`."""
+    import evidently.legacy.calculations.stattests  # noqa: F401 - the import is not what is measured
+    import evidently.presets  # noqa: F401
+
+    from benchmarks.data import FEATURES, SPEC, pair
+    from drift_platform.drift import compute_drift, parse_snapshot
+
+    reference, current = pair(rows)
+    if variant == "preset":
+        from evidently import Report
+        from evidently.presets import DataDriftPreset
+
+        cur, ref = current[FEATURES], reference[FEATURES]
+        seconds, snapshot = _timed(
+            lambda: Report([DataDriftPreset()], include_tests=True).run(cur, ref).dict()
+        )
+        columns, count, share = parse_snapshot(snapshot, 0.5)
+        dataset_drift = share >= 0.5
+        report_bytes = None
+    else:
+        with_report = variant == "project"
+        seconds, result = _timed(lambda: compute_drift(reference, current, SPEC, with_report=with_report))
+        columns, count, share, dataset_drift = (
+            result.columns,
+            result.drifted_count,
+            result.share,
+            result.dataset_drift,
+        )
+        report_bytes = len(result.report_html) + len(result.report_json) if with_report else None
+    return {
+        "timings": {"drift": seconds},
+        "columns": {
+            c.column: {"method": c.method, "score": c.score, "threshold": c.threshold, "drifted": c.drifted}
+            for c in columns
+        },
+        "drifted_count": count,
+        "share": share,
+        "dataset_drift": bool(dataset_drift),
+        "report_bytes": report_bytes,
+    }
+
+
+# --- (b) history write and read on PostgreSQL -----------------------------------------------------------------------
+def _database(host: str, port: int) -> tuple[str, Callable[[], None]]:
+    """A fresh database on the benchmark's server: its SQLAlchemy URL and a function that drops it."""
+    import psycopg2
+
+    name = f"bench_{uuid.uuid4().hex[:12]}"
+
+    def admin(statement: str) -> None:
+        conn = psycopg2.connect(host=host, port=port, user="postgres", dbname="postgres")
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(statement)
+        finally:
+            conn.close()
+
+    admin(f'CREATE DATABASE "{name}"')
+    return f"postgresql+psycopg2://postgres@{host}:{port}/{name}", lambda: admin(
+        f'DROP DATABASE "{name}" WITH (FORCE)'
+    )
+
+
+def _psql(host: str, port: int, url: str, command: str) -> tuple[float, int]:
+    """Run one psql meta-command: its wall time and its own peak RSS in kB.
+
+    The RSS is psql's VmHWM, polled every 5 ms (a high-water mark, so the last reading is the peak): the
+    `ru_maxrss` that wait4 reports would include this Python process's RSS, which a forked child inherits."""
+    import sqlalchemy as sa
+
+    argv = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", host, "-p", str(port), "-U", "postgres",
+            "-d", sa.make_url(url).database, "-c", command]  # fmt: skip
+    peak_kb = 0
+    began = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        status_file = Path(f"/proc/{proc.pid}/status")
+        while proc.poll() is None:
+            try:
+                fields = dict(
+                    line.split(":", 1) for line in status_file.read_text().splitlines() if ":" in line
+                )
+                if (
+                    fields["Name"].strip() == "psql"
+                ):  # before exec the status is the forked copy of this process
+                    peak_kb = max(peak_kb, int(fields["VmHWM"].split()[0]))
+            except (OSError, KeyError, ValueError):
+                pass  # not started yet, or already gone
+            time.sleep(0.005)
+        seconds = time.perf_counter() - began
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    error = proc.stderr.read().decode()
+    proc.stderr.close()
+    if proc.returncode != 0:
+        raise RuntimeError(f"psql failed ({proc.returncode}): {error}")
+    return seconds, peak_kb
+
+
+def history(rows: int, variant: str, host: str, port: int) -> dict[str, Any]:
+    """variant: "write" = `WarehouseResource.replace_windows` of `rows` rows into an empty history table;
+    "psql_write" = `psql \\copy ... FROM` a file holding the very CSV text `write` streams, into the same (empty,
+    same DDL) table;
+    "read" = `WarehouseResource.read` of the whole table; "psql_read" = `psql \\copy (SELECT ...) TO` a file."""
+    import shutil
+
+    import pandas as pd
+    import psycopg2  # noqa: F401 - imported before the timer, as in a process that already reads the reference
+    import pyarrow.csv  # noqa: F401
+    import sqlalchemy  # noqa: F401
+
+    from benchmarks.data import SPEC, frame
+    from drift_platform.resources.warehouse import WarehouseResource, _CsvSlices
+
+    rows_frame = frame(rows, seed=3)
+    start, end = rows_frame["ts"].iloc[0], rows_frame["ts"].iloc[-1] + pd.Timedelta(seconds=1)
+    url, drop = _database(host, port)
+    warehouse = WarehouseResource(url=url)
+    # Before the timer, as in the assets, which read the reference through the same engine before writing.
+    warehouse.engine.connect().close()
+    columns = ", ".join(SPEC.columns)
+    out: dict[str, Any] = {}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            csv_path = Path(tmp) / "history.csv"
+            if variant == "write":
+                seconds, _ = _timed(
+                    lambda: warehouse.replace_windows("history", SPEC, [(rows_frame, start, end)])
+                )
+            elif variant == "psql_write":
+                warehouse.replace_windows(
+                    "history", SPEC, [(rows_frame.iloc[:0], start, end)]
+                )  # the same DDL
+                with _CsvSlices(rows_frame) as stream, csv_path.open("wb") as sink:  # the very text COPY gets
+                    shutil.copyfileobj(stream, sink, 1 << 20)
+                seconds, out["rss_kb"] = _psql(
+                    host, port, url, f"\\copy history ({columns}) FROM '{csv_path}' WITH (FORMAT csv)"
+                )
+            elif variant == "read":
+                warehouse.replace_windows("history", SPEC, [(rows_frame, start, end)])
+                del rows_frame
+                seconds, back = _timed(lambda: warehouse.read("history", SPEC))
+                out["dtypes"] = sorted({str(t) for t in back.dtypes})
+            elif variant == "psql_read":
+                warehouse.replace_windows("history", SPEC, [(rows_frame, start, end)])
+                del rows_frame
+                seconds, out["rss_kb"] = _psql(
+                    host,
+                    port,
+                    url,
+                    f"\\copy (SELECT {columns} FROM history ORDER BY ts) TO '{csv_path}' WITH (FORMAT csv)",
+                )
+            else:
+                raise ValueError(f"unknown history variant {variant!r}")
+            out["rows_in_table"] = warehouse.stats("history", SPEC)["rows"]
+    finally:
+        warehouse.engine.dispose()
+        drop()
+    return {"timings": {"history": seconds}, **out}
+
+
+# --- (d) the platform in-process --------------------------------------------------------------------------------------
+def _platform(root: Path, instance):
+    """The project's definitions on the tests' embedded resources (SQLite warehouse, local folders, logged
+    alerts) under `root`, with a temporary instance: what the asset tests run."""
+    from drift_platform_tests.conftest import local_resources
+    from drift_platform_tests.helpers import Platform
+
+    return Platform(local_resources(root), instance)
+
+
+def sample_weeks(limit: int | None = None) -> list[str]:
+    """The weekly partitions the sample covers in full: 2011-01-31 .. 2012-12-24."""
+    from drift_platform.partitions import weekly_partitions
+
+    weeks = [w for w in weekly_partitions.get_partition_keys() if w <= "2012-12-24"]
+    return weeks[:limit] if limit else weeks
+
+
+def _idle_ticks(platform, count: int) -> list[float]:
+    """Sensor ticks with nothing new since the previous tick."""
+    seconds = []
+    for _ in range(count):
+        took, result = _timed(platform.tick)
+        if result.run_requests:
+            raise RuntimeError("a tick with nothing new requested a run")
+        seconds.append(took)
+    return seconds
+
+
+def week(idle_ticks: int = 5) -> dict[str, Any]:
+    """One weekly partition end to end in a fresh process (cold: pays the lazy imports), then another (warm), then
+    sensor ticks with nothing new."""
+    import dagster as dg
+
+    first, second = sample_weeks(2)
+    with tempfile.TemporaryDirectory() as tmp, dg.instance_for_test() as instance:
+        platform = _platform(Path(tmp), instance)
+        cold, result = _timed(lambda: platform.run_week(first))
+        warm, again = _timed(lambda: platform.run_week(second))
+        if not (result.success and again.success):
+            raise RuntimeError("a weekly run failed")
+        platform.tick()
+        ticks = _idle_ticks(platform, idle_ticks)
+    return {"timings": {"week_cold": cold, "week_warm": warm}, "series": {"tick_idle": ticks}}
+
+
+def backfill(weeks: int | None = None, idle_ticks: int = 5) -> dict[str, Any]:
+    """Every sample week in order, one in-process run each (reference created by the first), then the sensor's
+    first tick (one retrain request per drifted week) and ticks with nothing new on an instance holding them all."""
+    import dagster as dg
+
+    keys = sample_weeks(weeks)
+    with tempfile.TemporaryDirectory() as tmp, dg.instance_for_test() as instance:
+        platform = _platform(Path(tmp), instance)
+        began = time.perf_counter()
+        per_week = []
+        for key in keys:
+            took, result = _timed(lambda key=key: platform.run_week(key))
+            if not result.success:
+                raise RuntimeError(f"week {key} failed")
+            per_week.append(took)
+        total = time.perf_counter() - began
+        first_tick, tick = _timed(platform.tick)
+        ticks = _idle_ticks(platform, idle_ticks)
+        history_rows = len(platform.history())
+    return {
+        "timings": {"backfill": total, "tick_first": first_tick},
+        "series": {"tick_idle": ticks, "backfill_week": per_week},
+        "weeks": len(keys),
+        "retrain_requests": len(tick.run_requests or []),
+        "history_rows": history_rows,
+    }
+
+
+# --- (e) training ---------------------------------------------------------------------------------------------------
+def training(rows: int, n_jobs: int) -> dict[str, Any]:
+    """`train` (GridSearchCV over 7 alphas x 3 chronological folds, then refit) on a history of `rows` rows."""
+    import sklearn.model_selection  # noqa: F401 - the import is not what is measured
+
+    from benchmarks.data import bike_history
+    from drift_platform.training import TrainingSettings, train
+
+    history, spec = bike_history(rows)
+    seconds, result = _timed(lambda: train(history, spec, TrainingSettings(n_jobs=n_jobs)))
+    return {
+        "timings": {"train": seconds},
+        "best_alpha": result.best_alpha,
+        "rows": len(history),
+        "cv_rmsle": result.cv_rmsle,
+    }
+
+
+CASES: dict[str, Callable[..., dict[str, Any]]] = {
+    "drift": drift, "history": history, "week": week, "backfill": backfill, "training": training,
+}  # fmt: skip
+
+
+def main(argv: list[str]) -> int:
+    name, params = argv[0], json.loads(argv[1]) if len(argv) > 1 else {}
+    result = CASES[name](**params)
+    sys.stdout.write(RESULT_PREFIX + json.dumps(result) + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,96 @@
+"""Seeded synthetic data for the benchmarks: N rows x 12 monitored columns (8 numerical, 4 categorical).
+
+The current batch drifts in some columns and not in others, so both decisions occur. Categorical values are
+Python strings (object dtype), as the warehouse returns `str` columns. Also a bike-sharing-shaped history for
+training, built from the sample's rows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from drift_platform.dataset import DatasetSpec
+
+NUMERICAL = [f"num_{i}" for i in range(8)]
+CATEGORICAL = [f"cat_{i}" for i in range(4)]
+FEATURES = NUMERICAL + CATEGORICAL
+
+SPEC = DatasetSpec.from_dict(
+    {
+        "name": "bench",
+        "datetime_column": "ts",
+        "target": "y",
+        "target_nonnegative": False,
+        "columns": {
+            "ts": "datetime",
+            "y": "float",
+            **dict.fromkeys(NUMERICAL, "float"),
+            **dict.fromkeys(CATEGORICAL, "str"),
+        },
+        "numerical_features": NUMERICAL,
+        "categorical_features": CATEGORICAL,
+        "max_rows": 10_000_000,
+    }
+)
+START = pd.Timestamp("2020-01-06")
+_LEVELS = {
+    "cat_0": ["north", "south"],  # binary
+    "cat_1": ["clear", "mist", "rain", "snow"],
+    "cat_2": [f"store_{i:02d}" for i in range(12)],
+    "cat_3": [f"segment_{c}" for c in "abcdefghijklmnopqrstuvwxyz"],
+}
+
+
+def _probabilities(k: int, tilt: float) -> np.ndarray:
+    p = np.linspace(1.0, 2.0, k) + tilt * np.linspace(-1.0, 1.0, k)
+    return p / p.sum()
+
+
+def frame(rows: int, seed: int, drift: bool = False, start: pd.Timestamp = START) -> pd.DataFrame:
+    """`rows` rows, one a second from `start`. With `drift`, num_0..num_3 and cat_1 move; the rest does not."""
+    rng = np.random.default_rng(seed)
+    shift = 0.5 if drift else 0.0
+    data: dict[str, object] = {
+        "ts": pd.date_range(start, periods=rows, freq="s"),
+        "y": rng.gamma(2.0, 10.0, rows),
+    }
+    for i, name in enumerate(NUMERICAL):
+        moved = shift if i < 4 else 0.0
+        if i % 3 == 0:
+            data[name] = rng.normal(10.0 * i + moved, 1.0 + i, rows)
+        elif i % 3 == 1:
+            data[name] = rng.gamma(2.0 + i, 1.0, rows) + moved * 2.0
+        else:
+            data[name] = rng.uniform(0.0, 1.0 + moved, rows)
+    for name, levels in _LEVELS.items():
+        tilt = 0.8 if drift and name == "cat_1" else 0.0
+        values = np.array(levels, dtype=object)
+        data[name] = values[rng.choice(len(levels), rows, p=_probabilities(len(levels), tilt))]
+    return pd.DataFrame(data)
+
+
+def pair(rows: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(reference, current), both `rows` rows."""
+    return frame(rows, seed=1), frame(rows, seed=2, drift=True, start=START + pd.Timedelta(seconds=rows))
+
+
+def bike_history(rows: int, seed: int = 0) -> tuple[pd.DataFrame, DatasetSpec]:
+    """A bike-sharing-shaped history of `rows` rows (hourly timestamps), resampled from the sample with noise on
+    the weather columns, and the project's spec. Exactly the sample when `rows` is None or 731."""
+    from drift_platform.settings import DEFAULT_SOURCE_PATH, DEFAULT_SPEC_PATH
+    from drift_platform.source import load_window
+
+    spec = DatasetSpec.from_yaml(DEFAULT_SPEC_PATH)
+    sample, _ = load_window(
+        str(DEFAULT_SOURCE_PATH), spec, pd.Timestamp("2011-01-01"), pd.Timestamp("2013-01-01")
+    )
+    if rows == len(sample):
+        return sample, spec
+    rng = np.random.default_rng(seed)
+    history = sample.iloc[rng.integers(0, len(sample), rows)].reset_index(drop=True)
+    history["dteday"] = pd.date_range("2000-01-01", periods=rows, freq="h").astype("datetime64[ns]")
+    for col in ("temp", "atemp", "hum", "windspeed"):
+        history[col] = (history[col] + rng.normal(0.0, 0.02, rows)).clip(0.0, 1.0)
+    history["instant"] = np.arange(1, rows + 1)
+    return history, spec

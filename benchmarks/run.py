@@ -1,0 +1,601 @@
+"""Run the benchmarks side by side and print one markdown table (see docs/benchmarks.md).
+
+    python -m benchmarks                      # the full run (make bench), ~20 min on 2 cores
+    python -m benchmarks --smoke              # tiny sizes, one run each (make bench-smoke; also a test)
+    python -m benchmarks --sizes 10000,100000 --repeat 5 --only drift,imports
+
+Every run of every case is a fresh process (benchmarks/cases.py, or `python -c ...` for the imports), started and
+waited for one at a time, never two at once. Its peak RSS is the `ru_maxrss` that `os.wait4` returns for it: the
+largest resident set of that process (or of a child it waited for, e.g. a grid-search worker); Linux starts a
+forked child's count at its parent's RSS, and this orchestrator stays at ~35-60 MB, below every case (psql,
+started by a case process, is measured by its own VmHWM instead). The server's memory counts on neither side. Time is what
+the case measured around the work itself, except for the imports, which are the wall time of the whole process.
+The two sides of a comparison alternate (A B A B ...) so a change in the machine's load hits both alike.
+Results go to stdout and to benchmarks/results/ (git-ignored) as .md and .json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks.cases import RESULT_PREFIX
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS_DIR = REPO / "benchmarks" / "results"
+GROUPS = ("drift", "history", "imports", "platform", "training")
+LARGE_ROWS = 500_000  # the bare preset at this size and above runs --large-repeat times (~90 s a run at 1M)
+PACKAGES = (
+    "dagster",
+    "evidently",
+    "pandas",
+    "numpy",
+    "scipy",
+    "scikit-learn",
+    "pyarrow",
+    "SQLAlchemy",
+    "psycopg2-binary",
+)
+TARGETS = {
+    "drift_speedup": 5.0,
+    "drift_rss_mb": 1024.0,
+    "history_ratio": 1.5,
+    "load_ratio": 1.5,
+    "tick_s": 1.0,
+}
+TARGET_DRIFT_ROWS, TARGET_HISTORY_ROWS = (
+    1_000_000,
+    100_000,
+)  # the issue's targets are for these sizes and above
+
+
+@dataclass
+class Row:
+    """One line of the table: a measured quantity over several runs."""
+
+    group: str
+    label: str
+    seconds: list[float] = field(default_factory=list)
+    rss_kb: list[int] = field(default_factory=list)
+    note: str = ""
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "group": self.group, "case": self.label, "runs": len(self.seconds),
+            "median_s": statistics.median(self.seconds) if self.seconds else None,
+            "min_s": min(self.seconds, default=None), "max_s": max(self.seconds, default=None),
+            "peak_rss_mb": max(self.rss_kb) / 1024 if self.rss_kb else None, "note": self.note,
+        }  # fmt: skip
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.rows: dict[tuple[str, str], Row] = {}
+        self.payloads: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self.env = self._env()
+
+    # --- processes ------------------------------------------------------------------------------------------------
+    def _env(self) -> dict[str, str]:
+        self._home = tempfile.TemporaryDirectory(prefix="drift-bench-home-")  # removed at the end of run()
+        home = Path(self._home.name)
+        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        return {
+            **os.environ,
+            "PYTHONHASHSEED": "0",  # set iteration order (Evidently's category keys) is then the same in every run
+            "DAGSTER_HOME": str(home),
+            "DRIFT_DATA_DIR": str(home / "drift_data"),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")])),
+        }
+
+    def spawn(self, argv: Sequence[str]) -> tuple[float, int, str]:
+        """Run one process to its end (killed after --timeout): wall seconds, its peak RSS in kB, its stdout."""
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            began = time.perf_counter()
+            proc = subprocess.Popen(
+                list(argv),
+                stdout=out,
+                stderr=err,
+                stdin=subprocess.DEVNULL,
+                cwd=REPO,
+                env=self.env,
+                start_new_session=True,
+            )
+            timer = threading.Timer(self.args.timeout, os.killpg, (proc.pid, signal.SIGKILL))
+            timer.start()
+            try:
+                _, status, usage = os.wait4(proc.pid, 0)
+            finally:
+                timer.cancel()
+            wall = time.perf_counter() - began
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            out.seek(0)
+            err.seek(0)
+            stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv)} exited with {proc.returncode}:\n{stderr[-3000:]}")
+        return wall, usage.ru_maxrss, stdout
+
+    def case(self, name: str, **params: Any) -> tuple[dict[str, Any], int]:
+        _, rss_kb, stdout = self.spawn([sys.executable, "-m", "benchmarks.cases", name, json.dumps(params)])
+        lines = [line for line in stdout.splitlines() if line.startswith(RESULT_PREFIX)]
+        if not lines:
+            raise RuntimeError(f"case {name} {params} printed no result:\n{stdout[-2000:]}")
+        payload = json.loads(lines[-1][len(RESULT_PREFIX) :])
+        return payload, int(payload.get("rss_kb", rss_kb))
+
+    def record(
+        self,
+        group: str,
+        label: str,
+        seconds: float | Sequence[float],
+        rss_kb: int,
+        note: str = "",
+        payload: dict[str, Any] | None = None,
+    ) -> None:
+        row = self.rows.setdefault((group, label), Row(group, label, note=note))
+        row.seconds.extend([seconds] if isinstance(seconds, int | float) else seconds)
+        row.rss_kb.append(rss_kb)
+        if payload is not None:
+            self.payloads.setdefault((group, label), []).append(payload)
+        shown = f"{seconds:.2f} s" if isinstance(seconds, int | float) else f"{len(seconds)} values"
+        print(f"  [{group}] {label}: {shown}, {rss_kb / 1024:.0f} MB", file=sys.stderr, flush=True)
+
+    def alternate(self, variants: list[tuple[int, Any]]) -> None:
+        """Run callables A B A B ...: `variants` holds (runs, callable) pairs."""
+        for run in range(max(runs for runs, _ in variants)):
+            for runs, fn in variants:
+                if run < runs:
+                    fn()
+
+    # --- groups ---------------------------------------------------------------------------------------------------
+    def drift(self) -> None:
+        group = "a. drift (N ref + N cur rows x 12 cols)"
+        for rows in self.args.sizes:
+            preset_runs = (
+                min(self.args.repeat, self.args.large_repeat) if rows >= LARGE_ROWS else self.args.repeat
+            )
+            labels = {
+                "preset": f"{rows:,}: bare Evidently DataDriftPreset",
+                "project": f"{rows:,}: project compute_drift (decisions + HTML/JSON report)",
+                "decisions": f"{rows:,}: project decisions only (with_report=False)",
+            }
+            notes = {
+                "preset": f"{preset_runs} runs at this size (--large-repeat)"
+                if preset_runs < self.args.repeat
+                else ""
+            }
+
+            def one(variant: str, rows: int = rows, labels: dict = labels, notes: dict = notes) -> None:
+                payload, rss = self.case("drift", rows=rows, variant=variant)
+                self.record(
+                    group, labels[variant], payload["timings"]["drift"], rss, notes.get(variant, ""), payload
+                )
+
+            self.alternate(
+                [
+                    (preset_runs, lambda: one("preset")),
+                    (self.args.repeat, lambda: one("project")),
+                    (self.args.repeat, lambda: one("decisions")),
+                ]
+            )
+
+    def history(self) -> None:
+        from drift_platform_tests.fixtures.services import PostgresServer
+
+        group = "b. history in PostgreSQL (14 cols)"
+        labels = {
+            "write": "write {rows:,} rows: WarehouseResource.replace_windows (COPY, streamed CSV)",
+            "psql_write": "write {rows:,} rows: psql \\copy FROM a CSV file",
+            "read": "read {rows:,} rows: WarehouseResource.read (COPY TO STDOUT)",
+            "psql_read": "read {rows:,} rows: psql \\copy (SELECT ...) TO a CSV file",
+        }
+        notes = {
+            "psql_write": "RSS: psql's own (VmHWM)",
+            "psql_read": "RSS: psql's own (VmHWM)",
+            "write": "into an empty table with its primary key, as psql",
+        }
+        with PostgresServer() as server:
+            for rows in self.args.history_sizes:
+
+                def one(variant: str, rows: int = rows) -> None:
+                    payload, rss = self.case(
+                        "history", rows=rows, variant=variant, host=server.host, port=server.port
+                    )
+                    if payload["rows_in_table"] != rows:
+                        raise RuntimeError(
+                            f"history {variant}: {payload['rows_in_table']} rows in the table, not {rows}"
+                        )
+                    self.record(
+                        group,
+                        labels[variant].format(rows=rows),
+                        payload["timings"]["history"],
+                        rss,
+                        notes.get(variant, ""),
+                        payload,
+                    )
+
+                self.alternate([(self.args.repeat, lambda v=v: one(v)) for v in labels])
+
+    def imports(self) -> None:
+        group = "c. code-location load (whole process)"
+        commands = {
+            "python -c 'import drift_platform.definitions'": "import drift_platform.definitions",
+            "python -c 'import dagster'": "import dagster",
+        }
+        for code in commands.values():  # warm the page cache and __pycache__ once, unmeasured
+            self.spawn([sys.executable, "-c", code])
+
+        def one(label: str, code: str) -> None:
+            wall, rss, _ = self.spawn([sys.executable, "-c", code])
+            self.record(group, label, wall, rss)
+
+        self.alternate(
+            [(self.args.import_repeat, lambda lab=lab, c=c: one(lab, c)) for lab, c in commands.items()]
+        )
+
+    def platform(self) -> None:
+        group = "d. platform in-process (sample data, SQLite, temp instance)"
+        for _ in range(self.args.repeat):
+            payload, rss = self.case("week", idle_ticks=self.args.idle_ticks)
+            t = payload["timings"]
+            self.record(group, "one week end to end, fresh process (cold: lazy imports)", t["week_cold"], rss)
+            self.record(group, "one week end to end, next week (warm)", t["week_warm"], rss)
+            self.record(
+                group,
+                "sensor tick, nothing new (after those 2 weeks)",
+                payload["series"]["tick_idle"],
+                rss,
+                "every idle tick of every run",
+            )
+        payload, rss = self.case("backfill", weeks=self.args.weeks, idle_ticks=self.args.idle_ticks)
+        weeks = payload["weeks"]
+        t = payload["timings"]
+        which = "all" if self.args.weeks is None else "the first"
+        self.record(
+            group,
+            f"backfill: {which} {weeks} sample weeks, one in-process run each",
+            t["backfill"],
+            rss,
+            f"one run; the first week pays the lazy imports; {payload['history_rows']} history rows after",
+            payload,
+        )
+        self.record(
+            group,
+            "backfill: one week's run",
+            payload["series"]["backfill_week"],
+            rss,
+            f"each of the {weeks} weeks",
+        )
+        self.record(
+            group,
+            f"sensor tick, first after the backfill ({payload['retrain_requests']} retrain requests)",
+            t["tick_first"],
+            rss,
+            "one run",
+        )
+        self.record(
+            group,
+            f"sensor tick, nothing new (after the backfill: {weeks} evaluations)",
+            payload["series"]["tick_idle"],
+            rss,
+            "every idle tick",
+        )
+
+    def training(self) -> None:
+        group = "e. training on the history (GridSearchCV 7 alphas x 3 folds)"
+        for rows in self.args.train_sizes:
+            what = "the sample's history" if rows == 731 else "bike-shaped history"
+
+            def one(n_jobs: int, rows: int = rows, what: str = what) -> None:
+                payload, rss = self.case("training", rows=rows, n_jobs=n_jobs)
+                self.record(
+                    group,
+                    f"{rows:,} rows ({what}), n_jobs={n_jobs}",
+                    payload["timings"]["train"],
+                    rss,
+                    "RSS: largest process (workers included)" if n_jobs != 1 else "",
+                )
+
+            self.alternate([(self.args.repeat, lambda: one(1)), (self.args.repeat, lambda: one(-1))])
+
+    # --- report ---------------------------------------------------------------------------------------------------
+    def agreement(self) -> list[dict[str, Any]]:
+        """Per size: do the project's decisions equal the bare preset's, column by column?"""
+        out = []
+        for rows in self.args.sizes:
+            preset = self.payloads.get(
+                ("a. drift (N ref + N cur rows x 12 cols)", f"{rows:,}: bare Evidently DataDriftPreset")
+            )
+            if not preset:
+                continue
+            for variant in (
+                "project compute_drift (decisions + HTML/JSON report)",
+                "project decisions only (with_report=False)",
+            ):
+                ours = self.payloads.get(
+                    ("a. drift (N ref + N cur rows x 12 cols)", f"{rows:,}: {variant}"), []
+                )
+                if not ours:
+                    continue
+                theirs = preset[0]["columns"]
+                every = [p["columns"] for p in preset + ours]
+                same_decisions = all(
+                    {c: v["drifted"] for c, v in cols.items()} == {c: v["drifted"] for c, v in theirs.items()}
+                    for cols in every
+                )
+                same_methods = all(
+                    {c: v["method"] for c, v in cols.items()} == {c: v["method"] for c, v in theirs.items()}
+                    for cols in every
+                )
+                delta = max(abs(cols[c]["score"] - theirs[c]["score"]) for cols in every for c in theirs)
+                out.append({
+                    "rows": rows, "variant": variant.split(" (")[0], "columns": len(theirs),
+                    "drifted": sum(v["drifted"] for v in theirs.values()),
+                    "decisions_identical": same_decisions, "methods_identical": same_methods,
+                    "dataset_drift_identical": len({p["dataset_drift"] for p in preset + ours}) == 1,
+                    "max_abs_score_diff": delta,
+                })  # fmt: skip
+        return out
+
+    def targets(self, agreement: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        stats = {key: row.stats() for key, row in self.rows.items()}
+
+        def find(group_prefix: str, label: str) -> dict[str, Any] | None:
+            return next(
+                (s for (g, lab), s in stats.items() if g.startswith(group_prefix) and lab == label), None
+            )
+
+        out = []
+        if self.args.sizes and "drift" in self.args.only:
+            rows = max(self.args.sizes)
+            preset = find("a.", f"{rows:,}: bare Evidently DataDriftPreset")
+            project = find("a.", f"{rows:,}: project compute_drift (decisions + HTML/JSON report)")
+            agree = [a for a in agreement if a["rows"] == rows]
+            if preset and project:
+                speedup = preset["median_s"] / project["median_s"]
+                identical = bool(agree) and all(a["decisions_identical"] for a in agree)
+                applies = rows >= TARGET_DRIFT_ROWS
+                out.append(
+                    {
+                        "target": f"drift {rows:,} x 12 >= {TARGETS['drift_speedup']:g}x faster than the bare preset",
+                        "measured": f"{speedup:.1f}x ({project['median_s']:.1f} s vs {preset['median_s']:.1f} s)",
+                        "holds": speedup >= TARGETS["drift_speedup"] if applies else None,
+                    }
+                )
+                out.append(
+                    {
+                        "target": f"drift {rows:,} x 12 peak RSS < {TARGETS['drift_rss_mb']:.0f} MB",
+                        "measured": f"{project['peak_rss_mb']:.0f} MB (bare preset: {preset['peak_rss_mb']:.0f} MB)",
+                        "holds": project["peak_rss_mb"] < TARGETS["drift_rss_mb"] if applies else None,
+                    }
+                )
+                out.append(
+                    {
+                        "target": f"drift {rows:,} x 12: identical per-column decisions",
+                        "measured": "identical" if identical else "DIFFERENT",
+                        "holds": identical,
+                    }
+                )
+        for rows in self.args.history_sizes if "history" in self.args.only else ():
+            ours = find("b.", f"write {rows:,} rows: WarehouseResource.replace_windows (COPY, streamed CSV)")
+            psql = find("b.", f"write {rows:,} rows: psql \\copy FROM a CSV file")
+            if ours and psql:
+                ratio = ours["median_s"] / psql["median_s"]
+                out.append(
+                    {
+                        "target": f"history write {rows:,} rows within {TARGETS['history_ratio']:g}x of psql \\copy",
+                        "measured": f"{ratio:.2f}x ({ours['median_s']:.2f} s vs {psql['median_s']:.2f} s)",
+                        "holds": ratio <= TARGETS["history_ratio"] if rows >= TARGET_HISTORY_ROWS else None,
+                    }
+                )
+        ours = find("c.", "python -c 'import drift_platform.definitions'")
+        bare = find("c.", "python -c 'import dagster'")
+        if ours and bare:
+            ratio = ours["median_s"] / bare["median_s"]
+            out.append(
+                {
+                    "target": f"code-location load <= {TARGETS['load_ratio']:g}x import dagster",
+                    "measured": f"{ratio:.2f}x ({ours['median_s']:.2f} s vs {bare['median_s']:.2f} s)",
+                    "holds": ratio <= TARGETS["load_ratio"],
+                }
+            )
+        ticks = [
+            s
+            for (g, lab), s in stats.items()
+            if g.startswith("d.") and lab.startswith("sensor tick, nothing new")
+        ]
+        if ticks:
+            worst = max(s["max_s"] for s in ticks)
+            out.append(
+                {
+                    "target": f"sensor tick with nothing new < {TARGETS['tick_s']:g} s",
+                    "measured": f"max {worst * 1000:.0f} ms over {sum(s['runs'] for s in ticks)} ticks",
+                    "holds": worst < TARGETS["tick_s"],
+                }
+            )
+        return out
+
+    def markdown(
+        self, machine: dict[str, Any], agreement: list[dict[str, Any]], targets: list[dict[str, Any]]
+    ) -> str:
+        lines = [f"# drift_platform benchmarks ({machine['finished']})", ""]
+        lines += [f"- {k}: {v}" for k, v in machine.items() if k not in ("finished",)]
+        lines += [
+            "",
+            "| group | case | runs | median s | min s | max s | peak RSS MB | note |",
+            "|---|---|---:|---:|---:|---:|---:|---|",
+        ]
+        for row in self.rows.values():
+            s = row.stats()
+            lines.append(
+                f"| {s['group']} | {s['case']} | {s['runs']} | {_num(s['median_s'])} | {_num(s['min_s'])} | "
+                f"{_num(s['max_s'])} | {s['peak_rss_mb']:.0f} | {s['note']} |"
+            )
+        if agreement:
+            lines += [
+                "",
+                "Per-column drift decisions, project vs bare preset (every run of both):",
+                "",
+                "| rows | project side | columns | drifted | decisions identical | methods identical | "
+                "dataset drift identical | max abs score diff |",
+                "|---:|---|---:|---:|---|---|---|---:|",
+            ]
+            for a in agreement:
+                lines.append(
+                    f"| {a['rows']:,} | {a['variant']} | {a['columns']} | {a['drifted']} | {_yes(a['decisions_identical'])} | "
+                    f"{_yes(a['methods_identical'])} | {_yes(a['dataset_drift_identical'])} | {a['max_abs_score_diff']:.3g} |"
+                )
+        if targets:
+            lines += ["", "| target | measured | holds |", "|---|---|---|"]
+            lines += [f"| {t['target']} | {t['measured']} | {_yes(t['holds'])} |" for t in targets]
+        return "\n".join(lines) + "\n"
+
+    def run(self) -> dict[str, Any]:
+        started = time.time()
+        load_before = os.getloadavg()
+        try:
+            # warm the page cache and __pycache__ once, unmeasured
+            self.spawn(
+                [sys.executable, "-c", "import evidently.presets, sklearn, drift_platform.definitions"]
+            )
+            for group in GROUPS:
+                if group in self.args.only:
+                    print(f"{group} ...", file=sys.stderr, flush=True)
+                    getattr(self, group)()
+        finally:
+            self._home.cleanup()
+        machine = machine_facts()
+        machine["duration"] = f"{(time.time() - started) / 60:.1f} min"
+        machine["load average (1 min) before / after"] = f"{load_before[0]:.2f} / {os.getloadavg()[0]:.2f}"
+        machine["options"] = " ".join(self.args.argv) or "(defaults)"
+        machine["finished"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        agreement = self.agreement()
+        targets = self.targets(agreement)
+        return {
+            "machine": machine,
+            "rows": [
+                row.stats() | {"seconds": row.seconds, "rss_kb": row.rss_kb} for row in self.rows.values()
+            ],
+            "agreement": agreement,
+            "targets": targets,
+            "markdown": self.markdown(machine, agreement, targets),
+        }
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3f}" if value < 1 else f"{value:.2f}" if value < 100 else f"{value:.1f}"
+
+
+def _yes(flag: bool | None) -> str:
+    if flag is None:
+        return "n/a (the target is set for larger sizes)"
+    return "yes" if flag else "**NO**"
+
+
+def machine_facts() -> dict[str, Any]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    cpu = "?"
+    with open("/proc/cpuinfo") as info:
+        for line in info:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as info:
+        mem_kb = int(next(line for line in info if line.startswith("MemTotal")).split()[1])
+    versions = []
+    for name in PACKAGES:
+        with contextlib.suppress(PackageNotFoundError):
+            versions.append(f"{name} {version(name)}")
+    try:
+        postgres = subprocess.run(
+            [os.environ.get("DRIFT_PG_BIN", "/usr/lib/postgresql/15/bin") + "/postgres", "--version"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except OSError:
+        postgres = "?"
+    return {
+        "machine": f"{os.cpu_count()} CPUs ({cpu}), {mem_kb / 1024 / 1024:.1f} GiB RAM, {platform.platform()}",
+        "python": platform.python_version(),
+        "packages": ", ".join(versions),
+        "postgresql": postgres,
+    }
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    def ints(text: str) -> list[int]:
+        return [int(x.replace("_", "")) for x in text.split(",") if x]
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--sizes", type=ints, default=[10_000, 100_000, 1_000_000], help="drift: rows per side"
+    )
+    parser.add_argument(
+        "--history-sizes", type=ints, default=[100_000, 1_000_000], help="history write/read rows"
+    )
+    parser.add_argument(
+        "--train-sizes", type=ints, default=[731, 100_000], help="training rows (731 = the sample)"
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="runs per case (fresh process each)")
+    parser.add_argument(
+        "--large-repeat", type=int, default=2, help=f"runs of the bare preset at >= {LARGE_ROWS:,} rows"
+    )
+    parser.add_argument("--import-repeat", type=int, default=7, help="runs of each import")
+    parser.add_argument(
+        "--weeks", type=int, default=None, help="backfill only the first N sample weeks (default all)"
+    )
+    parser.add_argument("--idle-ticks", type=int, default=5, help="sensor ticks with nothing new, per run")
+    parser.add_argument(
+        "--only", type=lambda s: s.split(","), default=list(GROUPS), help=f"groups: {','.join(GROUPS)}"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=900.0, help="seconds before one case process is killed"
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="folder for the .md and .json results")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny sizes, one run each: 2,000 rows, 3 weeks (overrides the size and repeat options)",
+    )
+    args = parser.parse_args(list(argv))
+    unknown = sorted(set(args.only) - set(GROUPS))
+    if unknown:
+        parser.error(f"unknown groups {unknown}; known: {', '.join(GROUPS)}")
+    if args.smoke:
+        args.sizes, args.history_sizes, args.train_sizes = [2_000], [2_000], [731]
+        args.repeat = args.large_repeat = args.import_repeat = 1
+        args.weeks, args.idle_ticks = 3, 2
+    args.argv = list(argv)
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    result = Bench(args).run()
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = args.out / f"bench-{dt.datetime.now():%Y%m%d-%H%M%S}{'-smoke' if args.smoke else ''}"
+    stem.with_suffix(".md").write_text(result["markdown"])
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=1, default=str))
+    print(result["markdown"])
+    print(f"written: {stem}.md and .json", file=sys.stderr)
+    return 0

@@ -1,0 +1,228 @@
+"""Drift over time: every week's drift report in one table and one chart.
+
+`drift_trend` reads the latest `drift_report` materialization of every week from the Dagster instance (their
+metadata: drift share, threshold, verdict, `score/<column>` and `drifted/<column>`), so it needs no store of
+its own and always agrees with what the UI shows per partition. The table and the chart are plain functions
+of those rows (`trend_frame`, `trend_markdown`, `render_chart`); the asset reads, calls them, writes the PNG
+to the report store and reports metadata.
+
+It materializes by itself after any week's report changes (`drift_trend_sensor`, an automation-condition
+sensor run by the daemon), waiting while a weekly run is still in progress.
+"""
+
+import base64
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import dagster as dg
+
+from drift_platform.assets import DataFrame
+from drift_platform.assets.monitoring import drift_report, report_link
+from drift_platform.constants import MONITORING_GROUP, OWNERS
+from drift_platform.resources import ArtifactStore
+
+DRIFT_REPORT = dg.AssetKey("drift_report")
+PAGE_SIZE = 500
+# Inline the chart in the metadata (a markdown image with a data URL) up to this size; bigger ones are linked only.
+INLINE_CHART_MAX_BYTES = 400_000
+# Scores are written into the heatmap's cells up to this many weeks; beyond that only the colours.
+ANNOTATE_MAX_WEEKS = 30
+
+
+@dataclass(frozen=True)
+class WeekDrift:
+    """One week's drift, as its latest drift_report materialization recorded it."""
+
+    week: str
+    drift_share: float
+    threshold: float
+    dataset_drift: bool
+    scores: Mapping[str, float] = field(default_factory=dict)
+    drifted: Mapping[str, bool | None] = field(default_factory=dict)  # None: not recorded (older reports)
+    report: str = "-"
+    run_id: str = ""
+
+
+def week_from_metadata(week: str, metadata: Mapping[str, Any], run_id: str = "") -> WeekDrift:
+    values = {key: getattr(value, "value", value) for key, value in metadata.items()}
+    columns = sorted(key.removeprefix("score/") for key in values if key.startswith("score/"))
+    drifted = {c: (bool(values[f"drifted/{c}"]) if f"drifted/{c}" in values else None) for c in columns}
+    return WeekDrift(
+        week=week,
+        drift_share=float(values.get("drift_share", math.nan)),
+        threshold=float(values.get("drift_share_threshold", math.nan)),
+        dataset_drift=bool(values.get("dataset_drift", False)),
+        scores={c: float(values[f"score/{c}"]) for c in columns},
+        drifted=drifted,
+        report=str(values.get("report_html", "-")),
+        run_id=run_id,
+    )
+
+
+def latest_weeks(instance: dg.DagsterInstance, asset_key: dg.AssetKey = DRIFT_REPORT) -> list[WeekDrift]:
+    """The latest materialization of every partition of the drift report, oldest week first."""
+    latest: dict[str, Any] = {}
+    cursor = None
+    while True:
+        page = instance.fetch_materializations(asset_key, limit=PAGE_SIZE, cursor=cursor, ascending=True)
+        for record in page.records:
+            if record.partition_key:
+                latest[record.partition_key] = record  # ascending: a later one replaces an earlier one
+        if not page.has_more:
+            break
+        cursor = page.cursor
+    return [
+        week_from_metadata(week, record.asset_materialization.metadata, record.run_id)
+        for week, record in sorted(latest.items())
+    ]
+
+
+# --- plain functions over the rows -----------------------------------------------------------------------------
+def trend_frame(weeks: Sequence[WeekDrift]) -> DataFrame:
+    """One row a week: drift share, threshold, verdict, then per column its score and drifted flag."""
+    import pandas as pd
+
+    columns = sorted({c for w in weeks for c in w.scores})
+    rows = []
+    for w in weeks:
+        row: dict[str, Any] = {
+            "week": w.week, "drift_share": w.drift_share, "threshold": w.threshold, "dataset_drift": w.dataset_drift,
+        }  # fmt: skip
+        for c in columns:
+            row[f"score/{c}"] = w.scores.get(c, math.nan)
+            flag = w.drifted.get(c)
+            row[f"drifted/{c}"] = math.nan if flag is None else float(flag)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["week", "drift_share", "threshold", "dataset_drift",
+                                       *(f"score/{c}" for c in columns), *(f"drifted/{c}" for c in columns)])
+
+
+def frame_columns(frame: DataFrame) -> list[str]:
+    return [c.removeprefix("score/") for c in frame.columns if c.startswith("score/")]
+
+
+def trend_markdown(frame: DataFrame) -> str:
+    """The table as markdown: a drifted column's score in bold."""
+    columns = frame_columns(frame)
+    header = ["week", "drift share", "threshold", "dataset drift", *columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for values in frame.to_dict("records"):
+        cells = [values["week"], f"{values['drift_share']:.2f}", f"{values['threshold']:.2f}",
+                 "**yes**" if values["dataset_drift"] else "no"]
+        for c in columns:
+            score, flag = values[f"score/{c}"], values[f"drifted/{c}"]
+            text = "-" if math.isnan(score) else f"{score:.3g}"
+            cells.append(f"**{text}**" if flag == 1 else text)
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    lines.append("")
+    lines.append("Per column: the drift test's score (a p-value or a distance, by method); **bold** = drifted.")
+    return "\n".join(lines)
+
+
+def render_chart(frame: DataFrame, dpi: int = 90) -> bytes:
+    """A PNG: drift share per week against the threshold, above a heatmap of which columns drifted when."""
+    import io
+
+    import numpy as np
+    from matplotlib.colors import ListedColormap
+    from matplotlib.figure import Figure  # the object API: no pyplot, no GUI backend, safe in any thread
+
+    columns = frame_columns(frame)
+    weeks = list(frame["week"])
+    n = len(weeks)
+    width = min(24.0, max(8.0, 1.2 + 0.42 * n))
+    fig = Figure(figsize=(width, 3.2 + 0.45 * max(len(columns), 1) + 1.0), dpi=dpi, layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, max(len(columns), 1) * 0.6 + 0.6])
+
+    x = np.arange(n)
+    share = frame["drift_share"].to_numpy(dtype=float)
+    threshold = frame["threshold"].to_numpy(dtype=float)
+    drifted = frame["dataset_drift"].to_numpy(dtype=bool)
+    top.plot(x, share, color="#4a5568", linewidth=1.5, zorder=1)
+    top.scatter(x[~drifted], share[~drifted], color="#2f855a", s=46, zorder=2, label="no dataset drift")
+    top.scatter(x[drifted], share[drifted], color="#c53030", s=46, zorder=2, label="dataset drift")
+    top.step(np.r_[x - 0.5, x[-1] + 0.5] if n else x, np.r_[threshold, threshold[-1]] if n else threshold,
+             where="post", color="#c53030", linestyle="--", linewidth=1.2, label="threshold (drift share)")
+    top.set_ylim(-0.03, 1.05)
+    top.set_ylabel("share of drifted columns")
+    top.set_title("Data drift per week")
+    top.grid(axis="y", alpha=0.3)
+    top.legend(loc="upper left", fontsize=8, frameon=False, ncols=3)
+
+    flags = np.array([[frame[f"drifted/{c}"].iloc[i] for i in range(n)] for c in columns], dtype=float)
+    if not len(columns):
+        flags = np.full((1, n), np.nan)
+    cmap = ListedColormap(["#c6f6d5", "#feb2b2"]).with_extremes(bad="#e2e8f0")  # grey: not recorded
+    bottom.imshow(np.ma.masked_invalid(flags), cmap=cmap, vmin=0, vmax=1, aspect="auto", interpolation="nearest")
+    bottom.set_yticks(range(len(columns)), columns or ["-"])
+    bottom.set_title("Drifted columns (red) and each test's score", fontsize=10)
+    if n <= ANNOTATE_MAX_WEEKS:
+        for row, c in enumerate(columns):
+            for col in range(n):
+                score = frame[f"score/{c}"].iloc[col]
+                if not math.isnan(score):
+                    bottom.text(col, row, f"{score:.2g}", ha="center", va="center", fontsize=7, color="#1a202c")
+    bottom.set_xticks(x, weeks, rotation=60, ha="right", fontsize=8)
+    bottom.set_xlim(-0.5, n - 0.5)
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+# --- the asset -------------------------------------------------------------------------------------------------
+def trend_key(run_id: str) -> str:
+    return f"drift_trend/{run_id}.png"
+
+
+@dg.asset(
+    group_name=MONITORING_GROUP,
+    deps=[drift_report],
+    kinds={"matplotlib", "pandas"},
+    owners=OWNERS,
+    # Refresh after any week's drift report changes; not while a week is still running. Unlike `eager()`, it
+    # does not wait for every week to exist: most weeks never will.
+    automation_condition=dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing()),
+)
+def drift_trend(context: dg.AssetExecutionContext, report_store: ArtifactStore) -> dg.MaterializeResult:
+    """Drift over time: every week's latest drift report in one table (drift share, threshold, verdict and each
+    column's score, drifted ones in bold) and one chart (drift share per week with the threshold line, above a
+    heatmap of which columns drifted when). The PNG goes to the report store and is shown in the metadata."""
+    weeks = latest_weeks(context.instance)
+    if not weeks:
+        return dg.MaterializeResult(
+            metadata={
+                "weeks": dg.MetadataValue.int(0),
+                "table": dg.MetadataValue.md("No drift report yet: materialize `drift_report` for a week first."),
+            }
+        )
+    frame = trend_frame(weeks)
+    png = render_chart(frame)
+    key = trend_key(context.run.run_id)
+    report_store.write_bytes(key, png, "image/png")
+    latest = weeks[-1]
+    metadata: dict[str, dg.MetadataValue] = {
+        "weeks": dg.MetadataValue.int(len(weeks)),
+        "drifted_weeks": dg.MetadataValue.int(sum(w.dataset_drift for w in weeks)),
+        "first_week": dg.MetadataValue.text(weeks[0].week),
+        "latest_week": dg.MetadataValue.text(latest.week),
+        "latest_drift_share": dg.MetadataValue.float(latest.drift_share),
+        "table": dg.MetadataValue.md(trend_markdown(frame)),
+        "chart": report_link(report_store, key),
+    }
+    if len(png) <= INLINE_CHART_MAX_BYTES:
+        encoded = base64.b64encode(png).decode()
+        metadata["chart_preview"] = dg.MetadataValue.md(f"![drift per week](data:image/png;base64,{encoded})")
+    context.log.info(f"{len(weeks)} week(s) from {weeks[0].week} to {latest.week}; chart {len(png)} bytes")
+    return dg.MaterializeResult(metadata=metadata)
+
+
+drift_trend_sensor = dg.AutomationConditionSensorDefinition(
+    "drift_trend_sensor",
+    target=dg.AssetSelection.assets(drift_trend),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    description="Materializes drift_trend after a week's drift report changes (its automation condition).",
+)

@@ -1,0 +1,157 @@
+"""Reading the production data source: a CSV at an http(s) URL, an s3:// URL, a file:// URL or a local path.
+
+Errors say what went wrong in terms a data engineer can act on: the URL answered 404, the server sent an HTML
+page instead of CSV, the bytes are not UTF-8, the file is truncated.
+"""
+
+from __future__ import annotations
+
+import io
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+
+from drift_platform.contract import DataContractError, conform, cut_window, extra_columns
+from drift_platform.dataset import DatasetSpec
+
+SUPPORTED_SCHEMES = ("http", "https", "s3", "file", "")
+HTTP_TIMEOUT_S = 60
+
+
+class SourceError(RuntimeError):
+    """The source could not be read as a CSV. `retryable` says whether trying again may help (a server error
+    or an unreachable host) or not (404, HTML instead of CSV, bad bytes)."""
+
+    def __init__(self, message: str, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+def _redact(url: str) -> str:
+    """Drop credentials and query strings (which may carry tokens) from a URL before it is shown."""
+    parts = urllib.parse.urlsplit(url)
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def describe_source(url: str) -> str:
+    return _redact(url) if "://" in url else url
+
+
+def fetch_bytes(url: str) -> bytes:
+    scheme = urllib.parse.urlsplit(url).scheme.lower() if "://" in url else ""
+    if scheme not in SUPPORTED_SCHEMES:
+        raise SourceError(
+            f"source {describe_source(url)!r}: scheme {scheme!r} is not supported; use http, https, s3, file or a path"
+        )
+    if scheme == "s3":
+        return _fetch_s3(url)
+    if scheme in ("http", "https"):
+        request = urllib.request.Request(url, headers={"Accept": "text/csv, text/plain;q=0.9, */*;q=0.1"})
+        try:
+            with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as response:
+                content_type = response.headers.get("Content-Type", "")
+                body = response.read()
+        except urllib.error.HTTPError as exc:
+            raise SourceError(
+                f"source {describe_source(url)} answered HTTP {exc.code} {exc.reason}",
+                retryable=exc.code >= 500 or exc.code == 429,
+            ) from None
+        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            raise SourceError(f"source {describe_source(url)} is unreachable: {exc}", retryable=True) from None
+        if "html" in content_type.lower() or body.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html")):
+            raise SourceError(f"source {describe_source(url)} returned an HTML page, not CSV (Content-Type {content_type!r})")
+        return body
+    path = Path(urllib.parse.unquote(urllib.parse.urlsplit(url).path)) if scheme == "file" else Path(url)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise SourceError(f"source file {path} does not exist") from None
+    except OSError as exc:
+        raise SourceError(f"source file {path} cannot be read: {exc}") from None
+
+
+def _fetch_s3(url: str) -> bytes:
+    """An object from S3 or an S3-compatible server (endpoint DRIFT_S3_ENDPOINT_URL; credentials from boto3's
+    usual chain, i.e. AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY in the environment)."""
+    import os
+
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    parts = urllib.parse.urlsplit(url)
+    bucket, key = parts.netloc, parts.path.lstrip("/")
+    if not bucket or not key:
+        raise SourceError(f"source {url!r} must name a bucket and a key: s3://bucket/key")
+    client = boto3.client("s3", endpoint_url=os.environ.get("DRIFT_S3_ENDPOINT_URL") or None)
+    try:
+        return client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "?")
+        raise SourceError(f"source {url} could not be read from S3: {code}", retryable=code.startswith("5")) from None
+    except BotoCoreError as exc:
+        raise SourceError(f"source {url} is unreachable: {type(exc).__name__}", retryable=True) from None
+
+
+def parse_csv(data: bytes, origin: str) -> pd.DataFrame:
+    if not data.strip():
+        raise SourceError(f"source {origin} is empty")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SourceError(f"source {origin} is not UTF-8 text: invalid byte at offset {exc.start}") from None
+    if text.lstrip()[:15].lower().startswith(("<!doctype html", "<html")):
+        raise SourceError(f"source {origin} is an HTML page, not CSV")
+    if not text.endswith("\n"):
+        # A file cut off mid-row is the common failure of interrupted transfers; refuse rather than guess.
+        last = text.rsplit("\n", 1)[-1]
+        header = text.split("\n", 1)[0]
+        if last.count(",") != header.count(","):
+            raise SourceError(
+                f"source {origin} looks truncated: its last line has {last.count(',') + 1} fields, "
+                f"the header {header.count(',') + 1}"
+            )
+    try:
+        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=True)
+    except pd.errors.ParserError as exc:
+        raise SourceError(f"source {origin} is not a well-formed CSV: {exc}") from None
+
+
+def read_source(url: str) -> pd.DataFrame:
+    """The whole source as strings; types are applied by the dataset contract."""
+    return parse_csv(fetch_bytes(url), describe_source(url))
+
+
+def load_window(
+    url: str, spec: DatasetSpec, start: pd.Timestamp, end: pd.Timestamp, *, whole_file: bool = False
+) -> tuple[pd.DataFrame, list[str]]:
+    """The source's rows in [start, end), conformed to the spec, and the unknown columns that were dropped.
+
+    With `whole_file`, the file is one batch: a row outside the window is an error instead of being cut off.
+    """
+    raw = read_source(url)
+    if spec.datetime_column not in raw.columns:
+        raise DataContractError(
+            f"missing required column(s) {[spec.datetime_column]}; the dataset spec {spec.name!r} declares them"
+        )
+    when = pd.to_datetime(raw[spec.datetime_column], errors="coerce", format="mixed")
+    unparseable = when.isna() & raw[spec.datetime_column].notna()
+    if unparseable.any():
+        examples = raw.loc[unparseable, spec.datetime_column].head(3).tolist()
+        raise DataContractError(
+            f"column {spec.datetime_column!r}: unparseable datetime in {int(unparseable.sum())} row(s) of the "
+            f"source, e.g. {examples}"
+        )
+    window = raw if whole_file else cut_window(raw, spec.datetime_column, start, end)
+    if window.empty:
+        raise DataContractError(
+            f"no rows with {spec.datetime_column!r} in [{start:%Y-%m-%d}, {end:%Y-%m-%d}): the week is empty"
+        )
+    if len(window) > spec.max_rows:
+        raise DataContractError(f"{len(window)} rows in the window exceed the cap max_rows={spec.max_rows}")
+    return conform(window, spec, window=(start, end)), extra_columns(raw, spec)

@@ -1,0 +1,308 @@
+"""Training the model on the history: plain scikit-learn, no Dagster.
+
+The tutorial's model, with its two defects fixed: the grid search MINIMISES RMSLE (its scorer had
+`greater_is_better=True` and picked the worst alpha), and RMSLE is computed on the original target scale
+(it was applied to targets already on the log scale). The target transform lives inside the estimator
+(TransformedTargetRegressor: fit on log1p, predict with expm1), so every score sees real counts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from drift_platform.constants import DEFAULT_ALPHAS
+from drift_platform.dataset import DatasetSpec
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    alphas: Sequence[float] = DEFAULT_ALPHAS
+    cv_folds: int = 3
+    holdout_share: float = 0.1
+    n_jobs: int = 1
+
+
+@dataclass
+class TrainingResult:
+    model: Any
+    best_alpha: float
+    cv_rmsle: float
+    holdout_rmsle: float
+    holdout_r2: float
+    train_rows: int
+    holdout_rows: int
+    window_start: pd.Timestamp
+    window_end: pd.Timestamp
+    features: list[str]
+    cv_rmsle_by_alpha: dict[float, float] = field(default_factory=dict)
+    # The last datetime of the training part: the fitted model has seen no row after it (the holdout is later).
+    train_end: pd.Timestamp | None = None
+
+
+def rmsle(y_true: Any, y_pred: Any) -> float:
+    """Root mean squared logarithmic error on the original scale; negative predictions count as 0."""
+    y_true = np.asarray(y_true, dtype=float)
+    y_pred = np.clip(np.asarray(y_pred, dtype=float), 0.0, None)
+    return float(np.sqrt(np.mean((np.log1p(y_pred) - np.log1p(y_true)) ** 2)))
+
+
+def build_pipeline(spec: DatasetSpec, alpha: float = 1.0):
+    from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    preprocess = ColumnTransformer(
+        [
+            ("categorical", OneHotEncoder(handle_unknown="ignore"), list(spec.categorical_features)),
+            ("numerical", StandardScaler(), list(spec.numerical_features)),
+        ]
+    )
+    regressor = TransformedTargetRegressor(
+        regressor=Ridge(alpha=alpha), func=np.log1p, inverse_func=np.expm1, check_inverse=False
+    )
+    return Pipeline([("preprocess", preprocess), ("model", regressor)])
+
+
+def chronological_split(history: pd.DataFrame, spec: DatasetSpec, holdout_share: float):
+    """Sort by time and keep the last `holdout_share` of rows for the holdout: no future leaks into training."""
+    if not 0 < holdout_share < 1:
+        raise ValueError(f"holdout_share must be in (0, 1), got {holdout_share}")
+    ordered = history.sort_values(spec.datetime_column, kind="stable").reset_index(drop=True)
+    n_holdout = max(1, int(round(len(ordered) * holdout_share)))
+    return ordered.iloc[:-n_holdout], ordered.iloc[-n_holdout:]
+
+
+def train(history: pd.DataFrame, spec: DatasetSpec, settings: TrainingSettings | None = None) -> TrainingResult:
+    """Grid-search Ridge's alpha by chronological CV on the training part, refit, score the holdout."""
+    from sklearn.metrics import make_scorer, r2_score
+    from sklearn.model_selection import GridSearchCV, TimeSeriesSplit
+
+    settings = settings or TrainingSettings()
+    features = spec.features
+    data = history.dropna(subset=[*features, spec.target])
+    min_rows = (settings.cv_folds + 1) * 2 + 1
+    if len(data) < min_rows:
+        raise ValueError(f"training needs at least {min_rows} complete rows; the history has {len(data)}")
+    train_part, holdout = chronological_split(data, spec, settings.holdout_share)
+    search = GridSearchCV(
+        build_pipeline(spec),
+        param_grid={"model__regressor__alpha": list(settings.alphas)},
+        scoring=make_scorer(rmsle, greater_is_better=False),  # minimise RMSLE
+        cv=TimeSeriesSplit(n_splits=settings.cv_folds),
+        n_jobs=settings.n_jobs,
+        refit=True,
+    )
+    search.fit(train_part[features], train_part[spec.target].astype(float))
+    predictions = search.predict(holdout[features])
+    y_holdout = holdout[spec.target].astype(float)
+    by_alpha = {
+        float(alpha): float(-score)
+        for alpha, score in zip(
+            search.cv_results_["param_model__regressor__alpha"], search.cv_results_["mean_test_score"], strict=True
+        )
+    }
+    when = data[spec.datetime_column]
+    return TrainingResult(
+        model=search.best_estimator_,
+        best_alpha=float(search.best_params_["model__regressor__alpha"]),
+        cv_rmsle=float(-search.best_score_),
+        holdout_rmsle=rmsle(y_holdout, predictions),
+        holdout_r2=float(r2_score(y_holdout, predictions)),
+        train_rows=len(train_part),
+        holdout_rows=len(holdout),
+        window_start=pd.Timestamp(when.min()),
+        window_end=pd.Timestamp(when.max()),
+        features=list(features),
+        cv_rmsle_by_alpha=by_alpha,
+        train_end=pd.Timestamp(train_part[spec.datetime_column].max()),
+    )
+
+
+# --- what a model saw, and how well it does on given rows ------------------------------------------------------
+def history_sha256(history: pd.DataFrame, spec: DatasetSpec) -> str:
+    """sha256 of the history as canonical CSV: the spec's columns in spec order, rows by time, ISO datetimes,
+    empty fields for missing values. The same rows give the same hash whichever warehouse they came from."""
+    columns = [c for c in spec.columns if c in history.columns]
+    ordered = history[columns].sort_values(spec.datetime_column, kind="stable")
+    text = ordered.to_csv(index=False, lineterminator="\n", date_format="%Y-%m-%dT%H:%M:%S")
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def complete_rows(frame: pd.DataFrame, spec: DatasetSpec, labelled: bool = True) -> pd.DataFrame:
+    """Rows with every feature (and the target, if `labelled`) present, in time order."""
+    subset = [*spec.features, spec.target] if labelled else list(spec.features)
+    return frame.dropna(subset=subset).sort_values(spec.datetime_column, kind="stable")
+
+
+def predict(model: Any, frame: pd.DataFrame, spec: DatasetSpec) -> pd.Series:
+    """The model's predictions on the original scale, indexed like `frame`; NaN where a feature is missing."""
+    out = pd.Series(np.nan, index=frame.index, dtype=float)
+    complete = frame.dropna(subset=list(spec.features))
+    if len(complete):
+        out.loc[complete.index] = np.asarray(model.predict(complete[spec.features]), dtype=float)
+    return out
+
+
+def week_start(when: pd.Series) -> pd.Series:
+    """The Monday starting each datetime's week (the weekly partitions' weeks)."""
+    return pd.to_datetime(when).dt.to_period("W-SUN").dt.start_time
+
+
+# --- the champion/challenger comparison ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GateSettings:
+    eval_weeks: int = 4
+    min_eval_rows: int = 7
+    min_fit_rows: int = 20
+
+
+@dataclass(frozen=True)
+class GateComparison:
+    """Both models scored on the same labelled rows, which neither model's fit has seen."""
+
+    weeks: list[str]  # Monday of each week the rows come from
+    eval_rows: int
+    fit_rows: int  # rows the challenger's first refit saw: every complete row before the first evaluated row
+    excluded_seen_rows: int  # rows of the last weeks left out because the champion's fit had seen them
+    challenger_rmsle: float | None
+    champion_rmsle: float | None
+    eval_start: pd.Timestamp | None = None
+    eval_end: pd.Timestamp | None = None
+    problem: str | None = None  # why the models could not be compared fairly (None: they were)
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    promote: bool
+    outcome: str  # "promoted" or "kept"
+    reason: str
+    improvement: float | None  # (champion - challenger) / champion; > 0 means the challenger is better
+
+
+def compare_models(
+    challenger: Any,
+    history: pd.DataFrame,
+    spec: DatasetSpec,
+    settings: GateSettings,
+    champion: Any | None = None,
+    champion_seen_until: pd.Timestamp | None = None,
+) -> GateComparison:
+    """Score the challenger and the champion on the same recent labelled rows, which neither has been fitted on.
+
+    - Rows: the complete, labelled rows of the last `eval_weeks` weeks of the history, minus those up to
+      `champion_seen_until` (the end of the champion's training part): the champion, as it is in service, is
+      scored only on rows its fit never saw.
+    - The challenger in the store was fitted on (almost) the whole history, these rows included, so it is not
+      scored as is. Its recipe is: its pipeline, cloned with the hyperparameters it chose (the alpha of its grid
+      search), refitted week by week (walk-forward): for each evaluated week, on every row before that week's
+      first evaluated row, then scored on that week's rows. That is what retraining every week would have
+      served, and no refit sees a row it is scored on.
+
+    Both RMSLEs are over all evaluated rows together. The newest week's own value for training cannot be
+    measured yet (that needs labels of later weeks): when the champion was trained recently, the refits see
+    about the champion's data, the two score alike, and the margin keeps the champion. Fewer than
+    `min_eval_rows` rows, or fewer than `min_fit_rows` rows before them, means no fair comparison (`problem`).
+    """
+    from sklearn.base import clone
+
+    data = complete_rows(history, spec).reset_index(drop=True)
+    when = data[spec.datetime_column]
+    weeks = week_start(when)
+    last = sorted(weeks.unique())[-settings.eval_weeks:] if len(data) else []
+    in_window = weeks.isin(last)
+    seen = pd.Series(False, index=data.index)
+    if champion is not None and champion_seen_until is not None:
+        seen = when <= pd.Timestamp(champion_seen_until)
+    evaluated = data[in_window & ~seen]
+    excluded = int((in_window & seen).sum())
+
+    def incomparable(problem: str, fit_rows: int = 0) -> GateComparison:
+        return GateComparison([], len(evaluated), fit_rows, excluded, None, None, problem=problem)
+
+    if len(evaluated) < settings.min_eval_rows:
+        return incomparable(
+            f"only {len(evaluated)} labelled row(s) in the last {settings.eval_weeks} week(s) of the history that "
+            f"the champion's fit has not seen (at least {settings.min_eval_rows} needed)"
+        )
+    start = evaluated[spec.datetime_column].min()
+    first_fit = int((when < start).sum())
+    if first_fit < settings.min_fit_rows:
+        return incomparable(
+            f"only {first_fit} row(s) before {start:%Y-%m-%d} to refit the challenger on "
+            f"(at least {settings.min_fit_rows} needed)", first_fit
+        )
+    predicted = pd.Series(np.nan, index=evaluated.index, dtype=float)
+    eval_weeks = weeks[evaluated.index]
+    for week in sorted(eval_weeks.unique()):
+        rows = evaluated[eval_weeks == week]
+        fit = data[when < rows[spec.datetime_column].min()]
+        refit = clone(challenger).fit(fit[spec.features], fit[spec.target].astype(float))
+        predicted.loc[rows.index] = refit.predict(rows[spec.features])
+    y = evaluated[spec.target].astype(float)
+    champion_rmsle = rmsle(y, champion.predict(evaluated[spec.features])) if champion is not None else None
+    return GateComparison(
+        weeks=[f"{w:%Y-%m-%d}" for w in sorted(eval_weeks.unique())],
+        eval_rows=len(evaluated),
+        fit_rows=first_fit,
+        excluded_seen_rows=excluded,
+        challenger_rmsle=rmsle(y, predicted),
+        champion_rmsle=champion_rmsle,
+        eval_start=pd.Timestamp(start),
+        eval_end=pd.Timestamp(evaluated[spec.datetime_column].max()),
+    )
+
+
+def decide(comparison: GateComparison, has_champion: bool, min_improvement: float) -> GateDecision:
+    """Promote when there is no champion, or when the challenger's RMSLE is lower than the champion's by at
+    least `min_improvement` (relative: 0.01 = 1 % lower; a negative margin promotes a challenger up to that much
+    worse, for its fresher data). Without a fair comparison the champion stays."""
+    if not has_champion:
+        return GateDecision(True, "promoted", "no champion yet: the first model in service", None)
+    if comparison.problem or comparison.challenger_rmsle is None or comparison.champion_rmsle is None:
+        return GateDecision(False, "kept", f"no fair comparison: {comparison.problem}", None)
+    champion, challenger = comparison.champion_rmsle, comparison.challenger_rmsle
+    improvement = (champion - challenger) / champion if champion > 0 else (0.0 if challenger == 0 else -np.inf)
+    if improvement >= min_improvement and (improvement > 0 or min_improvement < 0):
+        return GateDecision(
+            True, "promoted",
+            f"challenger RMSLE {challenger:.4f} is {abs(improvement):.1%} {'lower' if improvement > 0 else 'higher'} "
+            f"than the champion's {champion:.4f} (margin {min_improvement:.1%})", float(improvement),
+        )
+    return GateDecision(
+        False, "kept",
+        f"challenger RMSLE {challenger:.4f} vs the champion's {champion:.4f}: "
+        + (f"{improvement:.1%} lower, below the margin {min_improvement:.1%}" if improvement > 0
+           else f"not lower (margin {min_improvement:.1%})"),
+        float(improvement),
+    )
+
+
+# --- the model-quality check ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class WeeklyQuality:
+    rows: int  # labelled rows with a prediction
+    rmsle: float | None
+    holdout_rmsle: float
+    ratio: float | None
+    max_ratio: float
+    degraded: bool
+
+
+def weekly_quality(actual: Any, predicted: Any, holdout_rmsle: float, max_ratio: float) -> WeeklyQuality:
+    """The model's RMSLE on a week's labelled rows against its own holdout RMSLE: degraded when the ratio
+    exceeds `max_ratio`. Rows without a label or a prediction are left out; none left means not evaluated."""
+    actual = pd.Series(actual, dtype=float).reset_index(drop=True)
+    predicted = pd.Series(predicted, dtype=float).reset_index(drop=True)
+    keep = actual.notna() & predicted.notna()
+    if not keep.any():
+        return WeeklyQuality(0, None, holdout_rmsle, None, max_ratio, False)
+    error = rmsle(actual[keep], predicted[keep])
+    ratio = error / holdout_rmsle if holdout_rmsle > 0 else (np.inf if error > 0 else 1.0)
+    return WeeklyQuality(int(keep.sum()), error, holdout_rmsle, float(ratio), max_ratio, bool(ratio > max_ratio))

@@ -1,0 +1,260 @@
+"""What the Dagster UI shows a person, checked in a real browser: dagster-webserver on loopback over an instance
+with materialized weeks, driven by headless Chromium (Debian's chromium + chromium-driver, through selenium).
+
+Asserted: the asset graph renders the six assets in their three groups, with the drift report's check status;
+the drift report's page for a drifting week shows its metadata (the per-column table rendered as a table, the
+top drifted columns, the report's path) and the check `no_dataset_drift` as Failed; `drift_trend` shows the
+weekly table inline and its chart as an image. Screenshots of each go to a temp folder (printed), and into
+docs/screenshots/ when DRIFT_UPDATE_SCREENSHOTS=1 (how the README's are refreshed; a plain test run leaves the
+tree alone).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from drift_platform_tests.fixtures.dagster_stack import BIN, REPO, ManagedProcess, wait_for
+from drift_platform_tests.fixtures.services import free_port
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+# The flags this machine kind needs (no sandbox as root, no GPU, no network beyond loopback).
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+VIEWPORT = (2200, 1400)  # the whole global lineage (8 assets, 3 groups) fits
+QUIET_WEEKS = ["2011-01-31", "2011-02-07", "2011-02-14", "2011-03-07", "2011-05-16"]
+DRIFTING_WEEKS = ["2011-04-11", "2011-07-04", "2011-08-08"]  # the last one run is the latest the UI shows
+SHOWN_WEEK = "2011-07-04"
+ASSETS = {
+    "reference_data": "ingestion", "current_batch": "ingestion", "combined_history": "ingestion",
+    "drift_report": "monitoring", "drift_trend": "monitoring", "predictions": "monitoring",
+    "trained_model": "training", "champion_model": "training",
+}  # fmt: skip
+SCREENSHOTS = REPO / "docs" / "screenshots"
+TIMEOUT_S = 90
+
+
+def browser_or_fail():
+    """Chromium, its driver and selenium must be there: a missing browser fails the test, it is not skipped."""
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
+    if missing:
+        pytest.fail(f"{', '.join(missing)} not found: install Debian's packages with "
+                    "`apt-get install -y chromium chromium-driver` (.ci/run does)", pytrace=False)
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        pytest.fail("selenium is not installed: it is in the dev extra (make install)", pytrace=False)
+
+
+# --- the stack: an instance with weeks in it, and dagster-webserver over it ------------------------------------
+def materialize_weeks(home: Path, env: dict[str, str]) -> None:
+    """In-process runs into the instance the webserver will show: weeks, a retrain, the trend."""
+    from drift_platform.assets.ingestion import reference_data
+    from drift_platform.assets.trend import drift_trend
+    from drift_platform.definitions import build_defs
+    from drift_platform.resources import build_resources
+
+    defs = build_defs(build_resources(env))
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        # The reference first, as in production: a reference newer than the weeks would mark them unsynced.
+        assert dg.materialize([reference_data], instance=instance, resources=defs.resources).success
+        weekly = defs.resolve_job_def("weekly_drift_job")
+        for week in QUIET_WEEKS + DRIFTING_WEEKS:
+            assert weekly.execute_in_process(partition_key=week, instance=instance).success
+        assert defs.resolve_job_def("retrain_job").execute_in_process(instance=instance).success
+        assert dg.materialize([drift_trend], instance=instance, resources=defs.resources).success
+
+
+class UI:
+    def __init__(self, base_url: str, driver, shots: Path, webserver: ManagedProcess) -> None:
+        self.base_url, self.driver, self.shots, self.webserver = base_url, driver, shots, webserver
+
+    def open(self, path: str) -> None:
+        self.driver.get(self.base_url + path)
+
+    def body(self) -> str:
+        from selenium.webdriver.common.by import By
+
+        return self.driver.find_element(By.TAG_NAME, "body").text
+
+    def wait(self, condition, what: str):
+        from selenium.common.exceptions import TimeoutException
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        try:
+            return WebDriverWait(self.driver, TIMEOUT_S, poll_frequency=0.5).until(lambda _: condition())
+        except TimeoutException:
+            self.screenshot("timeout")
+            raise AssertionError(f"the UI did not show {what} within {TIMEOUT_S} s; page text:\n{self.body()[:3000]}"
+                                 f"\n--- webserver log ---\n{self.webserver.log_tail()}") from None
+
+    def wait_text(self, *texts: str) -> None:
+        self.wait(lambda: all(t in self.body() for t in texts), f"{texts}")
+
+    def screenshot(self, name: str) -> Path:
+        path = self.shots / f"{name}.png"
+        self.driver.save_screenshot(str(path))
+        print(f"screenshot: {path}")
+        if os.environ.get("DRIFT_UPDATE_SCREENSHOTS") == "1" and name != "timeout":
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, SCREENSHOTS / path.name)
+        return path
+
+
+@pytest.fixture(scope="module")
+def ui(tmp_path_factory) -> Iterator[UI]:
+    browser_or_fail()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    root = tmp_path_factory.mktemp("browser")
+    home = root / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    (root / "logs").mkdir()
+    (root / "shots").mkdir()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("DRIFT_", "DAGSTER_", "AWS_", "SLACK_"))},
+        "DAGSTER_HOME": str(home), "DRIFT_DATA_DIR": str(root / "drift_data"), "PYTHONUNBUFFERED": "1",
+    }  # fmt: skip
+    materialize_weeks(home, env)
+
+    port = free_port()
+    webserver = ManagedProcess(
+        "webserver",
+        [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), "-m", "drift_platform.definitions"],
+        env, root / "logs",
+    ).start()
+    driver = None
+    try:
+        def ready() -> bool:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2) as response:
+                    return response.status == 200
+            except OSError:
+                return False
+
+        wait_for(ready, 120, "dagster-webserver", diagnostics=webserver.log_tail)
+        options = webdriver.ChromeOptions()
+        options.binary_location = str(CHROMIUM)
+        for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={tempfile.mkdtemp(dir=root)}"]:
+            options.add_argument(flag)
+        driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+        width, height = VIEWPORT
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                               {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+        base_url = f"http://127.0.0.1:{port}"
+        driver.get(base_url + "/server_info")
+        # A fresh browser profile would first see Dagster's "join the community" dialog; mark it as seen.
+        driver.execute_script("window.localStorage.setItem('communityNux', '\"1\"')")
+        yield UI(base_url, driver, root / "shots", webserver)
+    finally:
+        if driver is not None:
+            driver.quit()
+        webserver.stop()
+
+
+# --- what a person sees ----------------------------------------------------------------------------------------
+def test_asset_graph_shows_the_assets_in_their_groups(ui: UI) -> None:
+    from selenium.webdriver.common.by import By
+
+    # Open every group of the global lineage (the UI keeps which groups are open in local storage).
+    groups = sorted(set(ASSETS.values()))
+    ui.driver.execute_script(
+        "window.localStorage.setItem(arguments[0], arguments[1])", "asset-graph-open-graph-nodes-global-__GLOBAL__",
+        json.dumps({"expanded": ",".join(f"global@global:{g}" for g in groups)}),
+    )
+    ui.open("/asset-groups")
+    ui.wait_text("Global asset lineage", *groups)
+    deadline = time.monotonic() + 20
+    while ui.driver.find_elements(By.CSS_SELECTOR, "[aria-label='unfold_more']") and time.monotonic() < deadline:
+        ui.driver.find_elements(By.CSS_SELECTOR, "[aria-label='unfold_more']")[0].click()  # a group still closed
+        time.sleep(0.5)
+
+    def node(name: str):
+        """The graph node of an asset: its name above the node's rows (Latest event, Asset checks, ...)."""
+        found = ui.driver.find_elements(
+            By.XPATH, f"//*[normalize-space(text())='{name}']/ancestor::*[contains(., 'Latest event')][1]"
+        )
+        return found[0] if found else None
+
+    ui.wait(lambda: all(node(name) is not None for name in ASSETS), f"graph nodes for {sorted(ASSETS)}")
+    for name in ASSETS:
+        text = node(name).text
+        assert "Latest event" in text and "Asset checks" in text, text
+    # The drift report's node carries its check: the latest week drifted, so 0 of 1 passed.
+    ui.wait(lambda: "0 / 1 Passed" in node("drift_report").text, "the check status on drift_report's node")
+    time.sleep(1)  # the graph's zoom-to-fit animation
+    shot = ui.screenshot("asset_graph")
+    assert_picture(shot)
+
+
+def test_drift_report_page_shows_the_metadata_table_and_the_check(ui: UI) -> None:
+    from selenium.webdriver.common.by import By
+
+    ui.open(f"/assets/drift_report?view=partitions&partition={SHOWN_WEEK}")
+    ui.wait_text(SHOWN_WEEK, "Metadata", "columns", "top_drifted_columns", "report_html", "drift_share")
+    # The per-column table is rendered as a table (markdown metadata), one row per monitored column.
+    def column_rows() -> list[str]:
+        tables = ui.driver.find_elements(By.XPATH, "//th[normalize-space()='method']/ancestor::table[1]")
+        return [row.text for row in tables[0].find_elements(By.XPATH, "./tbody/tr")] if tables else []
+
+    ui.wait(lambda: len(column_rows()) == 5, "the per-column metadata table")
+    rows = {row.split()[0]: row for row in column_rows()}
+    assert set(rows) == {"weathersit", "temp", "atemp", "hum", "windspeed"}
+    assert "K-S p_value" in rows["temp"] and rows["temp"].endswith("True")
+    body = ui.body()
+    assert "temp (K-S p_value" in body  # top drifted columns, inline
+    assert f"/drift_reports/{SHOWN_WEEK}/" in body and ".html" in body  # the report, one click to copy
+    assert_picture(ui.screenshot("drift_report"))
+
+    ui.open("/assets/drift_report?view=checks")
+    ui.wait_text("no_dataset_drift", "Evaluation result", "Failed", "monitored columns drifted")
+    assert "This is a non-blocking asset check." in ui.body()
+    assert_picture(ui.screenshot("drift_report_check"))
+
+
+def test_drift_trend_shows_the_table_and_the_chart(ui: UI) -> None:
+    from selenium.webdriver.common.by import By
+
+    ui.open("/assets/drift_trend")
+    ui.wait_text("drift_trend", "weeks", "drifted_weeks", "chart_preview", *QUIET_WEEKS, *DRIFTING_WEEKS)
+    label = ui.driver.find_element(By.XPATH, "//span[normalize-space(text())='chart_preview']")
+    row = label.find_element(By.XPATH, "./ancestor::tr[1]")
+    ui.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", row)
+    row.find_element(By.XPATH, ".//a[normalize-space()='[Show Markdown]']").click()
+
+    def chart():
+        images = ui.driver.find_elements(By.CSS_SELECTOR, "img[src^='data:image/png']")
+        loaded = [i for i in images if ui.driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth", i)]
+        return loaded[0] if loaded else None
+
+    image = ui.wait(chart, "the trend chart as an image")
+    dialog = image.find_element(By.XPATH, "./ancestor::*[@role='dialog'][1]")
+    ui.wait(lambda: ui.driver.execute_script("return getComputedStyle(arguments[0]).opacity", dialog) == "1",
+            "the chart's dialog, opened")
+    time.sleep(0.5)
+    assert image.size["width"] > 400 and image.size["height"] > 300
+    assert_picture(ui.screenshot("drift_trend"))
+
+
+def assert_picture(path: Path) -> None:
+    """A real page, not a blank or an error screen: the full size, and thousands of colours (anti-aliased text)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        assert image.size == VIEWPORT
+        assert image.convert("RGB").getcolors(maxcolors=500) is None, f"{path} looks blank"

@@ -1,0 +1,484 @@
+"""Model lifecycle on the embedded default: the registry, the champion/challenger gate, rollback, predictions and
+the model-quality check, through the real jobs and the real sensor (SQLite, local folders, a Slack recorder)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+
+from drift_platform.constants import (
+    TAG_DRIFTED_WEEK,
+    TAG_EVALUATION_ID,
+    TAG_QUALITY_EVALUATION_ID,
+    TAG_TRIGGER,
+)
+from drift_platform.model_registry import (
+    audit_log,
+    champion_version,
+    load_champion,
+    read_manifest,
+    save_model,
+    set_champion,
+)
+from drift_platform.resources import LocalArtifactStore
+from drift_platform.sensors import DriftSensorCursor, evaluate, retrain_on_quality
+from drift_platform.settings import DEFAULT_SOURCE_PATH
+from drift_platform.training import (
+    GateComparison,
+    GateSettings,
+    compare_models,
+    decide,
+    history_sha256,
+    rmsle,
+    train,
+    weekly_quality,
+)
+from drift_platform_tests.conftest import local_resources, slack_alerter
+from drift_platform_tests.fixtures.slack import SlackRecorder
+from drift_platform_tests.helpers import Platform
+
+FLAT = {"ops": {"trained_model": {"config": {"alphas": [100000.0]}}}}  # a heavily flattened Ridge: a worse model
+SENSOR_TAGS = {TAG_TRIGGER: "drift", TAG_DRIFTED_WEEK: "2011-04-11", TAG_EVALUATION_ID: "999"}
+
+
+def metadata(result, node: str) -> dict:
+    return {k: v for k, v in result.asset_materializations_for_node(node)[0].metadata.items()}
+
+
+def evaluations(result) -> dict[str, dg.AssetCheckEvaluation]:
+    return {e.event_specific_data.check_name: e.event_specific_data
+            for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+
+
+def model_files(store: LocalArtifactStore) -> dict[str, bytes]:
+    """Every file of every version (the pointers and the audit log left out)."""
+    return {k: store.read_bytes(k) for k in store.list_keys("models") if k.count("/") == 2 and "/audit/" not in k}
+
+
+# --- the logic, on small frames ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("challenger", "champion", "margin", "promote"),
+    [
+        (0.20, 0.30, 0.01, True),    # 33 % lower
+        (0.297, 0.30, 0.01, True),   # exactly 1 % lower
+        (0.298, 0.30, 0.01, False),  # better, but by less than the margin
+        (0.30, 0.30, 0.0, False),    # a tie never promotes
+        (0.35, 0.30, 0.0, False),    # worse
+        (0.305, 0.30, -0.02, True),  # a negative margin tolerates a slightly worse, fresher model
+    ],
+)
+def test_gate_decision_and_its_margin(challenger, champion, margin, promote) -> None:
+    comparison = GateComparison(["2011-02-07"], 7, 30, 0, challenger, champion)
+    decision = decide(comparison, has_champion=True, min_improvement=margin)
+    assert decision.promote is promote and decision.outcome == ("promoted" if promote else "kept")
+    assert decision.improvement == pytest.approx((champion - challenger) / champion)
+    assert f"{challenger:.4f}" in decision.reason and f"{champion:.4f}" in decision.reason
+
+
+def test_gate_without_a_champion_or_a_fair_comparison() -> None:
+    none = GateComparison([], 3, 0, 0, None, None, problem="only 3 labelled row(s)")
+    assert decide(none, has_champion=False, min_improvement=0.5).promote is True
+    kept = decide(none, has_champion=True, min_improvement=0.0)
+    assert kept.promote is False and "no fair comparison: only 3 labelled row(s)" in kept.reason
+
+
+def test_comparison_scores_both_models_only_on_rows_neither_fit_saw(spec, source_frame) -> None:
+    from sklearn.base import clone
+
+    history = source_frame[source_frame["dteday"] < "2011-04-04"]  # ... up to the week of 2011-03-28
+    champion = train(source_frame[source_frame["dteday"] < "2011-03-07"], spec)
+    challenger = train(history, spec, _settings(alphas=(10.0,)))
+    seen_until = champion.train_end
+    comparison = compare_models(challenger.model, history, spec, GateSettings(eval_weeks=4), champion.model, seen_until)
+
+    assert comparison.problem is None
+    assert comparison.weeks == ["2011-03-07", "2011-03-14", "2011-03-21", "2011-03-28"]
+    assert comparison.eval_start > seen_until  # the champion never saw a row it is scored on
+    rows = history[history["dteday"] >= "2011-03-07"]
+    assert comparison.eval_rows == len(rows) == 28 and comparison.excluded_seen_rows == 0
+    assert comparison.fit_rows == (history["dteday"] < "2011-03-07").sum()
+    # the challenger's recipe, walk-forward: refitted before each week, scored on it
+    predicted = []
+    for week in comparison.weeks:
+        start = pd.Timestamp(week)
+        fit = history[history["dteday"] < start]
+        refit = clone(challenger.model).fit(fit[spec.features], fit[spec.target].astype(float))
+        predicted.append(refit.predict(history[(history["dteday"] >= start) & (history["dteday"] < start + pd.Timedelta(days=7))][spec.features]))
+    assert comparison.challenger_rmsle == pytest.approx(rmsle(rows[spec.target], np.concatenate(predicted)))
+    assert comparison.champion_rmsle == pytest.approx(rmsle(rows[spec.target], champion.model.predict(rows[spec.features])))
+
+
+def test_comparison_leaves_out_rows_the_champion_saw_and_needs_enough_rows(spec, source_frame) -> None:
+    history = source_frame[source_frame["dteday"] < "2011-03-14"]
+    champion = train(history, spec)  # trained on this very history: only its holdout is unseen
+    comparison = compare_models(champion.model, history, spec, GateSettings(eval_weeks=4), champion.model,
+                                champion.train_end)
+    assert comparison.eval_rows == champion.holdout_rows == 7 and comparison.excluded_seen_rows == 21
+    strict = compare_models(champion.model, history, spec, GateSettings(eval_weeks=4, min_eval_rows=8),
+                            champion.model, champion.train_end)
+    assert strict.problem and "only 7 labelled row(s)" in strict.problem and strict.challenger_rmsle is None
+    assert decide(strict, True, 0.0).outcome == "kept"
+
+
+def test_weekly_quality_ratio_and_bound() -> None:
+    actual = [100.0, 200.0, None, 400.0]
+    quality = weekly_quality(actual, [100.0, 200.0, 300.0, 400.0], holdout_rmsle=0.1, max_ratio=2.0)
+    assert quality.rows == 3 and quality.rmsle == 0.0 and not quality.degraded
+    scaled = weekly_quality([150.0, 300.0, 600.0], [100.0, 200.0, 400.0], holdout_rmsle=0.1, max_ratio=2.0)
+    assert scaled.ratio == pytest.approx(np.log(1.5) / 0.1, rel=0.01) and scaled.degraded
+    assert weekly_quality([None], [1.0], 0.1, 2.0).rmsle is None
+
+
+def test_history_hash_is_canonical(spec, source_frame) -> None:
+    week = source_frame.head(14)
+    shuffled = week.sample(frac=1.0, random_state=3).astype({"cnt": "Int64"})
+    assert history_sha256(week, spec) == history_sha256(shuffled, spec)
+    changed = week.assign(cnt=week["cnt"] + 1)
+    assert history_sha256(changed, spec) != history_sha256(week, spec)
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, True), ("true", True), ("1", True), ("false", False),
+                                                  ("NO", False)])
+def test_retrain_on_quality_switch(value, expected) -> None:
+    assert retrain_on_quality({} if value is None else {"DRIFT_RETRAIN_ON_QUALITY": value}) is expected
+
+
+def test_retrain_on_quality_switch_refuses_nonsense() -> None:
+    with pytest.raises(ValueError, match="DRIFT_RETRAIN_ON_QUALITY"):
+        retrain_on_quality({"DRIFT_RETRAIN_ON_QUALITY": "maybe"})
+
+
+def test_single_check_cursor_is_migrated() -> None:
+    old = json.dumps({"watermark": 12, "handled": [14], "pending_alerts": [{"evaluation_id": 14, "text": "x",
+                                                                            "since": 1.0}]})
+    state = DriftSensorCursor.parse(old)
+    assert state.checks["drift_report:no_dataset_drift"].watermark == 12
+    assert state.checks["drift_report:no_dataset_drift"].handled == [14] and len(state.pending_alerts) == 1
+    again = DriftSensorCursor.parse(state.serialize())
+    assert again == state
+
+
+def _settings(**kwargs):
+    from drift_platform.training import TrainingSettings
+
+    return TrainingSettings(**kwargs)
+
+
+# --- the gate, versions and rollback through the real jobs ---------------------------------------------------------
+@dataclass
+class Lifecycle:
+    platform: Platform
+    slack: SlackRecorder
+    store: LocalArtifactStore
+    versions: list[str] = field(default_factory=list)
+    trained: list[dict] = field(default_factory=list)  # trained_model metadata, per retrain
+    gates: list[dict] = field(default_factory=list)  # champion_model metadata, per retrain
+    files: list[dict[str, bytes]] = field(default_factory=list)  # every version's files after each retrain
+    histories: list[str] = field(default_factory=list)  # sha256 of the history each retrain saw
+    champions: list[str] = field(default_factory=list)  # champion pointer after each retrain
+    messages: list[list[str]] = field(default_factory=list)  # texts of the Slack messages each retrain sent
+
+
+@pytest.fixture(scope="module")
+def lifecycle(tmp_path_factory, slack_server: SlackRecorder):
+    """Three retrains: a flattened model (first: promoted, nothing to compare with), a good one (promoted), a
+    flattened one again, requested as the sensor would (kept, and the alert says so)."""
+    root = tmp_path_factory.mktemp("lifecycle")
+    slack_server.reset()
+    with dg.instance_for_test() as instance:
+        platform = Platform(local_resources(root, alerts=slack_alerter(slack_server, max_retries=0)), instance)
+        state = Lifecycle(platform, slack_server, platform.resources["model_store"])
+        spec = platform.resources["dataset"].spec()
+        for weeks, config, tags in (
+            (["2011-01-31", "2011-02-07"], FLAT, None),
+            (["2011-02-14", "2011-02-21"], None, None),
+            (["2011-04-11"], FLAT, SENSOR_TAGS),
+        ):
+            for week in weeks:
+                platform.run_week(week)
+            state.histories.append(history_sha256(platform.history(), spec))
+            before = len(slack_server.messages())
+            result = platform.retrain(tags=tags, run_config=config)
+            state.trained.append(metadata(result, "trained_model"))
+            state.gates.append(metadata(result, "champion_model"))
+            state.versions.append(state.trained[-1]["model_version"].value)
+            state.files.append(model_files(state.store))
+            state.champions.append(champion_version(state.store)["version"])
+            state.messages.append([m["text"] for m in slack_server.messages()[before:]])
+        yield state
+
+
+def test_first_model_goes_into_service_without_a_comparison(lifecycle: Lifecycle) -> None:
+    gate = lifecycle.gates[0]
+    assert gate["decision"].value == "promoted" and gate["promoted"].value is True
+    assert "no champion yet" in gate["reason"].value and "champion_rmsle" not in gate
+    assert gate["champion_version"].value == lifecycle.versions[0] == lifecycle.champions[0]
+    assert gate["previous_champion"].value == "-"
+
+
+def test_a_better_challenger_is_promoted(lifecycle: Lifecycle) -> None:
+    gate = lifecycle.gates[1]
+    assert isinstance(gate["challenger_rmsle"], dg.FloatMetadataValue)
+    assert isinstance(gate["champion_rmsle"], dg.FloatMetadataValue)
+    challenger, champion = gate["challenger_rmsle"].value, gate["champion_rmsle"].value
+    assert challenger < champion * (1 - gate["min_improvement"].value)
+    assert gate["relative_improvement"].value == pytest.approx((champion - challenger) / champion)
+    assert gate["decision"].value == "promoted" and gate["promoted"].value is True
+    assert gate["previous_champion"].value == lifecycle.versions[0]
+    assert gate["champion_version"].value == lifecycle.versions[1] == lifecycle.champions[1]
+    weeks = gate["eval_weeks"].value.split(", ")
+    assert weeks and all(pd.Timestamp(w).weekday() == 0 and w <= "2011-02-21" for w in weeks)
+    assert gate["eval_week_count"].value == len(weeks) and gate["eval_rows"].value >= 7
+    assert Path(gate["audit_entry"].value).is_file()
+    assert gate["champion_holdout_rmsle"].value == lifecycle.trained[1]["holdout_rmsle"].value
+    assert lifecycle.messages[:2] == [[], []]  # manual retrains alert nobody
+
+
+def test_a_worse_challenger_is_not_promoted_and_the_alert_says_so(lifecycle: Lifecycle) -> None:
+    gate = lifecycle.gates[2]
+    challenger, champion = gate["challenger_rmsle"].value, gate["champion_rmsle"].value
+    assert challenger > champion
+    assert gate["decision"].value == "kept" and gate["promoted"].value is False
+    assert gate["champion_version"].value == lifecycle.versions[1] == lifecycle.champions[2]
+    assert gate["challenger_version"].value == lifecycle.versions[2]
+    assert "audit_entry" not in gate and gate["alert_delivered"].value is True
+    [text] = lifecycle.messages[2]  # one outcome message for the retrain the sensor would have requested
+    assert "*Retrain for week 2011-04-11* (trigger: drift, evaluation 999)" in text
+    assert f"champion `{lifecycle.versions[1]}` *kept*" in text
+    assert f"RMSLE challenger {challenger:.4f} vs champion {champion:.4f}" in text
+
+
+def test_manifest_records_what_the_model_saw(lifecycle: Lifecycle) -> None:
+    trained = lifecycle.trained[1]
+    manifest = read_manifest(lifecycle.store, lifecycle.versions[1])
+    assert manifest["version"] == lifecycle.versions[1] and manifest["created_at"]
+    assert manifest["data_sha256"] == lifecycle.histories[1] == trained["data_sha256"].value
+    assert manifest["history_rows"] == 28 + 4 * 7
+    assert manifest["train_rows"] + manifest["holdout_rows"] == manifest["history_rows"]
+    assert manifest["window_start"].startswith("2011-01-01") and manifest["window_end"].startswith("2011-02-27")
+    assert manifest["train_end"] < manifest["window_end"]
+    assert manifest["code_version"].startswith("0.1.0") and manifest["code_version"] == trained["code_version"].value
+    assert manifest["hyperparameters"]["alpha"] == trained["best_alpha"].value
+    assert manifest["hyperparameters"]["alphas_searched"] == [0.1, 1.0, 2.0, 3.0, 4.0, 10.0, 100.0]
+    assert manifest["metrics"]["holdout_rmsle"] == trained["holdout_rmsle"].value
+    artifact = lifecycle.store.read_bytes(manifest["artifact"])
+    assert hashlib.sha256(artifact).hexdigest() == manifest["sha256"] == trained["sha256"].value
+
+
+def test_versions_are_never_overwritten(lifecycle: Lifecycle) -> None:
+    assert len(set(lifecycle.versions)) == 3
+    final = model_files(lifecycle.store)
+    for snapshot in lifecycle.files:  # what a version had when it was written, it has at the end: byte for byte
+        assert {k: final[k] for k in snapshot} == snapshot
+    assert len(final) == 3 * 2
+    with pytest.raises(FileExistsError, match="never overwritten"):
+        save_model(lifecycle.store, object(), {}, version=lifecycle.versions[0])
+    assert model_files(lifecycle.store) == final
+
+    listing = lifecycle.platform.run_job("model_versions_job")
+    [observation] = [e.event_specific_data.asset_observation for e in listing.all_events
+                     if e.event_type_value == "ASSET_OBSERVATION"]
+    assert observation.asset_key == dg.AssetKey("champion_model")
+    assert observation.metadata["version_count"].value == 3
+    table = observation.metadata["versions"].value
+    assert all(v in table for v in lifecycle.versions)
+    assert f"| {lifecycle.versions[1]} | champion |" in table and f"| {lifecycle.versions[2]} | latest |" in table
+
+
+def test_rollback_restores_the_earlier_artifact_byte_for_byte(lifecycle: Lifecycle) -> None:
+    first, second = lifecycle.versions[0], lifecycle.versions[1]
+    store, platform = lifecycle.store, lifecycle.platform
+    assert champion_version(store)["version"] == second
+    before = len(lifecycle.slack.messages())
+    config = {"ops": {"rollback_champion": {"config": {"version": first, "reason": "test: back to the first"}}}}
+    result = platform.run_job("champion_rollback_job", run_config=config)
+
+    pointer = champion_version(store)
+    assert pointer["version"] == first and pointer["previous"] == second and pointer["action"] == "rollback"
+    model, manifest = load_champion(store)
+    restored = store.read_bytes(manifest["artifact"])
+    assert restored == lifecycle.files[0][f"models/{first}/model.pkl"]  # byte for byte
+    assert hashlib.sha256(restored).hexdigest() == lifecycle.trained[0]["sha256"].value == pointer["sha256"]
+
+    [materialization] = [e.event_specific_data.materialization for e in result.all_events
+                         if e.event_type_value == "ASSET_MATERIALIZATION"]
+    assert materialization.asset_key == dg.AssetKey("champion_model")
+    meta = materialization.metadata
+    assert meta["decision"].value == "rolled back" and meta["champion_version"].value == first
+    assert meta["previous_champion"].value == second and meta["reason"].value == "test: back to the first"
+    entry = audit_log(store)[-1]
+    assert (entry["action"], entry["from"], entry["to"], entry["reason"]) == (
+        "rollback", second, first, "test: back to the first")
+    assert entry["run_id"] == result.run_id and Path(meta["audit_entry"].value).is_file()
+    [message] = lifecycle.slack.messages()[before:]
+    assert f"*Champion rolled back* from `{second}` to `{first}`" in message["text"]
+
+    # the week's predictions now come from the version rolled back to
+    week = platform.run_week("2011-02-21")
+    assert metadata(week, "predictions")["model_version"].value == first
+
+    # and back again, by the pointer's memory; rolling back to the champion itself changes nothing
+    platform.run_job("champion_rollback_job", run_config={"ops": {"rollback_champion": {"config": {"version": "previous"}}}})
+    assert champion_version(store)["version"] == second
+    entries = len(audit_log(store))
+    platform.run_job("champion_rollback_job", run_config={"ops": {"rollback_champion": {"config": {"version": second}}}})
+    assert champion_version(store)["version"] == second and len(audit_log(store)) == entries
+
+
+def test_rollback_refuses_unknown_and_tampered_versions(tmp_path, instance) -> None:
+    from sklearn.linear_model import Ridge
+
+    platform = Platform(local_resources(tmp_path), instance)
+    store = platform.resources["model_store"]
+    x, y = np.arange(20.0).reshape(10, 2), np.arange(10.0)
+    for version, alpha in (("v1", 1.0), ("v2", 2.0)):
+        save_model(store, Ridge(alpha=alpha).fit(x, y), {"alpha": alpha}, version=version)
+    set_champion(store, "v1", action="promote", reason="test")
+    pointer = store.read_bytes("models/champion.json")
+
+    def rollback(version: str):
+        config = {"ops": {"rollback_champion": {"config": {"version": version}}}}
+        result = platform.run_job("champion_rollback_job", run_config=config, raise_on_error=False)
+        assert not result.success
+        failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+        return failure.event_specific_data.error.message
+
+    assert "no previous champion" in rollback("previous")
+    assert "'v9' has no manifest" in rollback("v9")
+    artifact = store.read_bytes("models/v2/model.pkl")
+    store.write_bytes("models/v2/model.pkl", artifact[:-1] + bytes([artifact[-1] ^ 0xFF]))
+    assert "does not match the manifest's" in rollback("v2")
+    assert store.read_bytes("models/champion.json") == pointer  # the champion never moved
+    assert [e["action"] for e in audit_log(store)] == ["promote"]
+
+
+# --- predictions and the model-quality check --------------------------------------------------------------------
+def scaled_source(tmp_path: Path, week: str, factor: float) -> Path:
+    """The sample source with the target of one week multiplied (the features untouched): concept drift."""
+    frame = pd.read_csv(DEFAULT_SOURCE_PATH)
+    start = pd.Timestamp(week)
+    when = pd.to_datetime(frame["dteday"])
+    rows = (when >= start) & (when < start + pd.Timedelta(days=7))
+    frame.loc[rows, "cnt"] = (frame.loc[rows, "cnt"] * factor).round().astype(int)
+    path = tmp_path / f"scaled_{week}.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_target_relation_change_fails_the_quality_check_not_the_drift_check(
+    tmp_path, instance, slack: SlackRecorder
+) -> None:
+    alerts = slack_alerter(slack, max_retries=0)
+    platform = Platform(local_resources(tmp_path, source=scaled_source(tmp_path, "2011-02-07", 1.5), alerts=alerts),
+                        instance)
+    warehouse, spec = platform.resources["warehouse"], platform.resources["dataset"].spec()
+
+    # no champion yet: the week's predictions are skipped, cleanly, and so is the quality check
+    first = platform.run_week("2011-01-31")
+    assert first.success and not first.asset_materializations_for_node("predictions")
+    [observation] = [e.event_specific_data.asset_observation for e in first.all_events
+                     if e.event_type_value == "ASSET_OBSERVATION"]
+    assert "no champion model yet" in observation.metadata["skipped"].value
+    assert set(evaluations(first)) == {"no_dataset_drift"} and not warehouse.table_exists("predictions")
+    assert platform.tick().run_requests == []
+
+    trained = metadata(platform.retrain(), "trained_model")  # the first model goes into service
+    version, holdout = trained["model_version"].value, trained["holdout_rmsle"].value
+
+    # the week's target is 1.5x what the same features used to give: its data has not drifted, the model's error has
+    week = platform.run_week("2011-02-07")
+    checks = evaluations(week)
+    assert checks["no_dataset_drift"].passed is True
+    quality = checks["no_model_degradation"]
+    assert quality.passed is False and quality.severity == dg.AssetCheckSeverity.ERROR
+    assert quality.metadata["model_version"].value == version and quality.metadata["holdout_rmsle"].value == holdout
+    assert quality.metadata["rmsle_ratio"].value > quality.metadata["max_ratio"].value == 2.0
+    predictions = metadata(week, "predictions")
+    assert predictions["rmsle"].value == pytest.approx(quality.metadata["rmsle"].value)  # the same numbers
+    assert predictions["rows"].value == predictions["labelled_rows"].value == 7
+    stored = warehouse.read("predictions", _predictions_spec(spec), pd.Timestamp("2011-02-07"), pd.Timestamp("2011-02-14"))
+    assert len(stored) == 7 and set(stored["model_version"]) == {version}
+    batch = platform.history().set_index("dteday").loc["2011-02-07":"2011-02-13", "cnt"]
+    assert list(stored["cnt"]) == list(batch)  # the scaled labels, as the history has them
+
+    # switched off, a failure is settled without a retrain or an alert
+    with dg.build_sensor_context(instance=instance, cursor=platform.cursor, resources=platform.resources) as context:
+        off = evaluate(context, alerts, act_on_quality=False)
+    assert off.run_requests == [] and "DRIFT_RETRAIN_ON_QUALITY=false, 1 failure(s) ignored" in off.skip_reason.skip_message
+    assert slack.messages() == []
+
+    # on (the default): one retrain with the quality run key and one alert, once
+    [request] = platform.tick().run_requests
+    assert request.run_key == f"no_model_degradation:{request.tags[TAG_EVALUATION_ID]}"
+    assert request.tags[TAG_TRIGGER] == "quality" and request.tags[TAG_DRIFTED_WEEK] == "2011-02-07"
+    assert request.tags[TAG_QUALITY_EVALUATION_ID] == request.tags[TAG_EVALUATION_ID]
+    [alert] = slack.messages()
+    assert "*Model degradation* in week 2011-02-07" in alert["text"] and f"`{version}`" in alert["text"]
+    assert "Data drift" not in alert["text"] and "no_model_degradation:" in alert["text"]
+    assert platform.tick().run_requests == [] and len(slack.messages()) == 1
+
+    # the same week with its real labels: both checks pass, and its predictions are replaced, not added
+    control = Platform(local_resources(tmp_path, alerts=alerts), instance).run_week("2011-02-07")
+    assert {name: e.passed for name, e in evaluations(control).items()} == {
+        "no_dataset_drift": True, "no_model_degradation": True}
+    assert metadata(control, "predictions")["replaced_rows"].value == 7
+    stored = warehouse.read("predictions", _predictions_spec(spec))
+    assert len(stored) == 7 and stored["dteday"].is_unique
+    assert platform.tick().run_requests == [] and len(slack.messages()) == 1
+
+    # the retrain the sensor asked for reports its outcome, once
+    platform.retrain(tags=request.tags)
+    assert len(slack.messages()) == 2
+    assert "*Retrain for week 2011-02-07* (trigger: quality" in slack.messages()[-1]["text"]
+
+
+def test_both_checks_failing_in_one_run_make_one_retrain_and_one_alert(
+    tmp_path, instance, slack: SlackRecorder
+) -> None:
+    platform = Platform(local_resources(tmp_path, alerts=slack_alerter(slack, max_retries=0)), instance)
+    platform.run_week("2011-01-31")
+    platform.retrain()
+    platform.tick()
+    # the bound and the severity are run config of the check
+    config = {"ops": {"predictions_no_model_degradation": {"config": {"max_ratio": 1.2, "severity": "WARN"}}}}
+    week = platform.run_week("2011-07-04", run_config=config)
+    checks = evaluations(week)
+    assert checks["no_dataset_drift"].passed is False
+    assert checks["no_model_degradation"].passed is False
+    assert checks["no_model_degradation"].severity == dg.AssetCheckSeverity.WARN
+    assert checks["no_model_degradation"].metadata["max_ratio"].value == 1.2
+
+    [request] = platform.tick().run_requests
+    assert request.run_key == f"no_dataset_drift:{request.tags[TAG_EVALUATION_ID]}"  # the drift check's scheme
+    assert request.tags[TAG_TRIGGER] == "drift+quality" and request.tags[TAG_QUALITY_EVALUATION_ID]
+    [alert] = slack.messages()
+    assert "*Data drift* in week 2011-07-04" in alert["text"] and "*Model degradation* in week 2011-07-04" in alert["text"]
+    assert alert["text"].count("Check run:") == 1
+    assert platform.tick().run_requests == [] and len(slack.messages()) == 1
+
+
+def test_a_cursor_of_the_single_check_sensor_neither_repeats_nor_loses_a_retrain(tmp_path, instance) -> None:
+    platform = Platform(local_resources(tmp_path), instance)
+    platform.run_week("2011-07-04")
+    assert len(platform.tick().run_requests) == 1
+    drift = DriftSensorCursor.parse(platform.cursor).checks["drift_report:no_dataset_drift"]
+    platform.cursor = json.dumps({"watermark": drift.watermark, "handled": drift.handled, "pending_alerts": []})
+    assert platform.tick().run_requests == []
+    platform.run_week("2011-10-10")
+    [request] = platform.tick().run_requests
+    assert request.tags[TAG_DRIFTED_WEEK] == "2011-10-10"
+    assert set(json.loads(platform.cursor)["checks"]) == {"drift_report:no_dataset_drift",
+                                                          "predictions:no_model_degradation"}
+
+
+def _predictions_spec(spec):
+    from drift_platform.assets.predictions import predictions_spec
+
+    return predictions_spec(spec)

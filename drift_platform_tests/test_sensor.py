@@ -1,0 +1,140 @@
+"""retrain_on_drift_sensor after real materializations put real check evaluations into the instance."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+import pytest
+
+from drift_platform.constants import TAG_DRIFTED_WEEK, TAG_EVALUATION_ID
+from drift_platform.sensors import DriftSensorCursor
+from drift_platform_tests.conftest import local_resources, slack_alerter
+from drift_platform_tests.fixtures.slack import SlackRecorder
+from drift_platform_tests.helpers import Platform
+
+DRIFTING = ("2011-07-04", "2011-10-10")
+QUIET = "2011-01-31"
+
+
+@pytest.fixture
+def platform(tmp_path, instance, slack: SlackRecorder) -> Platform:
+    return Platform(local_resources(tmp_path, alerts=slack_alerter(slack, max_retries=0)), instance)
+
+
+def test_one_retrain_and_one_alert_per_failed_evaluation(platform: Platform, slack: SlackRecorder) -> None:
+    platform.run_week(QUIET)
+    first = platform.tick()
+    assert first.run_requests == [] and "no new failed no_dataset_drift evaluation" in first.skip_reason.skip_message
+    assert slack.messages() == []
+
+    platform.run_week(DRIFTING[0])
+    second = platform.tick()
+    [request] = second.run_requests
+    assert request.job_name in (None, "retrain_job")
+    assert request.tags[TAG_DRIFTED_WEEK] == DRIFTING[0]
+    assert request.run_key == f"no_dataset_drift:{request.tags[TAG_EVALUATION_ID]}"
+    [message] = slack.messages()
+    assert message["channel"] == "#drift-tests"
+    assert f"week {DRIFTING[0]}" in message["text"] and "drift share 0.80" in message["text"]
+    assert "temp" in message["text"] and "drift_reports/2011-07-04/" in message["text"]
+    assert "http://localhost:3000/runs/" in message["text"]
+
+    third = platform.tick()  # nothing new: no second retrain, no second alert
+    assert third.run_requests == [] and len(slack.messages()) == 1
+
+    # the requested run really trains a model, and its gate reports the outcome in one more message, once
+    run = platform.retrain(tags=request.tags)
+    assert run.success and run.dagster_run.tags[TAG_DRIFTED_WEEK] == DRIFTING[0]
+    assert len(slack.messages()) == 2
+    outcome = slack.messages()[-1]["text"]
+    assert f"*Retrain for week {DRIFTING[0]}* (trigger: drift" in outcome and "*promoted* to champion" in outcome
+    assert platform.tick().run_requests == [] and len(slack.messages()) == 2
+
+
+def test_several_failed_weeks_between_ticks_each_get_a_retrain(platform: Platform, slack: SlackRecorder) -> None:
+    platform.tick()
+    for week in (DRIFTING[0], QUIET, DRIFTING[1]):
+        platform.run_week(week)
+    result = platform.tick()
+    assert sorted(r.tags[TAG_DRIFTED_WEEK] for r in result.run_requests) == sorted(DRIFTING)
+    assert len({r.run_key for r in result.run_requests}) == 2
+    texts = [m["text"] for m in slack.messages()]
+    assert len(texts) == 2 and all(any(f"week {w}" in t for t in texts) for w in DRIFTING)
+    assert platform.tick().run_requests == []
+
+
+def test_rerunning_a_drifting_week_is_a_new_evaluation(platform: Platform, slack: SlackRecorder) -> None:
+    platform.run_week(DRIFTING[0])
+    [first] = platform.tick().run_requests
+    platform.run_week(DRIFTING[0])
+    [second] = platform.tick().run_requests
+    assert first.run_key != second.run_key
+    assert len(slack.messages()) == 2
+
+
+def test_cursor_survives_a_restart(platform: Platform, tmp_path, instance, slack: SlackRecorder) -> None:
+    platform.run_week(DRIFTING[0])
+    assert len(platform.tick().run_requests) == 1
+    # a fresh sensor process with only the stored cursor (as after a daemon restart)
+    restarted = Platform(platform.resources, instance)
+    restarted.cursor = platform.cursor
+    assert restarted.tick().run_requests == []
+    assert len(slack.messages()) == 1
+
+
+def test_slack_outage_never_blocks_the_retrain_and_the_alert_is_delivered_later(
+    platform: Platform, slack: SlackRecorder
+) -> None:
+    platform.run_week(DRIFTING[0])
+    slack.fail_next(1, status=500)
+    result = platform.tick()
+    assert len(result.run_requests) == 1  # the retrain is requested anyway
+    assert slack.messages() == []
+    cursor = DriftSensorCursor.parse(result.cursor)
+    assert len(cursor.pending_alerts) == 1
+
+    again = platform.tick()  # Slack is back
+    assert again.run_requests == []
+    [message] = slack.messages()
+    assert f"week {DRIFTING[0]}" in message["text"]
+    assert DriftSensorCursor.parse(again.cursor).pending_alerts == []
+    assert platform.tick().run_requests == [] and len(slack.messages()) == 1
+
+
+def test_without_a_slack_token_alerts_go_to_the_log(tmp_path, instance, slack: SlackRecorder) -> None:
+    platform = Platform(local_resources(tmp_path), instance)  # default Alerter: log only
+    platform.run_week(DRIFTING[0])
+    result = platform.tick()
+    assert len(result.run_requests) == 1
+    assert DriftSensorCursor.parse(result.cursor).pending_alerts == []
+    assert slack.requests == []
+
+
+def test_cursor_is_compact_json(platform: Platform) -> None:
+    platform.run_week(DRIFTING[0])
+    platform.tick()
+    state = json.loads(platform.cursor)
+    drift = state["checks"]["drift_report:no_dataset_drift"]
+    assert drift["watermark"] >= 1 and drift["handled"] == [] and state["pending_alerts"] == []
+
+
+def test_sensor_is_wired_to_retrain_job() -> None:
+    from drift_platform.definitions import defs
+
+    sensor = defs.resolve_sensor_def("retrain_on_drift_sensor")
+    assert sensor.job_name == "retrain_job"
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_a_lost_cursor_never_resends_an_alert(platform: Platform, slack: SlackRecorder) -> None:
+    """The daemon dies after the alert went out but before the tick's cursor was saved: the next tick sees the
+    same failure again; the run key keeps the retrain single and the alert ledger keeps the alert single."""
+    platform.run_week(DRIFTING[0])
+    before = platform.cursor
+    [first] = platform.tick().run_requests
+    assert len(slack.messages()) == 1
+    platform.cursor = before  # the cursor of that tick was never saved
+    [again] = platform.tick().run_requests
+    assert again.run_key == first.run_key  # Dagster launches a run key once
+    assert len(slack.messages()) == 1

@@ -1,0 +1,200 @@
+"""Drift over time and the drift report's links: the per-week table and chart of `drift_trend`, the
+`drifted/<column>` and `top_drifted_columns` metadata of `drift_report`, and report links the UI can open."""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+import urllib.request
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from drift_platform.assets.monitoring import report_link, top_drifted
+from drift_platform.assets.trend import (
+    WeekDrift,
+    drift_trend,
+    latest_weeks,
+    render_chart,
+    trend_frame,
+    trend_markdown,
+)
+from drift_platform.drift import ColumnDrift
+from drift_platform.resources import LocalArtifactStore
+from drift_platform_tests.helpers import Platform
+
+QUIET_WEEK, DRIFTING_WEEK = "2011-01-31", "2011-07-04"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    from PIL import Image
+
+    assert data.startswith(PNG_MAGIC)
+    with Image.open(io.BytesIO(data)) as image:
+        return image.size
+
+
+def week(name: str, share: float, scores: dict[str, float], drifted: dict[str, bool | None]) -> WeekDrift:
+    return WeekDrift(week=name, drift_share=share, threshold=0.5, dataset_drift=share >= 0.5, scores=scores,
+                     drifted=drifted)
+
+
+# --- plain functions -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("n_weeks", [1, 3, 40])
+def test_chart_is_a_png_that_grows_with_the_weeks(n_weeks: int) -> None:
+    weeks = [
+        week(f"2011-{1 + i // 4:02d}-{1 + 7 * (i % 4):02d}", (i % 5) / 4, {"temp": 0.01 * i, "hum": 0.5},
+             {"temp": i % 5 >= 2, "hum": False})
+        for i in range(n_weeks)
+    ]
+    frame = trend_frame(weeks)
+    assert list(frame["week"]) == [w.week for w in weeks]
+    width, height = png_size(render_chart(frame))
+    assert 700 <= width <= 24 * 90 and height > 300
+    if n_weeks == 40:
+        assert width > png_size(render_chart(trend_frame(weeks[:3])))[0]
+
+
+def test_table_marks_drifted_scores_and_older_reports_without_flags() -> None:
+    weeks = [
+        week(QUIET_WEEK, 0.0, {"temp": 0.43, "hum": 0.91}, {"temp": False, "hum": False}),
+        week(DRIFTING_WEEK, 1.0, {"temp": 3e-7, "hum": 0.002}, {"temp": True, "hum": True}),
+        week("2011-07-11", 0.5, {"temp": 0.02}, {"temp": None}),  # an older report: no drifted/ flags, no hum
+    ]
+    frame = trend_frame(weeks)
+    assert frame.loc[1, "drifted/temp"] == 1.0 and frame.loc[0, "drifted/hum"] == 0.0
+    assert math.isnan(frame.loc[2, "drifted/temp"]) and math.isnan(frame.loc[2, "score/hum"])
+    lines = trend_markdown(frame).splitlines()
+    assert lines[0] == "| week | drift share | threshold | dataset drift | hum | temp |"
+    assert lines[2] == f"| {QUIET_WEEK} | 0.00 | 0.50 | no | 0.91 | 0.43 |"
+    assert lines[3] == f"| {DRIFTING_WEEK} | 1.00 | 0.50 | **yes** | **0.002** | **3e-07** |"
+    assert lines[4] == "| 2011-07-11 | 0.50 | 0.50 | **yes** | - | 0.02 |"
+    png_size(render_chart(frame))  # missing flags are drawn as grey cells, not an error
+
+
+@pytest.mark.parametrize(
+    ("columns", "expected"),
+    [
+        ([], "-"),
+        ([ColumnDrift("hum", "K-S p_value", 0.3, 0.05, False)], "-"),
+        (
+            [
+                ColumnDrift("hum", "K-S p_value", 0.01, 0.05, True),  # 5x past its threshold
+                ColumnDrift("temp", "K-S p_value", 3e-7, 0.05, True),  # far past
+                ColumnDrift("wind", "Wasserstein distance (normed)", 0.3, 0.1, True),  # 3x, a distance: above
+                ColumnDrift("atemp", "K-S p_value", 0.5, 0.05, False),
+            ],
+            "temp (K-S p_value 3e-07 < 0.05), hum (K-S p_value 0.01 < 0.05), "
+            "wind (Wasserstein distance (normed) 0.3 >= 0.1)",
+        ),
+    ],
+)
+def test_top_drifted_columns_furthest_past_the_threshold_first(columns, expected) -> None:
+    assert top_drifted(columns) == expected
+
+
+# --- through the real jobs -------------------------------------------------------------------------------------
+@pytest.fixture
+def platform(resources, instance) -> Platform:
+    return Platform(resources, instance)
+
+
+def trend(platform: Platform) -> dict:
+    result = dg.materialize([drift_trend], instance=platform.instance, resources=platform.resources)
+    return result.asset_materializations_for_node("drift_trend")[0].metadata
+
+
+def test_trend_summarizes_the_latest_report_of_every_week(platform: Platform) -> None:
+    assert trend(platform)["weeks"].value == 0  # nothing to show yet, and no error
+
+    reports = {}
+    for name in (DRIFTING_WEEK, QUIET_WEEK):
+        result = platform.run_week(name)
+        reports[name] = result.asset_materializations_for_node("drift_report")[0].metadata
+    # The drifting week again with a lenient threshold: its latest report is the one that counts.
+    config = {"ops": {"drift_report": {"config": {"drift_share": 0.99}}}}
+    rerun = platform.run_week(DRIFTING_WEEK, run_config=config)
+    reports[DRIFTING_WEEK] = rerun.asset_materializations_for_node("drift_report")[0].metadata
+
+    drifting = reports[DRIFTING_WEEK]
+    assert drifting["drifted/temp"].value == 1 and isinstance(drifting["drifted/temp"], dg.IntMetadataValue)
+    assert drifting["top_drifted_columns"].value.startswith(("temp (", "atemp ("))
+    assert sum(drifting[f"drifted/{c}"].value for c in ("weathersit", "temp", "atemp", "hum", "windspeed")) == (
+        drifting["drifted_columns"].value
+    )
+
+    meta = trend(platform)
+    assert meta["weeks"].value == 2 and meta["drifted_weeks"].value == 0  # 0.99 threshold on the rerun
+    assert (meta["first_week"].value, meta["latest_week"].value) == (QUIET_WEEK, DRIFTING_WEEK)
+    lines = meta["table"].value.splitlines()
+    assert lines[0] == "| week | drift share | threshold | dataset drift | atemp | hum | temp | weathersit | windspeed |"
+    quiet, drift = lines[2].split(" | "), lines[3].split(" | ")
+    assert quiet[0] == f"| {QUIET_WEEK}" and drift[0] == f"| {DRIFTING_WEEK}"
+    assert float(drift[1]) == pytest.approx(drifting["drift_share"].value, abs=0.005) and drift[2] == "0.99"
+    assert drift[6].strip("*") == f"{drifting['score/temp'].value:.3g}" and drift[6].startswith("**")
+
+    chart = Path(meta["chart"].value)
+    assert isinstance(meta["chart"], dg.PathMetadataValue) and chart.is_file()
+    png_size(chart.read_bytes())
+    preview = meta["chart_preview"].value
+    assert preview.startswith("![drift per week](data:image/png;base64,")
+    assert base64.b64decode(preview.split(",", 1)[1].rstrip(")")) == chart.read_bytes()
+
+    weeks = latest_weeks(platform.instance)
+    assert [w.week for w in weeks] == [QUIET_WEEK, DRIFTING_WEEK] and weeks[1].threshold == 0.99
+
+
+def test_trend_refreshes_itself_after_a_week_is_reported(platform: Platform) -> None:
+    """Its automation condition (run by drift_trend_sensor in the daemon) requests it once per change, and the
+    weeks that were never reported (most of them) do not hold it back."""
+    defs, instance = platform.defs, platform.instance
+    selection = dg.AssetSelection.assets(drift_trend)
+
+    def requested(cursor):
+        result = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection,
+                                                   cursor=cursor)
+        return result.get_num_requested(drift_trend.key), result.cursor
+
+    count, cursor = requested(None)
+    assert count == 0  # no report yet
+    platform.run_week(QUIET_WEEK)
+    count, cursor = requested(cursor)
+    assert count == 1
+    count, cursor = requested(cursor)
+    assert count == 0  # requested once for that change, not at every tick
+    trend(platform)  # the requested run
+    count, cursor = requested(cursor)
+    assert count == 0
+    platform.run_week(DRIFTING_WEEK)
+    count, cursor = requested(cursor)
+    assert count == 1
+
+
+# --- report links ----------------------------------------------------------------------------------------------
+def test_report_link_is_a_path_on_a_local_store(tmp_path) -> None:
+    store = LocalArtifactStore(root=str(tmp_path))
+    store.write_bytes("drift_reports/w/r.html", b"<html>report</html>", "text/html")
+    link = report_link(store, "drift_reports/w/r.html")
+    assert isinstance(link, dg.PathMetadataValue) and Path(link.value).read_bytes() == b"<html>report</html>"
+
+
+@pytest.mark.parametrize("public_url", [None, "https://reports.example.com/bucket"])
+def test_report_link_on_s3_opens_in_a_browser(s3_server, s3_bucket, public_url) -> None:
+    from drift_platform.resources.s3_store import S3ArtifactStore
+
+    store = S3ArtifactStore(s3=s3_server.s3_resource(), bucket=s3_bucket, prefix="drift", public_url=public_url)
+    body = b"<html><body>drift report</body></html>"
+    store.write_bytes("drift_reports/2011-07-04/run.html", body, "text/html")
+    link = report_link(store, "drift_reports/2011-07-04/run.html")
+    assert isinstance(link, dg.UrlMetadataValue)
+    if public_url:
+        assert link.value == f"{public_url}/drift/drift_reports/2011-07-04/run.html"
+        return
+    # No public URL: a presigned one, which a browser (no AWS credentials) can open.
+    assert link.value.startswith(f"{s3_server.endpoint_url}/{s3_bucket}/drift/drift_reports/2011-07-04/run.html?")
+    assert "Signature" in link.value
+    with urllib.request.urlopen(link.value, timeout=10) as response:
+        assert response.read() == body
