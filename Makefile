@@ -17,10 +17,12 @@ help:
 	@echo "make check    validate the definitions (dg check defs) and lint"
 	@echo "make lock     re-resolve requirements.lock from pyproject.toml"
 
-$(BIN)/.installed: requirements.lock pyproject.toml
+# --compile-bytecode: every Dagster process (code server, daemon, each run, each test subprocess) imports
+# dagster; without .pyc files, and with PYTHONDONTWRITEBYTECODE set (as on CI), each import compiles it anew.
+$(BIN)/.installed: requirements.lock pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
-	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip sync --quiet --compile-bytecode --python $(BIN)/python requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $@
 
