@@ -345,7 +345,8 @@ def test_dockerfile():
     assert re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?(@sha256:[0-9a-f]{64})?", base), base
     uv = re.search(r"^UV_VERSION := (\S+)", (ROOT / "Makefile").read_text(), re.MULTILINE).group(1)
     assert f'"uv=={uv}"' in text, "the image and the Makefile use the same uv"
-    assert "uv pip install --system -r requirements.lock" in text
+    # the lock CI tested, byte-compiled at build time (the image sets PYTHONDONTWRITEBYTECODE)
+    assert "uv pip install --system --compile-bytecode -r requirements.lock" in text
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     postgres_pin = next(p for p in project["dependencies"] if p.startswith("dagster-postgres==")).split("==")[1]
     assert f"dagster-docker=={postgres_pin}" in project["optional-dependencies"]["deploy"]
