@@ -160,11 +160,11 @@ def history(rows: int, variant: str, host: str, port: int) -> dict[str, Any]:
             csv_path = Path(tmp) / "history.csv"
             if variant == "write":
                 seconds, _ = _timed(
-                    lambda: warehouse.replace_windows("history", SPEC, [(rows_frame, start, end)])
+                    lambda: warehouse.replace_windows("history", SPEC.layout, [(rows_frame, start, end)])
                 )
             elif variant == "psql_write":
                 warehouse.replace_windows(
-                    "history", SPEC, [(rows_frame.iloc[:0], start, end)]
+                    "history", SPEC.layout, [(rows_frame.iloc[:0], start, end)]
                 )  # the same DDL
                 with _CsvSlices(rows_frame) as stream, csv_path.open("wb") as sink:  # the very text COPY gets
                     shutil.copyfileobj(stream, sink, 1 << 20)
@@ -172,12 +172,12 @@ def history(rows: int, variant: str, host: str, port: int) -> dict[str, Any]:
                     host, port, url, f"\\copy history ({columns}) FROM '{csv_path}' WITH (FORMAT csv)"
                 )
             elif variant == "read":
-                warehouse.replace_windows("history", SPEC, [(rows_frame, start, end)])
+                warehouse.replace_windows("history", SPEC.layout, [(rows_frame, start, end)])
                 del rows_frame
-                seconds, back = _timed(lambda: warehouse.read("history", SPEC))
+                seconds, back = _timed(lambda: warehouse.read("history", SPEC.layout))
                 out["dtypes"] = sorted({str(t) for t in back.dtypes})
             elif variant == "psql_read":
-                warehouse.replace_windows("history", SPEC, [(rows_frame, start, end)])
+                warehouse.replace_windows("history", SPEC.layout, [(rows_frame, start, end)])
                 del rows_frame
                 seconds, out["rss_kb"] = _psql(
                     host,
@@ -187,7 +187,7 @@ def history(rows: int, variant: str, host: str, port: int) -> dict[str, Any]:
                 )
             else:
                 raise ValueError(f"unknown history variant {variant!r}")
-            out["rows_in_table"] = warehouse.stats("history", SPEC)["rows"]
+            out["rows_in_table"] = warehouse.stats("history", SPEC.layout)["rows"]
     finally:
         warehouse.engine.dispose()
         drop()
@@ -195,20 +195,50 @@ def history(rows: int, variant: str, host: str, port: int) -> dict[str, Any]:
 
 
 # --- (d) the platform in-process --------------------------------------------------------------------------------------
-def _platform(root: Path, instance):
-    """The project's definitions on the tests' embedded resources (SQLite warehouse, local folders, logged
-    alerts) under `root`, with a temporary instance: what the asset tests run."""
-    from drift_platform_tests.conftest import local_resources
-    from drift_platform_tests.helpers import Platform
+class _Platform:
+    """The code location as `make demo` loads it (the shipped monitors on the embedded default: SQLite warehouse,
+    local store, logged alerts) with its files under `root`, and the bike_sharing monitor's jobs and sensor run
+    in-process on a temporary instance."""
 
-    return Platform(local_resources(root), instance)
+    MONITOR = "bike_sharing"
+
+    def __init__(self, root: Path, instance) -> None:
+        from drift_platform.definitions import build_definitions
+
+        self.defs = build_definitions(env={"DRIFT_DATA_DIR": str(root)})
+        self.instance = instance
+        self.cursor: str | None = None
+
+    def run_week(self, week: str):
+        job = self.defs.resolve_job_def(f"{self.MONITOR}_drift_job")
+        return job.execute_in_process(partition_key=week, instance=self.instance)
+
+    def tick(self):
+        import dagster as dg
+
+        sensor = self.defs.resolve_sensor_def(f"{self.MONITOR}_retrain_on_drift_sensor")
+        with dg.build_sensor_context(instance=self.instance, cursor=self.cursor, resources=self.defs.resources) as ctx:
+            result = sensor(ctx)
+        self.cursor = result.cursor
+        return result
+
+    def history(self):
+        from benchmarks.data import BIKE_SPEC
+        from drift_platform.dataset import DatasetSpec
+
+        return self.defs.resources["warehouse"].read(f"{self.MONITOR}_history", DatasetSpec.from_yaml(BIKE_SPEC).layout)
+
+
+def _platform(root: Path, instance) -> _Platform:
+    return _Platform(root, instance)
 
 
 def sample_weeks(limit: int | None = None) -> list[str]:
     """The weekly partitions the sample covers in full: 2011-01-31 .. 2012-12-24."""
-    from drift_platform.partitions import weekly_partitions
+    from drift_platform.definitions import defs
 
-    weeks = [w for w in weekly_partitions.get_partition_keys() if w <= "2012-12-24"]
+    partitions = defs.resolve_job_def(f"{_Platform.MONITOR}_drift_job").partitions_def
+    weeks = [w for w in partitions.get_partition_keys() if w <= "2012-12-24"]
     return weeks[:limit] if limit else weeks
 
 
@@ -274,7 +304,8 @@ def training(rows: int, n_jobs: int) -> dict[str, Any]:
     import sklearn.model_selection  # noqa: F401 - the import is not what is measured
 
     from benchmarks.data import bike_history
-    from drift_platform.training import TrainingSettings, train
+    from drift_platform.step_settings import TrainingSettings
+    from drift_platform.training import train
 
     history, spec = bike_history(rows)
     seconds, result = _timed(lambda: train(history, spec, TrainingSettings(n_jobs=n_jobs)))

@@ -7,10 +7,15 @@ training, built from the sample's rows.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
 from drift_platform.dataset import DatasetSpec
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+BIKE_SPEC, BIKE_SOURCE = DATA / "bike_sharing.yaml", DATA / "bike_sharing_day.csv"
 
 NUMERICAL = [f"num_{i}" for i in range(8)]
 CATEGORICAL = [f"cat_{i}" for i in range(4)]
@@ -20,7 +25,7 @@ SPEC = DatasetSpec.from_dict(
     {
         "name": "bench",
         "datetime_column": "ts",
-        "target": "y",
+        "target": "y", "reference_window": {"start": "2020-01-01", "end": "2020-01-28"}, "first_period": "2020-02-03",
         "target_nonnegative": False,
         "columns": {
             "ts": "datetime",
@@ -78,13 +83,10 @@ def pair(rows: int) -> tuple[pd.DataFrame, pd.DataFrame]:
 def bike_history(rows: int, seed: int = 0) -> tuple[pd.DataFrame, DatasetSpec]:
     """A bike-sharing-shaped history of `rows` rows (hourly timestamps), resampled from the sample with noise on
     the weather columns, and the project's spec. Exactly the sample when `rows` is None or 731."""
-    from drift_platform.settings import DEFAULT_SOURCE_PATH, DEFAULT_SPEC_PATH
     from drift_platform.source import load_window
 
-    spec = DatasetSpec.from_yaml(DEFAULT_SPEC_PATH)
-    sample, _ = load_window(
-        str(DEFAULT_SOURCE_PATH), spec, pd.Timestamp("2011-01-01"), pd.Timestamp("2013-01-01")
-    )
+    spec = DatasetSpec.from_yaml(BIKE_SPEC)
+    sample, _ = load_window(str(BIKE_SOURCE), spec, pd.Timestamp("2011-01-01"), pd.Timestamp("2013-01-01"))
     if rows == len(sample):
         return sample, spec
     rng = np.random.default_rng(seed)

@@ -196,7 +196,7 @@ class Bench:
             )
 
     def history(self) -> None:
-        from drift_platform_tests.fixtures.services import PostgresServer
+        from benchmarks.servers import PostgresServer
 
         group = "b. history in PostgreSQL (14 cols)"
         labels = {

@@ -16,14 +16,14 @@ import dagster as dg
 PREFIX = "drift_platform/alert_sent/"
 
 
-def _key(alert_id: str) -> str:
-    return f"{PREFIX}{alert_id}"
+def _key(monitor: str, alert_id: str) -> str:
+    return f"{PREFIX}{monitor}/{alert_id}"
 
 
-def was_sent(instance: dg.DagsterInstance, alert_id: str) -> bool:
-    key = _key(alert_id)
+def was_sent(instance: dg.DagsterInstance, monitor: str, alert_id: str) -> bool:
+    key = _key(monitor, alert_id)
     return key in instance.daemon_cursor_storage.get_cursor_values({key})
 
 
-def mark_sent(instance: dg.DagsterInstance, alert_id: str) -> None:
-    instance.daemon_cursor_storage.set_cursor_values({_key(alert_id): dt.datetime.now(dt.UTC).isoformat()})
+def mark_sent(instance: dg.DagsterInstance, monitor: str, alert_id: str) -> None:
+    instance.daemon_cursor_storage.set_cursor_values({_key(monitor, alert_id): dt.datetime.now(dt.UTC).isoformat()})

@@ -1,31 +1,37 @@
-"""Names that docs, users and tests refer to: groups, checks, tags. Change them here only."""
+"""Names that docs, users and tests refer to: asset names, stages, checks, tags. Change them here only."""
 
-INGESTION_GROUP = "ingestion"
-MONITORING_GROUP = "monitoring"
-TRAINING_GROUP = "training"
+# Asset names; every monitor's keys are `<monitor>/<name>`.
+REFERENCE_DATA = "reference_data"
+CURRENT_BATCH = "current_batch"
+DRIFT_REPORT = "drift_report"
+COMBINED_HISTORY = "combined_history"
+TRAINED_MODEL = "trained_model"
+CHAMPION_MODEL = "champion_model"
+PREDICTIONS = "predictions"
+DRIFT_TREND = "drift_trend"
+
+# The UI groups assets by monitor; within a monitor, each asset's stage is a tag.
+TAG_STAGE = "drift_platform/stage"
+INGESTION, MONITORING, TRAINING = "ingestion", "monitoring", "training"
 
 NO_DATASET_DRIFT_CHECK = "no_dataset_drift"
-
-OWNERS = ["team:ml-platform"]
-
-# Tags that tie a retrain run to the drift evaluation that caused it.
-TAG_EVALUATION_ID = "drift_platform/evaluation_id"
-TAG_DRIFTED_WEEK = "drift_platform/week"
-TAG_TRIGGER = "drift_platform/trigger"
-
-# The tutorial's Ridge grid.
-DEFAULT_ALPHAS: tuple[float, ...] = (0.1, 1.0, 2.0, 3.0, 4.0, 10.0, 100.0)
-
-# Carried by every retrain_job run; dagster.yaml runs one of them at a time.
-TAG_RETRAIN = "drift_platform/retrain"
-
-# --- model lifecycle (drift_platform/model_registry.py, assets/lifecycle.py) ---------------------------------
 NO_MODEL_DEGRADATION_CHECK = "no_model_degradation"
-# The warehouse table the `predictions` asset writes (the champion's predictions, one week at a time).
-PREDICTIONS_TABLE = "predictions"
-# Extra tags of a retrain run requested by retrain_on_drift_sensor: the quality evaluation that caused it
-# (when the model-quality check failed), beside TAG_EVALUATION_ID (the evaluation named in the run key).
+
+OWNERS = ("team:ml-platform",)
+
+# Carried by every run of a monitor's jobs.
+TAG_MONITOR = "drift_platform/monitor"
+# Tags that tie a retrain run to the evaluation that caused it.
+TAG_EVALUATION_ID = "drift_platform/evaluation_id"
+TAG_PERIOD = "drift_platform/period"
+TAG_TRIGGER = "drift_platform/trigger"
+# Extra tag of a retrain requested by a monitor's retrain sensor when the model-quality check failed: the quality
+# evaluation that caused it, beside TAG_EVALUATION_ID (the evaluation named in the run key).
 TAG_QUALITY_EVALUATION_ID = "drift_platform/quality_evaluation_id"
 # TAG_TRIGGER's values for retrains requested by the sensor: "drift", "quality" or "drift+quality".
 TRIGGER_DRIFT = "drift"
 TRIGGER_QUALITY = "quality"
+
+# Carried by every retrain and rollback run, with the monitor's name as value: dagster.yaml runs one of them
+# at a time per monitor (the champion pointer is never moved by two runs at once).
+TAG_RETRAIN = "drift_platform/retrain"

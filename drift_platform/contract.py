@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from drift_platform.dataset import DatasetSpec
+from drift_platform.dataset import DatasetSpec, pandas_dtype
 
 
 class DataContractError(ValueError):
@@ -52,7 +52,7 @@ def conform(df: pd.DataFrame, spec: DatasetSpec, *, window: tuple[pd.Timestamp, 
                 raise DataContractError(f"column {col!r}: unparseable datetime in {_examples(df, bad, [col])}")
             if parsed.dt.tz is not None:
                 parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-            out[col] = parsed.astype("datetime64[ns]")
+            out[col] = parsed.astype(pandas_dtype(typ, False))
         elif typ in ("int", "float", "bool"):
             parsed = pd.to_numeric(raw, errors="coerce")
             bad = parsed.isna() & raw.notna()
@@ -62,11 +62,7 @@ def conform(df: pd.DataFrame, spec: DatasetSpec, *, window: tuple[pd.Timestamp, 
                 fractional = parsed.notna() & (parsed != parsed.round())
                 if fractional.any():
                     raise DataContractError(f"column {col!r} must be int: fractional value in {_examples(df, fractional, [col])}")
-                out[col] = parsed.astype("Int64") if parsed.isna().any() else parsed.astype("int64")
-            elif typ == "bool":
-                out[col] = parsed.astype("Int64") if parsed.isna().any() else parsed.astype("int64")
-            else:
-                out[col] = parsed.astype("float64")
+            out[col] = parsed.astype(pandas_dtype(typ, bool(parsed.isna().any())))
         else:
             out[col] = raw.astype("string").astype(object).where(raw.notna(), None)
 

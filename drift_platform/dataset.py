@@ -1,26 +1,73 @@
-"""The dataset spec: which column is what, read from a YAML file, and the data contract it implies.
+"""The dataset spec: which column is what, read from YAML, and the one owner of what each column type means.
 
 Nothing in the platform knows about bikes: the roles of the columns (datetime, target, numerical and
-categorical features, ignored columns), their types, the reference window and the first week all come from
-a spec file. Plain Python (PyYAML), no pandas and no Dagster: the code location reads the spec at load time, so it must
-be cheap to import. The data contract the spec implies is in `contract.py`.
+categorical features, ignored columns), their types, the reference window and the first period all come from
+a spec (a YAML file, or the same mapping inline in a monitor's defs.yaml). The spec is a pydantic model: a
+wrong key, a wrong type or an inconsistent role is refused with the key named. Plain Python, no pandas and no
+Dagster: the code location reads specs when it loads, so this module must be cheap to import. The data
+contract the spec implies is in `contract.py`.
+
+`COLUMN_TYPES` is the one place that says what a spec type is in pandas, in SQL and in Arrow; the contract,
+the warehouse and its COPY paths all ask it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-COLUMN_TYPES = ("int", "float", "str", "bool", "datetime")
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+ColumnType = Literal["int", "float", "str", "bool", "datetime"]
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
+@dataclass(frozen=True)
+class TypeMapping:
+    """What one spec type is elsewhere: pandas dtypes (without and with missing values), SQLAlchemy, Arrow."""
+
+    pandas: str
+    pandas_nullable: str
+    sql: str  # a sqlalchemy type name
+    arrow: str  # a pyarrow type alias
+
+
+COLUMN_TYPES: Mapping[str, TypeMapping] = {
+    "int": TypeMapping("int64", "Int64", "BigInteger", "int64"),
+    "bool": TypeMapping("int64", "Int64", "SmallInteger", "int64"),  # 0/1, as the sources write it
+    "float": TypeMapping("float64", "float64", "Float", "float64"),
+    "str": TypeMapping("object", "object", "Text", "string"),
+    "datetime": TypeMapping("datetime64[ns]", "datetime64[ns]", "DateTime", "timestamp[us]"),
+}
+NUMERIC_TYPES = ("int", "float", "bool")
+
+
+def sql_type(typ: str):
+    """The SQLAlchemy column type of a spec type."""
+    import sqlalchemy as sa
+
+    kind = getattr(sa, COLUMN_TYPES[typ].sql)
+    return kind(precision=53) if kind is sa.Float else kind()
+
+
+def arrow_type(typ: str):
+    """The pyarrow type of a spec type."""
+    import pyarrow as pa
+
+    return pa.type_for_alias(COLUMN_TYPES[typ].arrow)
+
+
+def pandas_dtype(typ: str, has_missing: bool) -> str:
+    mapping = COLUMN_TYPES[typ]
+    return mapping.pandas_nullable if has_missing else mapping.pandas
+
+
 class DatasetSpecError(ValueError):
-    """The spec file itself is invalid."""
+    """The spec itself is invalid."""
 
 
 def validate_identifier(name: str, what: str) -> str:
@@ -34,23 +81,95 @@ def validate_identifier(name: str, what: str) -> str:
 
 
 @dataclass(frozen=True)
-class DatasetSpec:
-    name: str
-    datetime_column: str
-    target: str
+class TableLayout:
+    """A warehouse table's columns (name -> spec type, in order) and its time column (the primary key)."""
+
     columns: Mapping[str, str]
-    numerical_features: Sequence[str]
-    categorical_features: Sequence[str]
-    ignored: Sequence[str] = ()
-    drift_columns: Sequence[str] = ()
-    reference_start: dt.date = dt.date(2011, 1, 1)
-    reference_end: dt.date = dt.date(2011, 1, 28)
-    first_week: dt.date = dt.date(2011, 1, 31)
-    target_nonnegative: bool = True
-    max_rows: int = 5_000_000
-    max_missing_share: float = 0.2
-    description: str = ""
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    time_column: str
+
+
+class DateWindow(BaseModel):
+    """An inclusive range of days, e.g. the reference window."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start: dt.date = Field(description="First day of the window")
+    end: dt.date = Field(description="Last day of the window (inclusive)")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DateWindow:
+        if self.end < self.start:
+            raise ValueError(f"reference_window ends ({self.end}) before it starts ({self.start})")
+        return self
+
+
+class DatasetSpec(BaseModel):
+    """The roles and types of a dataset's columns, the reference window and the first monitored period."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    name: str = Field(description="Dataset name (an identifier)")
+    description: str = Field(default="", description="What the data is")
+    datetime_column: str = Field(description="The column that places a row in time (type datetime)")
+    target: str = Field(description="The label the model predicts (type int or float)")
+    columns: dict[str, ColumnType] = Field(description="Every column of the source and its type")
+    numerical_features: list[str] = Field(default_factory=list, description="Numerical model inputs")
+    categorical_features: list[str] = Field(default_factory=list, description="Categorical model inputs")
+    ignored: list[str] = Field(default_factory=list, description="Declared columns that are neither features nor target")
+    drift_columns: list[str] = Field(
+        default_factory=list, description="Features whose drift is watched; empty = every feature"
+    )
+    reference_dates: DateWindow = Field(
+        validation_alias=AliasChoices("reference_window", "reference_dates"),
+        description="The baseline: first and last day (inclusive) of the reference window",
+    )
+    first_period: dt.date = Field(
+        validation_alias=AliasChoices("first_period", "first_week"),
+        description="The first monitored period (a Monday for weekly monitors); after the reference window",
+    )
+    target_nonnegative: bool = Field(default=True, description="Refuse negative targets")
+    max_rows: int = Field(default=5_000_000, ge=1, description="Most rows a period (or the reference) may have")
+    max_missing_share: float = Field(
+        default=0.2, ge=0, le=1, description="Most share of a feature's or the target's values that may be missing"
+    )
+
+    @model_validator(mode="after")
+    def _roles(self) -> DatasetSpec:
+        validate_identifier(self.name, "dataset name")
+        columns = self.columns
+        for column in columns:
+            validate_identifier(column, "column")
+        if not columns:
+            raise ValueError("`columns` must map each column name to one of " + ", ".join(COLUMN_TYPES))
+        for key in ("numerical_features", "categorical_features", "ignored", "drift_columns"):
+            undeclared = [c for c in getattr(self, key) if c not in columns]
+            if undeclared:
+                raise ValueError(f"`{key}` names columns not declared in `columns`: {undeclared}")
+        if columns.get(self.datetime_column) != "datetime":
+            raise ValueError(f"datetime_column {self.datetime_column!r} must be declared in `columns` with type datetime")
+        if columns.get(self.target) not in ("int", "float"):
+            raise ValueError(f"target {self.target!r} must be declared in `columns` as int or float")
+        numerical, categorical = self.numerical_features, self.categorical_features
+        if not numerical and not categorical:
+            raise ValueError("at least one numerical or categorical feature is required")
+        overlap = set(numerical) & set(categorical)
+        if overlap:
+            raise ValueError(f"columns are both numerical and categorical: {sorted(overlap)}")
+        for role, names in (("a feature", numerical + categorical), ("ignored", self.ignored)):
+            clash = {self.datetime_column, self.target} & set(names)
+            if clash:
+                raise ValueError(f"{sorted(clash)} cannot be {role}: it is the datetime column or target")
+        not_features = sorted(set(self.drift_columns) - set(numerical) - set(categorical))
+        if not_features:
+            raise ValueError(f"`drift_columns` must be features; these are not: {not_features}")
+        non_numeric = [c for c in numerical if columns[c] not in NUMERIC_TYPES]
+        if non_numeric:
+            raise ValueError(f"numerical features must be int or float: {non_numeric}")
+        if self.first_period <= self.reference_dates.end:
+            raise ValueError(
+                f"first_period {self.first_period} must come after the reference window's end {self.reference_dates.end}"
+            )
+        return self
 
     @property
     def features(self) -> list[str]:
@@ -64,8 +183,12 @@ class DatasetSpec:
     @property
     def reference_window(self) -> tuple[dt.datetime, dt.datetime]:
         """Half-open [start, end) window; the spec's end date is inclusive."""
-        start = dt.datetime.combine(self.reference_start, dt.time())
-        return start, dt.datetime.combine(self.reference_end, dt.time()) + dt.timedelta(days=1)
+        start = dt.datetime.combine(self.reference_dates.start, dt.time())
+        return start, dt.datetime.combine(self.reference_dates.end, dt.time()) + dt.timedelta(days=1)
+
+    @property
+    def layout(self) -> TableLayout:
+        return TableLayout(columns=dict(self.columns), time_column=self.datetime_column)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> DatasetSpec:
@@ -87,101 +210,23 @@ class DatasetSpec:
     def from_dict(cls, raw: Any) -> DatasetSpec:
         if not isinstance(raw, dict):
             raise DatasetSpecError("the spec must be a mapping of keys to values")
-        known = {
-            "name", "description", "datetime_column", "target", "columns", "numerical_features",
-            "categorical_features", "ignored", "drift_columns", "reference_window", "first_week",
-            "target_nonnegative", "max_rows", "max_missing_share",
-        }  # fmt: skip
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise DatasetSpecError(f"unknown keys {unknown}; known keys are {sorted(known)}")
-        missing = sorted(k for k in ("name", "datetime_column", "target", "columns") if k not in raw)
-        if missing:
-            raise DatasetSpecError(f"required keys missing: {missing}")
-
-        columns = raw["columns"]
-        if not isinstance(columns, dict) or not columns:
-            raise DatasetSpecError("`columns` must map each column name to one of " + ", ".join(COLUMN_TYPES))
-        for col, typ in columns.items():
-            validate_identifier(col, "column")
-            if typ not in COLUMN_TYPES:
-                raise DatasetSpecError(f"column {col!r} has type {typ!r}; expected one of {list(COLUMN_TYPES)}")
-
-        def names(key: str) -> list[str]:
-            value = raw.get(key) or []
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise DatasetSpecError(f"`{key}` must be a list of column names")
-            undeclared = [v for v in value if v not in columns]
-            if undeclared:
-                raise DatasetSpecError(f"`{key}` names columns not declared in `columns`: {undeclared}")
-            return value
-
-        numerical, categorical = names("numerical_features"), names("categorical_features")
-        ignored, drift_columns = names("ignored"), names("drift_columns")
-        dt_col, target = raw["datetime_column"], raw["target"]
-        if columns.get(dt_col) != "datetime":
-            raise DatasetSpecError(f"datetime_column {dt_col!r} must be declared in `columns` with type datetime")
-        if columns.get(target) not in ("int", "float"):
-            raise DatasetSpecError(f"target {target!r} must be declared in `columns` as int or float")
-        if not numerical and not categorical:
-            raise DatasetSpecError("at least one numerical or categorical feature is required")
-        overlap = set(numerical) & set(categorical)
-        if overlap:
-            raise DatasetSpecError(f"columns are both numerical and categorical: {sorted(overlap)}")
-        for role, cols in (("a feature", numerical + categorical), ("ignored", ignored)):
-            clash = {dt_col, target} & set(cols)
-            if clash:
-                raise DatasetSpecError(f"{sorted(clash)} cannot be {role}: it is the datetime column or target")
-        bad_drift = sorted(set(drift_columns) - set(numerical) - set(categorical))
-        if bad_drift:
-            raise DatasetSpecError(f"`drift_columns` must be features; these are not: {bad_drift}")
-        non_numeric = [c for c in numerical if columns[c] not in ("int", "float", "bool")]
-        if non_numeric:
-            raise DatasetSpecError(f"numerical features must be int or float: {non_numeric}")
-
-        window = raw.get("reference_window") or {}
         try:
-            ref_start = _as_date(window.get("start", dt.date(2011, 1, 1)))
-            ref_end = _as_date(window.get("end", dt.date(2011, 1, 28)))
-            first_week = _as_date(raw.get("first_week", dt.date(2011, 1, 31)))
-        except (TypeError, ValueError) as exc:
-            raise DatasetSpecError(f"bad date in reference_window or first_week: {exc}") from None
-        if ref_end < ref_start:
-            raise DatasetSpecError(f"reference_window ends ({ref_end}) before it starts ({ref_start})")
-        if first_week <= ref_end:
-            raise DatasetSpecError(f"first_week {first_week} must come after the reference window's end {ref_end}")
-        if first_week.weekday() != 0:
-            raise DatasetSpecError(f"first_week {first_week} must be a Monday")
-        max_rows = raw.get("max_rows", 5_000_000)
-        if not isinstance(max_rows, int) or max_rows < 1:
-            raise DatasetSpecError(f"max_rows must be a positive integer, got {max_rows!r}")
-
-        max_missing = raw.get("max_missing_share", 0.2)
-        if not isinstance(max_missing, int | float) or not 0 <= max_missing <= 1:
-            raise DatasetSpecError(f"max_missing_share must be a number in [0, 1], got {max_missing!r}")
-
-        return cls(
-            name=validate_identifier(str(raw["name"]), "dataset name"),
-            description=str(raw.get("description", "")),
-            datetime_column=dt_col,
-            target=target,
-            columns=dict(columns),
-            numerical_features=numerical,
-            categorical_features=categorical,
-            ignored=ignored,
-            drift_columns=drift_columns,
-            reference_start=ref_start,
-            reference_end=ref_end,
-            first_week=first_week,
-            target_nonnegative=bool(raw.get("target_nonnegative", True)),
-            max_rows=max_rows,
-            max_missing_share=float(max_missing),
-        )
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            raise DatasetSpecError(describe_errors(exc)) from None
 
 
-def _as_date(value: Any) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value))
+def describe_errors(exc: ValidationError) -> str:
+    """pydantic's errors as one line each, naming the key: unknown keys, missing keys, bad values."""
+    lines = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"])
+        if error["type"] == "extra_forbidden":
+            lines.append(f"unknown key `{where}`")
+        elif error["type"] == "missing":
+            lines.append(f"missing required key `{where}`")
+        elif where:
+            lines.append(f"`{where}`: {error['msg']} (got {error.get('input')!r})")
+        else:
+            lines.append(str(error["msg"]).removeprefix("Value error, "))
+    return "; ".join(lines)

@@ -1,141 +1,164 @@
-"""The embedded demo: reference, a run of weeks (some drift), the sensor's reaction, the retrained models and the
-champion/challenger gate's decision on each.
+"""The embedded demo, for every monitor of the code location: its reference, a run of periods (some drift, one
+degrades the model), its retrain sensor's reaction, the retrained models and the champion/challenger gate's
+decision on each; then each monitor's drift trend.
 
-    python -m drift_platform.demo [--weeks 2011-01-31,2011-07-04,...]
+    python -m drift_platform.demo [--monitor bike_sharing --periods 2011-01-31,2011-07-04,...]
 
 Runs in-process on the instance at $DAGSTER_HOME (the Makefile keeps it in .dagster_home/), so everything it
-does shows up in `make dev` afterwards: runs, materializations, check results, the sensor's cursor.
+does shows up in `make dev` afterwards: runs, materializations, check results, the sensors' cursors.
 """
 
 import argparse
 import json
 import time
-from pathlib import Path
 
 import dagster as dg
 
-from drift_platform.assets.ingestion import reference_data
 from drift_platform.constants import (
+    DRIFT_TREND,
     NO_DATASET_DRIFT_CHECK,
     NO_MODEL_DEGRADATION_CHECK,
-    TAG_DRIFTED_WEEK,
+    REFERENCE_DATA,
     TAG_EVALUATION_ID,
+    TAG_PERIOD,
     TAG_TRIGGER,
 )
-from drift_platform.definitions import defs
-from drift_platform.sensors import retrain_on_drift_sensor
-from drift_platform.settings import data_dir
+from drift_platform.settings import DeploymentSettings
 
 # Step-by-step DEBUG events stay in the instance (and the UI); the terminal shows warnings (alerts) and up.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
-DEFAULT_WEEKS = (
-    "2011-01-31", "2011-02-07", "2011-02-14", "2011-02-21",
-    "2011-04-11", "2011-07-04", "2011-07-11", "2011-10-10",
-)  # fmt: skip
+# The periods each shipped monitor's demo runs: quiet ones, drifting ones, and (grid_load) a day whose labels
+# show concept drift (the model's error jumps while the features do not drift).
+DEMO_PERIODS = {
+    "bike_sharing": ("2011-01-31", "2011-02-07", "2011-02-14", "2011-02-21",
+                     "2011-04-11", "2011-07-04", "2011-07-11", "2011-10-10"),
+    "grid_load": ("2011-02-01", "2011-02-02", "2011-02-03", "2011-02-08", "2011-02-09", "2011-03-15",
+                  "2011-07-18"),
+}  # fmt: skip
 
 
-def _cursor_file() -> Path:
-    return data_dir() / "demo_sensor_cursor.json"
+def monitor_names(defs: dg.Definitions) -> list[str]:
+    """The monitors of the definitions: one retrain sensor each."""
+    suffix = "_retrain_on_drift_sensor"
+    return sorted(s.name.removesuffix(suffix) for s in defs.sensors if s.name.endswith(suffix))
 
 
-def run_demo(weeks: list[str], instance: dg.DagsterInstance) -> dict:
+def _check_outcome(evaluation) -> str:
+    if evaluation is None:
+        return "-"
+    ratio = evaluation.metadata.get("rmsle_ratio")
+    return ("PASSED" if evaluation.passed else "FAILED") + (f" ({ratio.value:.2f}x)" if ratio else "")
+
+
+def _materialize(defs: dg.Definitions, instance: dg.DagsterInstance, key: dg.AssetKey) -> None:
+    # The resolved asset carries the definitions' resources already.
+    result = dg.materialize([defs.resolve_assets_def(key)], instance=instance, run_config=QUIET, selection=[key])
+    assert result.success, f"{key.to_user_string()} failed"
+
+
+def _retrain(defs: dg.Definitions, instance: dg.DagsterInstance, name: str, request: dg.RunRequest) -> dict:
+    run = defs.resolve_job_def(f"{name}_retrain_job").execute_in_process(
+        instance=instance, tags=request.tags, run_config=QUIET)
+    meta = run.asset_materializations_for_node(f"{name}__trained_model")[0].metadata
+    gate = run.asset_materializations_for_node(f"{name}__champion_model")[0].metadata
+    return {
+        "period": request.tags[TAG_PERIOD], "trigger": request.tags[TAG_TRIGGER],
+        "evaluation": request.tags[TAG_EVALUATION_ID], "model_version": meta["model_version"].value,
+        "train_rows": meta["train_rows"].value, "best_alpha": meta["best_alpha"].value,
+        "holdout_rmsle": meta["holdout_rmsle"].value, "promoted": "yes" if gate["promoted"].value else "no",
+        "challenger_rmsle": gate["challenger_rmsle"].value if "challenger_rmsle" in gate else None,
+        "champion_rmsle": gate["champion_rmsle"].value if "champion_rmsle" in gate else None,
+        "eval_periods": gate["eval_periods"].value, "champion": gate["champion_version"].value,
+        "reason": gate["reason"].value,
+    }  # fmt: skip
+
+
+def run_monitor(defs: dg.Definitions, instance: dg.DagsterInstance, name: str, periods: list[str]) -> dict:
+    """Reference, then each period and a tick of the monitor's retrain sensor after it (as the daemon would make
+    one before the next period's run), a retrain per request; then the trend."""
     started = time.monotonic()
-    reference = dg.materialize([reference_data], instance=instance, resources=defs.resources, run_config=QUIET)
-    assert reference.success
-    weekly = defs.resolve_job_def("weekly_drift_job")
-    retrain = defs.resolve_job_def("retrain_job")
-    cursor_file = _cursor_file()
+    _materialize(defs, instance, dg.AssetKey([name, REFERENCE_DATA]))
+    drift_job = defs.resolve_job_def(f"{name}_drift_job")
+    sensor = defs.resolve_sensor_def(f"{name}_retrain_on_drift_sensor")
+    # The sensor's cursor between demo runs (the daemon keeps its own): a second demo acts only on its own periods.
+    cursor_file = DeploymentSettings.from_env().data_dir / "demo_cursors" / f"{name}.json"
     cursor_file.parent.mkdir(parents=True, exist_ok=True)
+    cursor = cursor_file.read_text() if cursor_file.exists() else None
     rows, retrains = [], []
-    for week in weeks:
-        result = weekly.execute_in_process(
-            partition_key=week, instance=instance, raise_on_error=False, run_config=QUIET
-        )
-        evaluations = {
-            e.event_specific_data.check_name: e.event_specific_data
-            for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
-        }
-        report = result.output_for_node("drift_report") if result.success else None
-        drift, quality = evaluations.get(NO_DATASET_DRIFT_CHECK), evaluations.get(NO_MODEL_DEGRADATION_CHECK)
-        ratio = quality.metadata.get("rmsle_ratio") if quality else None
+    for period in periods:
+        result = drift_job.execute_in_process(partition_key=period, instance=instance, raise_on_error=False,
+                                              run_config=QUIET)
+        evaluations = {e.event_specific_data.check_name: e.event_specific_data
+                       for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+        report = result.output_for_node(f"{name}__drift_report") if result.success else None
+        drift = evaluations.get(NO_DATASET_DRIFT_CHECK)
         row = {
-            "week": week,
+            "period": period,
             "drift_share": report["share"] if report else None,
-            "check": ("PASSED" if drift.passed else "FAILED") if drift else "ERROR",
-            # the champion's RMSLE on the week / its holdout RMSLE; "-" while no model is in service
-            "quality": (("PASSED" if quality.passed else "FAILED") + (f" ({ratio.value:.2f}x)" if ratio else ""))
-            if quality else "-",
+            "drift": ("PASSED" if drift.passed else "FAILED") if drift else "ERROR",
+            # the champion's RMSLE on the period / its holdout RMSLE; "-" while no model is in service
+            "quality": _check_outcome(evaluations.get(NO_MODEL_DEGRADATION_CHECK)),
             "retrain": "no",
             "report": report["report_html"] if report else "-",
         }
         rows.append(row)
-
-        # A sensor tick, as the daemon would make it before the next week's run.
-        cursor = cursor_file.read_text() if cursor_file.exists() else None
-        with dg.build_sensor_context(instance=instance, cursor=cursor, resources=defs.resources) as context:
-            tick = retrain_on_drift_sensor(context)
-        cursor_file.write_text(tick.cursor or "")
+        with dg.build_sensor_context(instance=instance, cursor=cursor, resources=defs.resources,
+                                     sensor_name=sensor.name) as context:
+            tick = sensor(context)
+        cursor = tick.cursor
+        cursor_file.write_text(cursor or "")
         for request in tick.run_requests or []:
-            run = retrain.execute_in_process(instance=instance, tags=request.tags, run_config=QUIET)
-            meta = run.asset_materializations_for_node("trained_model")[0].metadata
-            gate = run.asset_materializations_for_node("champion_model")[0].metadata
+            retrains.append(_retrain(defs, instance, name, request))
             row["retrain"] = "yes"
-            retrains.append(
-                {
-                    "week": request.tags[TAG_DRIFTED_WEEK],
-                    "trigger": request.tags[TAG_TRIGGER],
-                    "evaluation": request.tags[TAG_EVALUATION_ID],
-                    "model_version": meta["model_version"].value,
-                    "train_rows": meta["train_rows"].value,
-                    "best_alpha": meta["best_alpha"].value,
-                    "holdout_rmsle": meta["holdout_rmsle"].value,
-                    "promoted": "yes" if gate["promoted"].value else "no",
-                    "challenger_rmsle": gate["challenger_rmsle"].value if "challenger_rmsle" in gate else None,
-                    "champion_rmsle": gate["champion_rmsle"].value if "champion_rmsle" in gate else None,
-                    "eval_weeks": gate["eval_weeks"].value,
-                    "champion": gate["champion_version"].value,
-                    "reason": gate["reason"].value,
-                    "artifact": meta["artifact"].value,
-                }
-            )
-    return {"weeks": rows, "retrains": retrains, "seconds": time.monotonic() - started}
+    _materialize(defs, instance, dg.AssetKey([name, DRIFT_TREND]))
+    return {"monitor": name, "periods": rows, "retrains": retrains, "seconds": time.monotonic() - started}
 
 
 def print_summary(summary: dict) -> None:
     import pandas as pd
 
-    table = pd.DataFrame(summary["weeks"])[["week", "drift_share", "check", "quality", "retrain", "report"]]
-    print("\nWeekly drift monitoring (reference 2011-01-01 .. 2011-01-28):")
+    name = summary["monitor"]
+    print(f"\n=== {name}: drift monitoring ({len(summary['periods'])} periods, {summary['seconds']:.1f} s) ===")
+    table = pd.DataFrame(summary["periods"])[["period", "drift_share", "drift", "quality", "retrain", "report"]]
     print(table.to_markdown(index=False, floatfmt=".2f"))
-    if summary["retrains"]:
-        print("\nRetrained models (one per week whose drift or model-quality check failed):")
-        models = pd.DataFrame(summary["retrains"])
-        columns = ["week", "trigger", "model_version", "train_rows", "best_alpha", "holdout_rmsle", "artifact"]
-        print(models[columns].to_markdown(index=False, floatfmt=".4f"))
-        print("\nChampion/challenger gate (RMSLE on the same recent labelled rows, unseen by both fits):")
-        columns = ["week", "model_version", "promoted", "challenger_rmsle", "champion_rmsle", "eval_weeks", "champion"]
-        for column in ("challenger_rmsle", "champion_rmsle"):
-            models[column] = [f"{v:.4f}" if pd.notna(v) else "-" for v in models[column]]
-        print(models[columns].to_markdown(index=False))
-    else:
-        print("\nNo new failed evaluation: no retrain.")
-    print(f"\nWarehouse, reports and models under {data_dir()}; open the UI with `make dev`.")
-    print(f"Demo took {summary['seconds']:.1f} s.")
+    if not summary["retrains"]:
+        print("\nNo failed evaluation: no retrain.")
+        return
+    models = pd.DataFrame(summary["retrains"])
+    print(f"\n{name}: retrained models (one per period whose drift or model-quality check failed):")
+    print(models[["period", "trigger", "model_version", "train_rows", "best_alpha", "holdout_rmsle"]]
+          .to_markdown(index=False, floatfmt=".4f"))
+    print(f"\n{name}: champion/challenger gate (RMSLE on the same recent labelled rows, unseen by both fits):")
+    for column in ("challenger_rmsle", "champion_rmsle"):
+        models[column] = [f"{v:.4f}" if pd.notna(v) else "-" for v in models[column]]
+    print(models[["period", "model_version", "promoted", "challenger_rmsle", "champion_rmsle", "champion"]]
+          .to_markdown(index=False))
 
 
 def main() -> None:
+    from drift_platform.definitions import defs
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--weeks", default=",".join(DEFAULT_WEEKS), help="Comma-separated Monday dates")
-    parser.add_argument("--json", action="store_true", help="Print the summary as JSON too")
+    parser.add_argument("--monitor", action="append", help="Only this monitor (repeatable); default: all")
+    parser.add_argument("--periods", help="Comma-separated partition keys (with a single --monitor)")
+    parser.add_argument("--json", action="store_true", help="Print the summaries as JSON too")
     args = parser.parse_args()
+    names = args.monitor or monitor_names(defs)
+    started = time.monotonic()
+    summaries = []
     with dg.DagsterInstance.get() as instance:
-        summary = run_demo([w.strip() for w in args.weeks.split(",") if w.strip()], instance)
-    print_summary(summary)
+        for name in names:
+            periods = ([p.strip() for p in args.periods.split(",") if p.strip()] if args.periods
+                       else list(DEMO_PERIODS.get(name, ())))
+            summaries.append(run_monitor(defs, instance, name, periods))
+    for summary in summaries:
+        print_summary(summary)
+    print(f"\nWarehouse, reports and models under {DeploymentSettings.from_env().data_dir}; "
+          "open the UI with `make dev`.")
+    print(f"Demo took {time.monotonic() - started:.1f} s for {len(summaries)} monitor(s).")
     if args.json:
-        print(json.dumps(summary, default=str, indent=2))
-    if not any(r["check"] == "FAILED" for r in summary["weeks"]):
-        print("note: no week drifted in this run", flush=True)
+        print(json.dumps(summaries, default=str, indent=2))
 
 
 if __name__ == "__main__":

@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from drift_platform.dataset import DatasetSpec
+from drift_platform.step_settings import CAT, NUM, DriftSettings
 
 if TYPE_CHECKING:
     from evidently.legacy.calculations.stattests import StatTest
@@ -45,44 +46,6 @@ FEW_VALUES = 5
 # The HTML report is rendered from at most this many rows of each side (seeded sample, original row order).
 REPORT_SAMPLE_ROWS = 5_000
 REPORT_SAMPLE_SEED = 0
-NUM, CAT = "num", "cat"
-
-
-@dataclass(frozen=True)
-class DriftSettings:
-    """Evidently's knobs; None means Evidently's own default."""
-
-    drift_share: float = 0.5
-    method: str | None = None
-    num_method: str | None = None
-    cat_method: str | None = None
-    per_column_method: Mapping[str, str] = field(default_factory=dict)
-    threshold: float | None = None
-    num_threshold: float | None = None
-    cat_threshold: float | None = None
-    per_column_threshold: Mapping[str, float] = field(default_factory=dict)
-
-    def preset_kwargs(self) -> dict[str, Any]:
-        kwargs = {k: v for k, v in asdict(self).items() if v not in (None, {})}
-        return kwargs
-
-    def column_method(self, column: str, kind: str) -> str | None:
-        """The configured test of a column, with Evidently's precedence: per column, then per type, then all."""
-        method = self.method
-        by_type = self.cat_method if kind == CAT else self.num_method
-        if by_type is not None:
-            method = by_type
-        return (self.per_column_method or {}).get(column, method)
-
-    def column_threshold(self, column: str, kind: str) -> float | None:
-        """The configured threshold of a column, with Evidently's precedence; None = the test's default."""
-        per_column = self.per_column_threshold or {}
-        if column in per_column:
-            return per_column[column]
-        by_type = self.cat_threshold if kind == CAT else self.num_threshold
-        if by_type is not None:
-            return by_type
-        return self.threshold
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Versioned models on an artifact store: immutable versions, a manifest each, a `latest` and a `champion` pointer,
 and an append-only audit log of every change of the champion.
 
-Layout under the store:
+Layout under a monitor's folder of the object store (`<store>/<monitor>/`):
     models/<version>/model.pkl       the pickled scikit-learn pipeline
     models/<version>/manifest.json   version id, training window and rows, sha256 of the history it saw, code
                                      version, hyperparameters, metrics, and the artifact's sha256
@@ -27,9 +27,17 @@ import subprocess
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from drift_platform.resources.stores import ArtifactStore
+
+class ArtifactStore(Protocol):
+    """What the registry needs of a store: a monitor's folder of the object store (resources/store.py)."""
+
+    def write_bytes(self, key: str, data: bytes, content_type: str = ...) -> str: ...
+    def read_bytes(self, key: str) -> bytes: ...
+    def exists(self, key: str) -> bool: ...
+    def list_keys(self, prefix: str) -> list[str]: ...
+
 
 LATEST_KEY = "models/latest.json"
 CHAMPION_KEY = "models/champion.json"
@@ -240,3 +248,24 @@ def list_versions(store: ArtifactStore) -> list[dict[str, Any]]:
         else:
             rows.append({"version": version, "complete": False})
     return sorted(rows, key=lambda r: (r.get("created_at") or "", r["version"]))
+
+
+@dataclass(frozen=True)
+class GateStart:
+    """Where a gate run starts from, read off the champion pointer."""
+
+    compare_with: str | None  # the champion the challenger is compared with (None: there is none)
+    already_champion: bool  # the challenger is the champion already, by another run: nothing to decide
+    resumed: bool  # this run promoted it and the step is being retried: report the decision again, move nothing
+
+
+def gate_start(pointer: dict[str, Any] | None, challenger: str, run_id: str) -> GateStart:
+    if pointer is None:
+        return GateStart(None, False, False)
+    if pointer["version"] != challenger:
+        return GateStart(pointer["version"], False, False)
+    if pointer.get("run_id") != run_id:
+        return GateStart(challenger, True, False)
+    # Same data, same result: deciding again against the champion it replaced reports the decision and sends
+    # the alert that the first attempt may not have sent.
+    return GateStart(pointer.get("previous"), False, True)

@@ -1,9 +1,11 @@
-"""retrain_on_drift_sensor: every FAILED evaluation of the watched checks gets one retrain and one alert.
+"""`<monitor>_retrain_on_drift_sensor`: every FAILED evaluation of a monitor's checks gets one retrain of that
+monitor and one alert naming it.
 
-Watched checks: `no_dataset_drift` (the week's data drifted) and `no_model_degradation` (the champion's error on
-the week's labels grew: concept drift). The second is switched by DRIFT_RETRAIN_ON_QUALITY (default true, read
-when the code location loads); switched off, its failures are still settled in the cursor but neither retrain
-nor alert.
+One sensor per monitor (each with its own cursor, interval and job): a monitor's failures can neither start
+another monitor's retrain nor hold back its alerts. Watched checks: `no_dataset_drift` (the period's data
+drifted) and `no_model_degradation` (the champion's error on the period's labels grew: concept drift). The
+monitor's `retrain_on` says which of them retrain and alert; failures of the others are still settled in the
+cursor, and counted in the skip reason.
 
 A failed non-blocking check leaves its run successful, so run-failure sensors never see it; this sensor reads
 the checks' evaluations from the instance instead. Exactly once, also across daemon restarts:
@@ -11,62 +13,56 @@ the checks' evaluations from the instance instead. Exactly once, also across dae
 - the cursor holds, per check, a watermark (every evaluation id at or below it is settled) and the ids above it
   already handled; an evaluation whose run has not finished holds the watermark back, so a slow run that fails
   after a faster one is not skipped;
-- a failed evaluation is acted on once its run has finished: both checks of one week's run are then known, and
-  when both failed they make ONE retrain and ONE alert (and the retrain finds the week in the history);
+- a failed evaluation is acted on once its run has finished: both checks of one period's run are then known, and
+  when both failed they make ONE retrain and ONE alert (and the retrain finds the period in the history);
 - each retrain request has a run_key: `no_dataset_drift:<evaluation id>` when the data drifted (with or without
   degradation), `no_model_degradation:<evaluation id>` when only the model degraded; Dagster launches it once
   even if a tick is repeated;
 - an alert that Slack did not take is kept in the cursor and retried on the next ticks, and its failure is
-  logged where the team sees it (the sensor's tick log); it never blocks the retrain.
+  logged where the team sees it (the sensor's tick log); it never blocks the retrain. A ledger in the instance
+  (alert_ledger.py) keeps an alert from being sent twice when a tick dies before its cursor is saved.
 
-The cursor of the single-check version (`{"watermark", "handled", "pending_alerts"}`) is read as the drift
-check's state, so upgrading neither repeats nor loses a retrain.
+The tick is a pure plan (`plan_retrains`, `advance`) between reading the instance (`scan`) and the effects
+(`deliver`: posting alerts).
 """
 
-
 import json
-import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import dagster as dg
 
 from drift_platform import alert_ledger
+from drift_platform.assets import asset_key
 from drift_platform.constants import (
+    DRIFT_REPORT,
     NO_DATASET_DRIFT_CHECK,
     NO_MODEL_DEGRADATION_CHECK,
-    TAG_DRIFTED_WEEK,
+    PREDICTIONS,
     TAG_EVALUATION_ID,
+    TAG_MONITOR,
+    TAG_PERIOD,
     TAG_QUALITY_EVALUATION_ID,
     TAG_TRIGGER,
     TRIGGER_DRIFT,
     TRIGGER_QUALITY,
 )
-from drift_platform.jobs import retrain_job
+from drift_platform.monitor import Monitor
 from drift_platform.resources.alerts import Alerter
-from drift_platform.settings import sensor_interval_seconds
 
-DRIFT_CHECK_KEY = dg.AssetCheckKey(dg.AssetKey("drift_report"), NO_DATASET_DRIFT_CHECK)
-QUALITY_CHECK_KEY = dg.AssetCheckKey(dg.AssetKey("predictions"), NO_MODEL_DEGRADATION_CHECK)
-WATCHED_CHECKS = (DRIFT_CHECK_KEY, QUALITY_CHECK_KEY)
-CHECK_KEY = DRIFT_CHECK_KEY  # the single check of earlier versions
 PAGE_SIZE = 100
 ALERT_GIVE_UP_AFTER_S = 24 * 3600
 ALERT_TICK_BUDGET_S = 20  # a tick stops trying alerts after this long; Dagster times a tick out at 60 s
 
 
-def retrain_on_quality(env: Mapping[str, str] = os.environ) -> bool:
-    """DRIFT_RETRAIN_ON_QUALITY: whether a failed no_model_degradation evaluation retrains and alerts (default true)."""
-    raw = (env.get("DRIFT_RETRAIN_ON_QUALITY") or "true").strip().lower()
-    if raw not in ("true", "false", "1", "0", "yes", "no"):
-        raise ValueError(f"DRIFT_RETRAIN_ON_QUALITY must be true or false, got {raw!r}")
-    return raw in ("true", "1", "yes")
-
-
-def check_name(key: dg.AssetCheckKey) -> str:
-    return key.to_user_string()
+def watched_checks(monitor: Monitor) -> dict[str, dg.AssetCheckKey]:
+    """The monitor's checks the sensor reads, by check name."""
+    return {
+        NO_DATASET_DRIFT_CHECK: dg.AssetCheckKey(asset_key(monitor, DRIFT_REPORT), NO_DATASET_DRIFT_CHECK),
+        NO_MODEL_DEGRADATION_CHECK: dg.AssetCheckKey(asset_key(monitor, PREDICTIONS), NO_MODEL_DEGRADATION_CHECK),
+    }
 
 
 @dataclass
@@ -77,7 +73,7 @@ class CheckCursor:
 
 @dataclass
 class DriftSensorCursor:
-    checks: dict[str, CheckCursor] = field(default_factory=dict)
+    checks: dict[str, CheckCursor] = field(default_factory=dict)  # by check name
     pending_alerts: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
@@ -85,24 +81,19 @@ class DriftSensorCursor:
         if not raw:
             return cls()
         data = json.loads(raw)
-        if "checks" not in data:  # the single-check cursor: it was the drift check's
-            data = {
-                "checks": {check_name(DRIFT_CHECK_KEY): {"watermark": data.get("watermark", 0),
-                                                          "handled": data.get("handled", [])}},
-                "pending_alerts": data.get("pending_alerts", []),
-            }
         return cls(
-            checks={key: CheckCursor(**value) for key, value in data["checks"].items()},
+            checks={name: CheckCursor(**value) for name, value in data.get("checks", {}).items()},
             pending_alerts=list(data.get("pending_alerts", [])),
         )
 
-    def check(self, key: dg.AssetCheckKey) -> CheckCursor:
-        return self.checks.setdefault(check_name(key), CheckCursor())
+    def check(self, name: str) -> CheckCursor:
+        return self.checks.setdefault(name, CheckCursor())
 
     def serialize(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 
 
+# --- reading the instance ----------------------------------------------------------------------------------------
 def records_after(instance: dg.DagsterInstance, check_key: dg.AssetCheckKey, watermark: int) -> list[Any]:
     """Every evaluation record of the check with an id above the watermark, oldest first."""
     records: list[Any] = []
@@ -126,18 +117,45 @@ def is_settled(instance: dg.DagsterInstance, record: Any) -> bool:
     return run is None or run.is_finished
 
 
+@dataclass
+class Scan:
+    """What a tick found: new failed evaluations grouped by (run, partition), and per check the ids seen and
+    those whose run is still going."""
+
+    failed: dict[tuple[str, str | None], dict[str, Any]] = field(default_factory=dict)
+    in_flight: dict[str, list[int]] = field(default_factory=dict)
+    seen: dict[str, list[int]] = field(default_factory=dict)
+
+
+def scan(instance: dg.DagsterInstance, state: DriftSensorCursor, checks: Mapping[str, dg.AssetCheckKey]) -> Scan:
+    found = Scan()
+    for name, key in checks.items():
+        cursor = state.check(name)
+        handled = set(cursor.handled)
+        records = records_after(instance, key, cursor.watermark)
+        found.seen[name] = [r.id for r in records]
+        for record in records:
+            if not is_settled(instance, record):
+                found.in_flight.setdefault(name, []).append(record.id)
+            elif record.id not in handled and record.status.value == "FAILED":
+                found.failed.setdefault((record.run_id, record.partition), {}).setdefault(name, record)
+                cursor.handled.append(record.id)
+    return found
+
+
+# --- the plan ----------------------------------------------------------------------------------------------------
 def _metadata(record: Any) -> dict[str, Any]:
     evaluation = record.event.dagster_event.event_specific_data
     return {key: getattr(value, "value", value) for key, value in (evaluation.metadata or {}).items()}
 
 
 def evaluation_facts(record: Any) -> dict[str, Any]:
-    """Week, drift share, drifted columns and report location from a drift evaluation's metadata."""
+    """Period, drift share, drifted columns and report location from a drift evaluation's metadata."""
     meta = _metadata(record)
     return {
         "evaluation_id": record.id,
         "run_id": record.run_id,
-        "week": record.partition or meta.get("week", "?"),
+        "period": record.partition or meta.get("period", "?"),
         "drift_share": meta.get("drift_share"),
         "threshold": meta.get("drift_share_threshold"),
         "drifted_columns": meta.get("drifted_columns", "-"),
@@ -146,12 +164,12 @@ def evaluation_facts(record: Any) -> dict[str, Any]:
 
 
 def quality_facts(record: Any) -> dict[str, Any]:
-    """Week, model version, the week's RMSLE, the holdout RMSLE, their ratio and the bound from a quality evaluation."""
+    """Period, model version, the period's RMSLE, the holdout RMSLE, their ratio and the bound."""
     meta = _metadata(record)
     return {
         "evaluation_id": record.id,
         "run_id": record.run_id,
-        "week": record.partition or meta.get("week", "?"),
+        "period": record.partition or meta.get("period", "?"),
         "model_version": meta.get("model_version", "?"),
         "rmsle": meta.get("rmsle"),
         "holdout_rmsle": meta.get("holdout_rmsle"),
@@ -164,27 +182,30 @@ def _num(value: Any, spec: str) -> str:
     return format(value, spec) if isinstance(value, int | float) else "?"
 
 
-def format_alert(drift: dict[str, Any] | None, quality: dict[str, Any] | None, alerts: Alerter, run_key: str) -> str:
+def format_alert(monitor: Monitor, drift: dict[str, Any] | None, quality: dict[str, Any] | None, alerts: Alerter,
+                 run_key: str) -> str:
+    label = monitor.period_label
     parts = []
     if drift is not None:
         parts.append(
-            f":warning: *Data drift* in week {drift['week']}: drift share {_num(drift['drift_share'], '.2f')} "
-            f"(threshold {_num(drift['threshold'], '.2f')})\n"
+            f":warning: *[{monitor.name}] Data drift* in {label} {drift['period']}: drift share "
+            f"{_num(drift['drift_share'], '.2f')} (threshold {_num(drift['threshold'], '.2f')})\n"
             f"Drifted columns: {drift['drifted_columns']}\n"
             f"Report: {drift['report']}"
         )
     if quality is not None:
         parts.append(
-            f":warning: *Model degradation* in week {quality['week']}: champion `{quality['model_version']}` "
-            f"RMSLE {_num(quality['rmsle'], '.4f')} vs {_num(quality['holdout_rmsle'], '.4f')} on its holdout "
-            f"(ratio {_num(quality['ratio'], '.2f')}, bound {_num(quality['max_ratio'], '.2f')})"
+            f":warning: *[{monitor.name}] Model degradation* in {label} {quality['period']}: champion "
+            f"`{quality['model_version']}` RMSLE {_num(quality['rmsle'], '.4f')} vs "
+            f"{_num(quality['holdout_rmsle'], '.4f')} on its holdout (ratio {_num(quality['ratio'], '.2f')}, "
+            f"bound {_num(quality['max_ratio'], '.2f')})"
         )
     run_ids = list(dict.fromkeys(f["run_id"] for f in (drift, quality) if f is not None))
     retrains = f"{alerts.dagster_ui_url.rstrip('/')}/runs?q%5B0%5D=tag%3Adagster%2Frun_key%3D{run_key}"
     return (
         "\n".join(parts) + "\n"
         + "".join(f"Check run: {alerts.run_url(run_id)}\n" for run_id in run_ids)
-        + f"Retraining requested (`retrain_job`, run key `{run_key}`): {retrains}"
+        + f"Retraining requested (`{monitor.job_name('retrain_job')}`, run key `{run_key}`): {retrains}"
     )
 
 
@@ -192,110 +213,115 @@ def run_key_for(evaluation_id: int, check: str = NO_DATASET_DRIFT_CHECK) -> str:
     return f"{check}:{evaluation_id}"
 
 
-def evaluate(context: dg.SensorEvaluationContext, alerts: Alerter, act_on_quality: bool) -> dg.SensorResult:
-    """One tick: settle the new evaluations of the watched checks, request a retrain and queue an alert for
-    each run and week where one failed, deliver the alerts waiting for Slack."""
-    state = DriftSensorCursor.parse(context.cursor)
-    failed: dict[tuple[str, str | None], dict[dg.AssetCheckKey, Any]] = {}
-    in_flight: dict[dg.AssetCheckKey, list[int]] = {}
-    seen: dict[dg.AssetCheckKey, list[int]] = {}
-    for key in WATCHED_CHECKS:
-        cursor = state.check(key)
-        handled = set(cursor.handled)
-        records = records_after(context.instance, key, cursor.watermark)
-        seen[key] = [r.id for r in records]
-        for record in records:
-            if not is_settled(context.instance, record):
-                in_flight.setdefault(key, []).append(record.id)
-                continue
-            if record.id in handled or record.status.value != "FAILED":
-                continue
-            failed.setdefault((record.run_id, record.partition), {}).setdefault(key, record)
-            cursor.handled.append(record.id)
-
-    run_requests: list[dg.RunRequest] = []
-    ignored_quality = 0
-    for group in sorted(failed.values(), key=lambda g: min(r.id for r in g.values())):
-        drift_record, quality_record = group.get(DRIFT_CHECK_KEY), group.get(QUALITY_CHECK_KEY)
-        if quality_record is not None and not act_on_quality:
-            ignored_quality += 1
-            quality_record = None
-        if drift_record is None and quality_record is None:
+def plan_retrains(
+    monitor: Monitor, failed: Iterable[dict[str, Any]], alerts: Alerter, now: float
+) -> tuple[list[dg.RunRequest], list[dict[str, Any]], int]:
+    """One retrain request and one alert per run and period with a failed check the monitor acts on; returns
+    the requests, the alerts to send and how many failures it does not act on."""
+    requests, queued, ignored = [], [], 0
+    for group in sorted(failed, key=lambda g: min(r.id for r in g.values())):
+        acted = {name: record for name, record in group.items() if name in monitor.retrain_on}
+        ignored += len(group) - len(acted)
+        if not acted:
             continue
+        drift_record, quality_record = acted.get(NO_DATASET_DRIFT_CHECK), acted.get(NO_MODEL_DEGRADATION_CHECK)
         drift = evaluation_facts(drift_record) if drift_record is not None else None
         quality = quality_facts(quality_record) if quality_record is not None else None
         primary = drift_record if drift_record is not None else quality_record
         run_key = run_key_for(primary.id, NO_DATASET_DRIFT_CHECK if drift else NO_MODEL_DEGRADATION_CHECK)
-        trigger = "+".join(t for t, f in ((TRIGGER_DRIFT, drift), (TRIGGER_QUALITY, quality)) if f is not None)
         tags = {
+            TAG_MONITOR: monitor.name,
             TAG_EVALUATION_ID: str(primary.id),
-            TAG_DRIFTED_WEEK: str((drift or quality)["week"]),
-            TAG_TRIGGER: trigger,
+            TAG_PERIOD: str((drift or quality)["period"]),
+            TAG_TRIGGER: "+".join(t for t, f in ((TRIGGER_DRIFT, drift), (TRIGGER_QUALITY, quality)) if f is not None),
         }
         if quality is not None:
             tags[TAG_QUALITY_EVALUATION_ID] = str(quality_record.id)
-        run_requests.append(dg.RunRequest(run_key=run_key, tags=tags))
-        state.pending_alerts.append(
-            {
-                "evaluation_id": primary.id,
-                "run_key": run_key,
-                "text": format_alert(drift, quality, alerts, run_key),
-                "since": time.time(),
-            }
-        )
+        requests.append(dg.RunRequest(run_key=run_key, tags=tags))
+        queued.append({"evaluation_id": primary.id, "run_key": run_key,
+                       "text": format_alert(monitor, drift, quality, alerts, run_key), "since": now})
+    return requests, queued, ignored
 
+
+def advance(state: DriftSensorCursor, found: Scan) -> None:
+    """Move each check's watermark past what is settled; an evaluation still in flight holds it back."""
+    for name, ids in found.seen.items():
+        cursor = state.check(name)
+        if found.in_flight.get(name):
+            cursor.watermark = min(found.in_flight[name]) - 1
+        elif ids:
+            cursor.watermark = max(ids)
+        cursor.handled = sorted(i for i in set(cursor.handled) if i > cursor.watermark)
+
+
+# --- the effects -------------------------------------------------------------------------------------------------
+def deliver(
+    pending: list[dict[str, Any]], send: Callable[[str], bool], ledger: tuple[Callable[[str], bool], Callable[[str], None]],
+    log: Any, clock: Callable[[], float] = time.time,
+) -> list[dict[str, Any]]:
+    """Send the waiting alerts within the tick's budget; returns those still waiting. `ledger` is (was_sent,
+    mark_sent) on the alert's id."""
+    was_sent, mark_sent = ledger
     still_pending = []
     started = time.monotonic()
-    for alert in state.pending_alerts:
+    for alert in pending:
         alert_id = alert.get("run_key") or str(alert["evaluation_id"])
-        if alert_ledger.was_sent(context.instance, alert_id):
+        if was_sent(alert_id):
             continue  # delivered by a tick whose cursor was lost (the daemon died before saving it)
         if time.monotonic() - started > ALERT_TICK_BUDGET_S:
             still_pending.append(alert)  # Slack is slow: the rest waits for the next tick
-            continue
-        if alerts.send(alert["text"], context.log):
-            alert_ledger.mark_sent(context.instance, alert_id)
-            continue
-        if time.time() - alert["since"] > ALERT_GIVE_UP_AFTER_S:
-            context.log.error(f"giving up on the alert for evaluation {alert['evaluation_id']}: {alert['text']}")
-            continue
-        still_pending.append(alert)
-    state.pending_alerts = still_pending
-
-    for key in WATCHED_CHECKS:
-        cursor = state.check(key)
-        if in_flight.get(key):
-            cursor.watermark = min(in_flight[key]) - 1
-        elif seen[key]:
-            cursor.watermark = max(seen[key])
-        cursor.handled = sorted(i for i in set(cursor.handled) if i > cursor.watermark)
-
-    skip = None
-    if not run_requests:
-        clauses = []
-        for key in WATCHED_CHECKS:
-            clause = f"no new failed {key.name} evaluation since id {state.check(key).watermark}"
-            if in_flight.get(key):
-                clause += f" ({len(in_flight[key])} in flight)"
-            if key == QUALITY_CHECK_KEY and not act_on_quality:
-                clause += " (not acted on: DRIFT_RETRAIN_ON_QUALITY=false"
-                clause += f", {ignored_quality} failure(s) ignored)" if ignored_quality else ")"
-            clauses.append(clause)
-        if still_pending:
-            clauses.append(f"{len(still_pending)} alert(s) waiting for Slack")
-        skip = dg.SkipReason("; ".join(clauses))
-    return dg.SensorResult(run_requests=run_requests, skip_reason=skip, cursor=state.serialize())
+        elif send(alert["text"]):
+            mark_sent(alert_id)
+        elif clock() - alert["since"] > ALERT_GIVE_UP_AFTER_S:
+            log.error(f"giving up on the alert for evaluation {alert['evaluation_id']}: {alert['text']}")
+        else:
+            still_pending.append(alert)
+    return still_pending
 
 
-RETRAIN_ON_QUALITY = retrain_on_quality()
+def skip_reason(monitor: Monitor, state: DriftSensorCursor, found: Scan, ignored: int, waiting: int) -> str:
+    clauses = []
+    for name in found.seen:
+        clause = f"no new failed {name} evaluation since id {state.check(name).watermark}"
+        if found.in_flight.get(name):
+            clause += f" ({len(found.in_flight[name])} in flight)"
+        if name not in monitor.retrain_on:
+            clause += " (not acted on: not in retrain_on)"
+        clauses.append(clause)
+    if ignored:
+        clauses.append(f"{ignored} failure(s) of checks not in retrain_on ignored")
+    if waiting:
+        clauses.append(f"{waiting} alert(s) waiting for Slack")
+    return "; ".join(clauses)
 
 
-@dg.sensor(
-    job=retrain_job,
-    minimum_interval_seconds=sensor_interval_seconds(),
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Retrain and alert once for every failed no_dataset_drift evaluation and, unless "
-    "DRIFT_RETRAIN_ON_QUALITY=false, every failed no_model_degradation evaluation (one per run and week).",
-)
-def retrain_on_drift_sensor(context: dg.SensorEvaluationContext, alerts: Alerter) -> dg.SensorResult:
-    return evaluate(context, alerts, RETRAIN_ON_QUALITY)
+def evaluate(context: dg.SensorEvaluationContext, monitor: Monitor, alerts: Alerter) -> dg.SensorResult:
+    """One tick: settle the new evaluations of the monitor's checks, request a retrain and queue an alert for
+    each run and period where one failed, deliver the alerts waiting for Slack."""
+    state = DriftSensorCursor.parse(context.cursor)
+    found = scan(context.instance, state, watched_checks(monitor))
+    requests, queued, ignored = plan_retrains(monitor, found.failed.values(), alerts, time.time())
+    ledger = (lambda i: alert_ledger.was_sent(context.instance, monitor.name, i),
+              lambda i: alert_ledger.mark_sent(context.instance, monitor.name, i))
+    state.pending_alerts = deliver(
+        [*state.pending_alerts, *queued],
+        lambda text: alerts.send(text, context.log, channel=monitor.slack_channel), ledger, context.log,
+    )
+    advance(state, found)
+    skip = None if requests else dg.SkipReason(skip_reason(monitor, state, found, ignored, len(state.pending_alerts)))
+    return dg.SensorResult(run_requests=requests, skip_reason=skip, cursor=state.serialize())
+
+
+def build_retrain_sensor(monitor: Monitor, retrain_job) -> dg.SensorDefinition:
+    @dg.sensor(
+        name=f"{monitor.name}_retrain_on_drift_sensor",
+        job=retrain_job,
+        minimum_interval_seconds=monitor.sensor_interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Retrain {monitor.name} and alert once for every failed evaluation of "
+        f"{', '.join(monitor.retrain_on) or 'no check'} (one per run and period).",
+    )
+    def retrain_on_drift_sensor(context: dg.SensorEvaluationContext, alerts: Alerter) -> dg.SensorResult:
+        return evaluate(context, monitor, alerts)
+
+    return retrain_on_drift_sensor

@@ -10,7 +10,9 @@ import io
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -43,14 +45,17 @@ def describe_source(url: str) -> str:
     return _redact(url) if "://" in url else url
 
 
-def fetch_bytes(url: str) -> bytes:
+def fetch_bytes(url: str, s3_client: Callable[[], Any] | None = None) -> bytes:
+    """The bytes at `url`; `s3_client` makes the S3 client for s3:// URLs (the object store's)."""
     scheme = urllib.parse.urlsplit(url).scheme.lower() if "://" in url else ""
     if scheme not in SUPPORTED_SCHEMES:
         raise SourceError(
             f"source {describe_source(url)!r}: scheme {scheme!r} is not supported; use http, https, s3, file or a path"
         )
     if scheme == "s3":
-        return _fetch_s3(url)
+        if s3_client is None:
+            raise SourceError(f"source {url}: no S3 client to read it with")
+        return _fetch_s3(url, s3_client())
     if scheme in ("http", "https"):
         request = urllib.request.Request(url, headers={"Accept": "text/csv, text/plain;q=0.9, */*;q=0.1"})
         try:
@@ -76,19 +81,14 @@ def fetch_bytes(url: str) -> bytes:
         raise SourceError(f"source file {path} cannot be read: {exc}") from None
 
 
-def _fetch_s3(url: str) -> bytes:
-    """An object from S3 or an S3-compatible server (endpoint DRIFT_S3_ENDPOINT_URL; credentials from boto3's
-    usual chain, i.e. AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY in the environment)."""
-    import os
-
-    import boto3
+def _fetch_s3(url: str, client: Any) -> bytes:
+    """An object from S3 or an S3-compatible server, through the object store's client."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     parts = urllib.parse.urlsplit(url)
     bucket, key = parts.netloc, parts.path.lstrip("/")
     if not bucket or not key:
         raise SourceError(f"source {url!r} must name a bucket and a key: s3://bucket/key")
-    client = boto3.client("s3", endpoint_url=os.environ.get("DRIFT_S3_ENDPOINT_URL") or None)
     try:
         return client.get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as exc:
@@ -122,19 +122,20 @@ def parse_csv(data: bytes, origin: str) -> pd.DataFrame:
         raise SourceError(f"source {origin} is not a well-formed CSV: {exc}") from None
 
 
-def read_source(url: str) -> pd.DataFrame:
+def read_source(url: str, s3_client: Callable[[], Any] | None = None) -> pd.DataFrame:
     """The whole source as strings; types are applied by the dataset contract."""
-    return parse_csv(fetch_bytes(url), describe_source(url))
+    return parse_csv(fetch_bytes(url, s3_client), describe_source(url))
 
 
 def load_window(
-    url: str, spec: DatasetSpec, start: pd.Timestamp, end: pd.Timestamp, *, whole_file: bool = False
+    url: str, spec: DatasetSpec, start: pd.Timestamp, end: pd.Timestamp, *, whole_file: bool = False,
+    s3_client: Callable[[], Any] | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
     """The source's rows in [start, end), conformed to the spec, and the unknown columns that were dropped.
 
     With `whole_file`, the file is one batch: a row outside the window is an error instead of being cut off.
     """
-    raw = read_source(url)
+    raw = read_source(url, s3_client)
     if spec.datetime_column not in raw.columns:
         raise DataContractError(
             f"missing required column(s) {[spec.datetime_column]}; the dataset spec {spec.name!r} declares them"
@@ -150,7 +151,7 @@ def load_window(
     window = raw if whole_file else cut_window(raw, spec.datetime_column, start, end)
     if window.empty:
         raise DataContractError(
-            f"no rows with {spec.datetime_column!r} in [{start:%Y-%m-%d}, {end:%Y-%m-%d}): the week is empty"
+            f"no rows with {spec.datetime_column!r} in [{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M}): the period is empty"
         )
     if len(window) > spec.max_rows:
         raise DataContractError(f"{len(window)} rows in the window exceed the cap max_rows={spec.max_rows}")

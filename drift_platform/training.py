@@ -9,23 +9,14 @@ The tutorial's model, with its two defects fixed: the grid search MINIMISES RMSL
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from drift_platform.constants import DEFAULT_ALPHAS
 from drift_platform.dataset import DatasetSpec
-
-
-@dataclass(frozen=True)
-class TrainingSettings:
-    alphas: Sequence[float] = DEFAULT_ALPHAS
-    cv_folds: int = 3
-    holdout_share: float = 0.1
-    n_jobs: int = 1
+from drift_platform.step_settings import GateSettings, TrainingSettings
 
 
 @dataclass
@@ -150,27 +141,23 @@ def predict(model: Any, frame: pd.DataFrame, spec: DatasetSpec) -> pd.Series:
     return out
 
 
-def week_start(when: pd.Series) -> pd.Series:
-    """The Monday starting each datetime's week (the weekly partitions' weeks)."""
-    return pd.to_datetime(when).dt.to_period("W-SUN").dt.start_time
+PERIOD_FREQUENCIES = {"weekly": "W-SUN", "daily": "D"}
+
+
+def period_start(when: pd.Series, cadence: str = "weekly") -> pd.Series:
+    """The start of each datetime's period: the Monday of its week (weekly partitions) or its day (daily)."""
+    return pd.to_datetime(when).dt.to_period(PERIOD_FREQUENCIES[cadence]).dt.start_time
 
 
 # --- the champion/challenger comparison ------------------------------------------------------------------------
 @dataclass(frozen=True)
-class GateSettings:
-    eval_weeks: int = 4
-    min_eval_rows: int = 7
-    min_fit_rows: int = 20
-
-
-@dataclass(frozen=True)
 class GateComparison:
     """Both models scored on the same labelled rows, which neither model's fit has seen."""
 
-    weeks: list[str]  # Monday of each week the rows come from
+    periods: list[str]  # the first day of each period the rows come from
     eval_rows: int
     fit_rows: int  # rows the challenger's first refit saw: every complete row before the first evaluated row
-    excluded_seen_rows: int  # rows of the last weeks left out because the champion's fit had seen them
+    excluded_seen_rows: int  # rows of the last periods left out because the champion's fit had seen them
     challenger_rmsle: float | None
     champion_rmsle: float | None
     eval_start: pd.Timestamp | None = None
@@ -193,20 +180,21 @@ def compare_models(
     settings: GateSettings,
     champion: Any | None = None,
     champion_seen_until: pd.Timestamp | None = None,
+    cadence: str = "weekly",
 ) -> GateComparison:
     """Score the challenger and the champion on the same recent labelled rows, which neither has been fitted on.
 
-    - Rows: the complete, labelled rows of the last `eval_weeks` weeks of the history, minus those up to
-      `champion_seen_until` (the end of the champion's training part): the champion, as it is in service, is
-      scored only on rows its fit never saw.
+    - Rows: the complete, labelled rows of the last `eval_periods` periods (weeks or days, by `cadence`) of the
+      history, minus those up to `champion_seen_until` (the end of the champion's training part): the champion,
+      as it is in service, is scored only on rows its fit never saw.
     - The challenger in the store was fitted on (almost) the whole history, these rows included, so it is not
       scored as is. Its recipe is: its pipeline, cloned with the hyperparameters it chose (the alpha of its grid
-      search), refitted week by week (walk-forward): for each evaluated week, on every row before that week's
-      first evaluated row, then scored on that week's rows. That is what retraining every week would have
-      served, and no refit sees a row it is scored on.
+      search), refitted period by period (walk-forward): for each evaluated period, on every row before that
+      period's first evaluated row, then scored on that period's rows. That is what retraining every period
+      would have served, and no refit sees a row it is scored on.
 
-    Both RMSLEs are over all evaluated rows together. The newest week's own value for training cannot be
-    measured yet (that needs labels of later weeks): when the champion was trained recently, the refits see
+    Both RMSLEs are over all evaluated rows together. The newest period's own value for training cannot be
+    measured yet (that needs labels of later periods): when the champion was trained recently, the refits see
     about the champion's data, the two score alike, and the margin keeps the champion. Fewer than
     `min_eval_rows` rows, or fewer than `min_fit_rows` rows before them, means no fair comparison (`problem`).
     """
@@ -214,9 +202,9 @@ def compare_models(
 
     data = complete_rows(history, spec).reset_index(drop=True)
     when = data[spec.datetime_column]
-    weeks = week_start(when)
-    last = sorted(weeks.unique())[-settings.eval_weeks:] if len(data) else []
-    in_window = weeks.isin(last)
+    periods = period_start(when, cadence)
+    last = sorted(periods.unique())[-settings.eval_periods:] if len(data) else []
+    in_window = periods.isin(last)
     seen = pd.Series(False, index=data.index)
     if champion is not None and champion_seen_until is not None:
         seen = when <= pd.Timestamp(champion_seen_until)
@@ -228,8 +216,8 @@ def compare_models(
 
     if len(evaluated) < settings.min_eval_rows:
         return incomparable(
-            f"only {len(evaluated)} labelled row(s) in the last {settings.eval_weeks} week(s) of the history that "
-            f"the champion's fit has not seen (at least {settings.min_eval_rows} needed)"
+            f"only {len(evaluated)} labelled row(s) in the last {settings.eval_periods} period(s) of the history "
+            f"that the champion's fit has not seen (at least {settings.min_eval_rows} needed)"
         )
     start = evaluated[spec.datetime_column].min()
     first_fit = int((when < start).sum())
@@ -239,16 +227,16 @@ def compare_models(
             f"(at least {settings.min_fit_rows} needed)", first_fit
         )
     predicted = pd.Series(np.nan, index=evaluated.index, dtype=float)
-    eval_weeks = weeks[evaluated.index]
-    for week in sorted(eval_weeks.unique()):
-        rows = evaluated[eval_weeks == week]
+    eval_periods = periods[evaluated.index]
+    for period in sorted(eval_periods.unique()):
+        rows = evaluated[eval_periods == period]
         fit = data[when < rows[spec.datetime_column].min()]
         refit = clone(challenger).fit(fit[spec.features], fit[spec.target].astype(float))
         predicted.loc[rows.index] = refit.predict(rows[spec.features])
     y = evaluated[spec.target].astype(float)
     champion_rmsle = rmsle(y, champion.predict(evaluated[spec.features])) if champion is not None else None
     return GateComparison(
-        weeks=[f"{w:%Y-%m-%d}" for w in sorted(eval_weeks.unique())],
+        periods=[f"{p:%Y-%m-%d}" for p in sorted(eval_periods.unique())],
         eval_rows=len(evaluated),
         fit_rows=first_fit,
         excluded_seen_rows=excluded,
@@ -286,7 +274,7 @@ def decide(comparison: GateComparison, has_champion: bool, min_improvement: floa
 
 # --- the model-quality check ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class WeeklyQuality:
+class PeriodQuality:
     rows: int  # labelled rows with a prediction
     rmsle: float | None
     holdout_rmsle: float
@@ -295,14 +283,14 @@ class WeeklyQuality:
     degraded: bool
 
 
-def weekly_quality(actual: Any, predicted: Any, holdout_rmsle: float, max_ratio: float) -> WeeklyQuality:
-    """The model's RMSLE on a week's labelled rows against its own holdout RMSLE: degraded when the ratio
+def period_quality(actual: Any, predicted: Any, holdout_rmsle: float, max_ratio: float) -> PeriodQuality:
+    """The model's RMSLE on a period's labelled rows against its own holdout RMSLE: degraded when the ratio
     exceeds `max_ratio`. Rows without a label or a prediction are left out; none left means not evaluated."""
     actual = pd.Series(actual, dtype=float).reset_index(drop=True)
     predicted = pd.Series(predicted, dtype=float).reset_index(drop=True)
     keep = actual.notna() & predicted.notna()
     if not keep.any():
-        return WeeklyQuality(0, None, holdout_rmsle, None, max_ratio, False)
+        return PeriodQuality(0, None, holdout_rmsle, None, max_ratio, False)
     error = rmsle(actual[keep], predicted[keep])
     ratio = error / holdout_rmsle if holdout_rmsle > 0 else (np.inf if error > 0 else 1.0)
-    return WeeklyQuality(int(keep.sum()), error, holdout_rmsle, float(ratio), max_ratio, bool(ratio > max_ratio))
+    return PeriodQuality(int(keep.sum()), error, holdout_rmsle, float(ratio), max_ratio, bool(ratio > max_ratio))

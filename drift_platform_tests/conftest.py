@@ -1,4 +1,4 @@
-"""Shared fixtures: the dataset spec and source, temp-folder resources, and servers on loopback.
+"""Shared fixtures: the bike-sharing monitor as tests build it, temp-folder resources, and servers on loopback.
 
 Servers (Slack-compatible HTTP, PostgreSQL, S3-compatible) live in fixtures/ and are started by the fixtures
 below; nothing is written into the working directory.
@@ -6,35 +6,45 @@ below; nothing is written into the working directory.
 
 from __future__ import annotations
 
-import os
-
-# Retries of transient faults wait 0.5 s, 1 s in the in-process tests instead of 5 s, 10 s (read when
-# drift_platform.jobs is imported, so before any drift_platform import below).
-os.environ.setdefault("DRIFT_RETRY_DELAY_SECONDS", "0.5")
-
 from collections.abc import Iterator
 from pathlib import Path
 
-import dagster as dg  # noqa: E402
-import pytest  # noqa: E402
+import dagster as dg
+import pytest
 
 from drift_platform.dataset import DatasetSpec
-from drift_platform.resources import (
-    Alerter,
-    DatasetResource,
-    LocalArtifactStore,
-    WarehouseResource,
-)
-from drift_platform.resources.slack import SlackAlerter  # noqa: E402
-from drift_platform.settings import DEFAULT_SOURCE_PATH, DEFAULT_SPEC_PATH
+from drift_platform.monitor import Monitor
+from drift_platform.resources import Alerter, LocalObjectStore, WarehouseResource
+from drift_platform.resources.slack import SlackAlerter
 from drift_platform_tests.fixtures.slack import SlackRecorder, SlackServer
 
 pytest_plugins = ["drift_platform_tests.fixtures.services"]
 
+REPO = Path(__file__).resolve().parents[1]
+BIKE_SPEC = REPO / "data" / "bike_sharing.yaml"
+BIKE_SOURCE = REPO / "data" / "bike_sharing_day.csv"
+GRID_SPEC = REPO / "data" / "grid_load.yaml"
+GRID_SOURCE = REPO / "data" / "grid_load_hourly.csv"
+
+
+def bike_monitor(source: str | Path = BIKE_SOURCE, spec: DatasetSpec | str | Path = BIKE_SPEC, **attributes) -> Monitor:
+    """The shipped bike-sharing monitor's settings, as a test builds it; retries wait 0.5 s, 1 s (not 5, 10)."""
+    if not isinstance(spec, DatasetSpec):
+        spec = DatasetSpec.from_yaml(spec)
+    defaults = {"name": "bike_sharing", "spec": spec, "source": str(source), "cadence": "weekly",
+                "landing": {"pattern": "week*.csv", "min_age_seconds": 0}, "retry": {"delay_seconds": 0.5}}
+    return Monitor.model_validate({**defaults, **attributes})
+
+
+def grid_monitor(source: str | Path = GRID_SOURCE, **attributes) -> Monitor:
+    defaults = {"name": "grid_load", "spec": DatasetSpec.from_yaml(GRID_SPEC), "source": str(source),
+                "cadence": "daily", "retry": {"delay_seconds": 0.5}}
+    return Monitor.model_validate({**defaults, **attributes})
+
 
 @pytest.fixture(scope="session")
 def spec() -> DatasetSpec:
-    return DatasetSpec.from_yaml(DEFAULT_SPEC_PATH)
+    return DatasetSpec.from_yaml(BIKE_SPEC)
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +54,7 @@ def source_frame():
 
     from drift_platform.source import load_window
 
-    frame, _ = load_window(str(DEFAULT_SOURCE_PATH), DatasetSpec.from_yaml(DEFAULT_SPEC_PATH),
+    frame, _ = load_window(str(BIKE_SOURCE), DatasetSpec.from_yaml(BIKE_SPEC),
                            pd.Timestamp("2011-01-01"), pd.Timestamp("2013-01-01"))
     return frame
 
@@ -67,13 +77,12 @@ def slack(slack_server: SlackRecorder) -> SlackRecorder:
     return slack_server
 
 
-def local_resources(root: Path, source: str | Path = DEFAULT_SOURCE_PATH, spec_path: str | Path = DEFAULT_SPEC_PATH,
-                    alerts: Alerter | None = None, warehouse_url: str | None = None) -> dict:
+def local_resources(root: Path, alerts: Alerter | None = None, warehouse_url: str | None = None,
+                    store=None) -> dict:
+    """The embedded default's resources on a temp folder (as drift_platform/settings.py makes them)."""
     return {
-        "dataset": DatasetResource(spec_path=str(spec_path), source_url=str(source)),
         "warehouse": WarehouseResource(url=warehouse_url or f"sqlite:///{root / 'warehouse.db'}"),
-        "report_store": LocalArtifactStore(root=str(root / "reports")),
-        "model_store": LocalArtifactStore(root=str(root / "models")),
+        "store": store or LocalObjectStore(root=str(root / "store")),
         "alerts": alerts or Alerter(),
         "io_manager": dg.FilesystemIOManager(base_dir=str(root / "io")),
     }

@@ -1,4 +1,4 @@
-"""Running the real jobs and the real sensor against a test instance and test resources."""
+"""Running a monitor's real jobs and real sensor against a test instance and test resources."""
 
 from __future__ import annotations
 
@@ -7,48 +7,74 @@ from typing import Any
 
 import dagster as dg
 
-from drift_platform.definitions import build_defs
-from drift_platform.sensors import retrain_on_drift_sensor
+from drift_platform.components.drift_monitor import build_monitor_defs
+from drift_platform.monitor import Monitor
 
 
 class Platform:
-    """The project's definitions bound to test resources, with a real (temporary) Dagster instance."""
+    """One monitor's definitions (as its component builds them) bound to test resources, with a real
+    (temporary) Dagster instance. Job names are the monitor's (`drift_job` means `<monitor>_drift_job`)."""
 
-    def __init__(self, resources: dict[str, Any], instance: dg.DagsterInstance) -> None:
+    def __init__(self, resources: dict[str, Any], instance: dg.DagsterInstance, monitor: Monitor | None = None) -> None:
+        from drift_platform_tests.conftest import bike_monitor
+
+        self.monitor = monitor or bike_monitor()
         self.resources = resources
         self.instance = instance
-        self.defs = build_defs(resources)
+        self.defs = dg.Definitions.merge(build_monitor_defs(self.monitor), dg.Definitions(resources=resources))
         self.cursor: str | None = None
 
+    @property
+    def name(self) -> str:
+        return self.monitor.name
+
+    def op(self, asset: str) -> str:
+        """The op name of one of the monitor's assets, e.g. op("current_batch") -> "bike_sharing__current_batch"."""
+        return f"{self.name}__{asset}"
+
+    def key(self, asset: str) -> dg.AssetKey:
+        return dg.AssetKey([self.name, asset])
+
+    def job(self, purpose: str) -> dg.JobDefinition:
+        return self.defs.resolve_job_def(f"{self.name}_{purpose}")
+
     def run_week(self, week: str, run_config: dict | None = None, raise_on_error: bool = True):
-        job = self.defs.resolve_job_def("weekly_drift_job")
-        return job.execute_in_process(
+        """One period of the drift job (a week for the bike monitor)."""
+        return self.job("drift_job").execute_in_process(
             partition_key=week, instance=self.instance, run_config=run_config, raise_on_error=raise_on_error
         )
 
+    run_period = run_week
+
+    def sensor(self, kind: str = "retrain_on_drift_sensor") -> dg.SensorDefinition:
+        return self.defs.resolve_sensor_def(f"{self.name}_{kind}")
+
     def tick(self) -> dg.SensorResult:
-        """One sensor evaluation, keeping the cursor between ticks as the daemon does."""
+        """One evaluation of the monitor's retrain sensor, keeping the cursor between ticks as the daemon does."""
         with dg.build_sensor_context(instance=self.instance, cursor=self.cursor, resources=self.resources) as ctx:
-            result = retrain_on_drift_sensor(ctx)
+            result = self.sensor()(ctx)
         self.cursor = result.cursor
         return result
 
     def retrain(self, tags: dict[str, str] | None = None, run_config: dict | None = None, raise_on_error: bool = True):
-        job = self.defs.resolve_job_def("retrain_job")
-        return job.execute_in_process(
+        return self.job("retrain_job").execute_in_process(
             instance=self.instance, tags=tags or {}, run_config=run_config, raise_on_error=raise_on_error
         )
 
-    def run_job(self, name: str, run_config: dict | None = None, tags: dict[str, str] | None = None,
+    def run_job(self, purpose: str, run_config: dict | None = None, tags: dict[str, str] | None = None,
                 raise_on_error: bool = True):
-        """Any job of the definitions, e.g. champion_rollback_job or model_versions_job."""
-        return self.defs.resolve_job_def(name).execute_in_process(
+        """Any job of the monitor, e.g. run_job("rollback_job") or run_job("model_versions_job")."""
+        return self.job(purpose).execute_in_process(
             instance=self.instance, run_config=run_config, tags=tags or {}, raise_on_error=raise_on_error
         )
 
+    def models(self):
+        """The monitor's folder of the object store (models/, drift_reports/, landing/)."""
+        return self.resources["store"].scoped(self.name)
+
     def history(self):
         warehouse = self.resources["warehouse"]
-        return warehouse.read(warehouse.history_table, self.resources["dataset"].spec())
+        return warehouse.read(self.monitor.table("history"), self.monitor.spec.layout)
 
     def history_hash(self) -> str:
         history = self.history()

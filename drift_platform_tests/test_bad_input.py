@@ -4,6 +4,8 @@ changes — not the history (row count and content hash), not the model pointer,
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,8 +15,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from drift_platform.settings import DEFAULT_SOURCE_PATH, DEFAULT_SPEC_PATH
-from drift_platform_tests.conftest import local_resources, slack_alerter
+from drift_platform.monitor import Monitor
+from drift_platform_tests.conftest import BIKE_SOURCE, BIKE_SPEC, bike_monitor, local_resources, slack_alerter
 from drift_platform_tests.fixtures.http_source import HttpSource
 from drift_platform_tests.fixtures.slack import SlackRecorder
 from drift_platform_tests.helpers import Platform, step_failure_message
@@ -24,7 +26,7 @@ WEEK_DAYS = [f"2011-02-{d:02d}" for d in range(7, 14)]
 
 
 def source() -> pd.DataFrame:
-    return pd.read_csv(DEFAULT_SOURCE_PATH, dtype=str)
+    return pd.read_csv(BIKE_SOURCE, dtype=str)
 
 
 def in_week(frame: pd.DataFrame) -> pd.Series:
@@ -50,7 +52,8 @@ def csv_bytes(frame: pd.DataFrame) -> bytes:
 
 @dataclass
 class Case:
-    """How to break the input (a source file, a batch file, a URL or a spec) and what the error must say."""
+    """How to break the input (a source file, a batch file, a URL or the spec's limits) and what the error must
+    say. A spec that cannot be read at all stops the code location instead (test_invalid_spec_stops_...)."""
 
     name: str
     message: str
@@ -59,7 +62,7 @@ class Case:
     batch_file: bool = False  # the file is given as this run's batch (must hold only the week)
     http: tuple[int, str] | None = None  # serve over HTTP with this status and content type
     url: str | None = None
-    spec: Callable[[dict], dict] | str | None = None
+    spec: Callable[[dict], dict] | None = None
 
 
 CASES = [
@@ -74,7 +77,7 @@ CASES = [
          frame=lambda f: f[in_week(f) | (f["dteday"] == "2011-03-01")], batch_file=True),
     Case("duplicate dates", "column 'dteday': duplicate datetimes in 2 row(s)",
          frame=edit_week("dteday", ["2011-02-07", "2011-02-07"])),
-    Case("empty week", "no rows with 'dteday' in [2011-02-07, 2011-02-14): the week is empty",
+    Case("empty week", "no rows with 'dteday' in [2011-02-07 00:00, 2011-02-14 00:00): the period is empty",
          frame=lambda f: f[~in_week(f)]),
     Case("all-NaN column", "column 'hum': 7 of 7 values missing (100%), above max_missing_share 20%",
          frame=edit_week("hum", [None] * 7)),
@@ -93,9 +96,6 @@ CASES = [
          url="ftp://files.example.com/day.csv"),
     Case("file over the row cap", "7 rows in the window exceed the cap max_rows=5",
          spec=lambda s: {**s, "max_rows": 5}),
-    Case("spec file that is itself invalid", "categorical_features` names columns not declared in `columns`: ['colour']",
-         spec=lambda s: {**s, "categorical_features": [*s["categorical_features"], "colour"]}),
-    Case("spec file that is not YAML", "is not valid YAML", spec="name: [unclosed\n"),
 ]
 
 
@@ -108,7 +108,7 @@ class World:
     http: HttpSource
 
     def state(self) -> dict:
-        store = self.root / "models" / "models" / "latest.json"
+        store = self.root / "store" / "bike_sharing" / "models" / "latest.json"
         return {
             "history_rows": len(self.baseline.history()),
             "history_sha256": self.baseline.history_hash(),
@@ -131,9 +131,10 @@ def world(tmp_path_factory, slack_server: SlackRecorder) -> Iterator[World]:
         yield World(root, instance, slack_server, baseline, http)
 
 
-def prepare(case: Case, world: World, tmp: Path) -> tuple[dict, dict | None]:
-    """Resources (same warehouse, stores and IO as the baseline) and run config for the broken input."""
-    data = csv_bytes(case.frame(source())) if case.frame else DEFAULT_SOURCE_PATH.read_bytes()
+def prepare(case: Case, world: World, tmp: Path) -> tuple[Monitor, dict, dict | None]:
+    """The monitor (reading the broken input), resources (same warehouse, store and IO as the baseline) and run
+    config."""
+    data = csv_bytes(case.frame(source())) if case.frame else BIKE_SOURCE.read_bytes()
     if case.raw:
         data = case.raw(data)
     path = tmp / "source.csv"
@@ -143,22 +144,21 @@ def prepare(case: Case, world: World, tmp: Path) -> tuple[dict, dict | None]:
         where = world.http.serve(f"/{tmp.name}.csv", data, status=case.http[0], content_type=case.http[1])
     if case.url:
         where = case.url
-    spec_path = DEFAULT_SPEC_PATH
+    spec_path = BIKE_SPEC
     if case.spec is not None:
         spec_path = tmp / "spec.yaml"
-        text = case.spec if isinstance(case.spec, str) else yaml.safe_dump(case.spec(yaml.safe_load(DEFAULT_SPEC_PATH.read_text())))
-        spec_path.write_text(text)
-    batch = {"ops": {"current_batch": {"config": {"batch_url": where}}}} if case.batch_file else None
-    resources = local_resources(world.root, source=DEFAULT_SOURCE_PATH if case.batch_file else where,
-                                spec_path=spec_path, alerts=world.baseline.resources["alerts"])
-    return resources, batch
+        spec_path.write_text(yaml.safe_dump(case.spec(yaml.safe_load(BIKE_SPEC.read_text()))))
+    batch = {"ops": {"bike_sharing__current_batch": {"config": {"batch_url": where}}}} if case.batch_file else None
+    monitor = bike_monitor(source=BIKE_SOURCE if case.batch_file else where, spec=spec_path)
+    resources = local_resources(world.root, alerts=world.baseline.resources["alerts"])
+    return monitor, resources, batch
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_bad_input_fails_clearly_and_changes_nothing(case: Case, world: World, tmp_path: Path) -> None:
     before = world.state()
-    resources, run_config = prepare(case, world, tmp_path)
-    platform = Platform(resources, world.instance)
+    monitor, resources, run_config = prepare(case, world, tmp_path)
+    platform = Platform(resources, world.instance, monitor=monitor)
     result = platform.run_week(WEEK, run_config=run_config, raise_on_error=False)
     assert not result.success
     message = step_failure_message(result)
@@ -177,8 +177,8 @@ def test_bad_input_fails_clearly_and_changes_nothing(case: Case, world: World, t
 def test_a_url_that_answers_500_is_retried_then_fails_clearly(world: World, tmp_path: Path, monkeypatch) -> None:
     before = world.state()
     url = world.http.serve("/flaky.csv", b"upstream exploded", status=500, content_type="text/plain")
-    platform = Platform(local_resources(world.root, source=url, alerts=world.baseline.resources["alerts"]),
-                        world.instance)
+    platform = Platform(local_resources(world.root, alerts=world.baseline.resources["alerts"]), world.instance,
+                        monitor=bike_monitor(source=url))
     result = platform.run_week(WEEK, raise_on_error=False)
     assert not result.success
     assert "answered HTTP 500" in step_failure_message(result)
@@ -200,27 +200,90 @@ def test_a_url_that_answers_500_is_retried_then_fails_clearly(world: World, tmp_
 def test_accepted_oddities_are_reported(name, edit, metadata_key, reported, tmp_path, instance) -> None:
     path = tmp_path / "source.csv"
     path.write_bytes(csv_bytes(edit(source())))
-    platform = Platform(local_resources(tmp_path, source=path), instance)
+    platform = Platform(local_resources(tmp_path), instance, monitor=bike_monitor(source=path))
     result = platform.run_week(WEEK)
-    meta = result.asset_materializations_for_node("current_batch")[0].metadata
+    meta = result.asset_materializations_for_node(platform.op("current_batch"))[0].metadata
     assert reported == meta[metadata_key].value or str(reported) in str(meta[metadata_key].value)
     history = platform.history()
     assert len(history) == 28 + 7 and history["dteday"].is_unique
     if name.startswith("scattered"):
         assert history["hum"].isna().sum() == 1  # kept as NULL; training drops the row
-        trained = platform.retrain().asset_materializations_for_node("trained_model")[0].metadata
+        trained = platform.retrain().asset_materializations_for_node(platform.op("trained_model"))[0].metadata
         assert trained["train_rows"].value + trained["holdout_rows"].value == 28 + 7 - 1
 
 
-def test_invalid_spec_stops_the_code_location_with_its_reason(tmp_path) -> None:
-    import subprocess
-    import sys
-
-    spec = tmp_path / "spec.yaml"
-    spec.write_text("name: x\ncolumns: {a: int}\n")
-    result = subprocess.run(
-        [sys.executable, "-c", "import drift_platform.definitions"], capture_output=True, text=True,
-        env={"PATH": "/usr/bin:/bin", "DRIFT_DATASET_SPEC": str(spec), "DAGSTER_HOME": str(tmp_path)},
+def load_code_location(env: dict[str, str], defs_folder: Path | None = None) -> subprocess.CompletedProcess:
+    """Load the code location in a fresh process, as the code server does: the shipped monitors (importing
+    drift_platform.definitions) and, if given, another defs folder through build_definitions."""
+    script = "import drift_platform.definitions"
+    if defs_folder is not None:
+        script += (
+            "\nimport sys\nfrom pathlib import Path\nfrom drift_platform.definitions import build_definitions"
+            "\nbuild_definitions(defs_folder=Path(sys.argv[1]), env={'DAGSTER_HOME': sys.argv[2]})"
+        )
+    home = env["DAGSTER_HOME"]
+    return subprocess.run(
+        [sys.executable, "-c", script, *([str(defs_folder), home] if defs_folder else [])], capture_output=True,
+        text=True, timeout=300, env={"PATH": "/usr/bin:/bin", **env},
     )
+
+
+def bike_spec_with(**changes) -> dict:
+    return {**yaml.safe_load(BIKE_SPEC.read_text()), **changes}
+
+
+@dataclass
+class SpecCase:
+    """A monitor whose spec cannot be used: a spec file (YAML text) beside its defs.yaml, or the mapping inline."""
+
+    name: str
+    message: str
+    text: str | None = None
+    inline: dict | None = None
+    names_spec_file: bool = True  # the spec file is named (not for inline specs, nor when the spec itself is valid)
+
+
+SPEC_CASES = [
+    SpecCase("spec file missing required keys", "missing required key `datetime_column`; missing required key `target`",
+             text="name: x\ncolumns: {a: int}\n"),
+    SpecCase("spec file that is itself invalid", "categorical_features` names columns not declared in `columns`: ['colour']",
+             text=yaml.safe_dump(bike_spec_with(categorical_features=[*bike_spec_with()["categorical_features"], "colour"]))),
+    SpecCase("spec file that is not YAML", "is not valid YAML", text="name: [unclosed\n"),
+    SpecCase("inline spec with an unknown key", "unknown key `colour`",
+             inline=bike_spec_with(colour="blue"), names_spec_file=False),
+    SpecCase("first week that is not a Monday", "spec.first_period: 2011-02-01 must be a Monday for a weekly monitor",
+             text=yaml.safe_dump(bike_spec_with(first_week="2011-02-01")), names_spec_file=False),
+]
+
+
+@pytest.mark.parametrize("case", SPEC_CASES, ids=[c.name for c in SPEC_CASES])
+def test_invalid_spec_stops_the_code_location_with_its_reason(case: SpecCase, tmp_path: Path) -> None:
+    folder = tmp_path / "defs" / "monitors" / "bike"
+    folder.mkdir(parents=True)
+    spec = folder / "spec.yaml"
+    if case.text is not None:
+        spec.write_text(case.text)
+    defs_yaml = folder / "defs.yaml"
+    attributes = {"spec": case.inline if case.inline is not None else "spec.yaml", "source": str(BIKE_SOURCE),
+                  "cadence": "weekly"}
+    defs_yaml.write_text(yaml.safe_dump({"type": "drift_platform.DriftMonitor", "attributes": attributes},
+                                        sort_keys=False))
+    result = load_code_location({"DAGSTER_HOME": str(tmp_path)}, defs_folder=tmp_path / "defs")
     assert result.returncode != 0
-    assert f"dataset spec {spec}: required keys missing: ['datetime_column', 'target']" in result.stderr
+    assert str(defs_yaml) in result.stderr, result.stderr  # where the problem is
+    if case.names_spec_file:
+        assert f"dataset spec {spec}" in result.stderr  # which spec file
+    assert case.message in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "instead"),
+    [
+        ("DRIFT_MODEL_STORE", "DRIFT_STORE_URL (models are kept in <store>/<monitor>/models/)"),
+        ("DRIFT_DATASET_SPEC", "`spec:` in each monitor's defs.yaml"),
+    ],
+)
+def test_a_retired_variable_stops_the_code_location_naming_its_replacement(variable, instead, tmp_path) -> None:
+    result = load_code_location({"DAGSTER_HOME": str(tmp_path), variable: "/x"})
+    assert result.returncode != 0
+    assert f"SettingsError: {variable} is no longer read: use {instead}" in result.stderr, result.stderr

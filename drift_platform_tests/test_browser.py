@@ -1,10 +1,15 @@
-"""What the Dagster UI shows a person, checked in a real browser: dagster-webserver on loopback over an instance
-with materialized weeks, driven by headless Chromium (Debian's chromium + chromium-driver, through selenium).
+"""What the Dagster UI shows a person, checked in a real browser: dagster-webserver on loopback serving the code
+location as shipped (`-m drift_platform.definitions`: the bike_sharing and grid_load monitors) over an instance
+with materialized periods of both, driven by headless Chromium (Debian's chromium + chromium-driver, through
+selenium). The runs are made in-process with the code location's own definitions and the same environment as
+the webserver (DRIFT_DATA_DIR), so the UI's resources point at the files the runs wrote.
 
-Asserted: the asset graph renders the six assets in their three groups, with the drift report's check status;
-the drift report's page for a drifting week shows its metadata (the per-column table rendered as a table, the
-top drifted columns, the report's path) and the check `no_dataset_drift` as Failed; `drift_trend` shows the
-weekly table inline and its chart as an image. Screenshots of each go to a temp folder (printed), and into
+Asserted: the asset graph renders one group per monitor, each with its eight assets, with the drift report's
+check status; each asset's page names its monitor's group and its stage tag; the drift report's page for a
+drifting week shows its metadata (the per-column table rendered as a table, the top drifted columns, the
+report's path in the monitor's folder of the store) and the check `no_dataset_drift` as Failed; `drift_trend`
+shows the table of periods inline and its chart as an image, for both monitors; the webserver's store and
+warehouse are the DRIFT_DATA_DIR ones. Screenshots of each go to a temp folder (printed), and into
 docs/screenshots/ when DRIFT_UPDATE_SCREENSHOTS=1 (how the README's are refreshed; a plain test run leaves the
 tree alone).
 """
@@ -34,15 +39,21 @@ CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
-VIEWPORT = (2200, 1400)  # the whole global lineage (8 assets, 3 groups) fits
+VIEWPORT = (2200, 1400)  # the whole global lineage (2 monitors' groups of 8 assets) fits
 QUIET_WEEKS = ["2011-01-31", "2011-02-07", "2011-02-14", "2011-03-07", "2011-05-16"]
 DRIFTING_WEEKS = ["2011-04-11", "2011-07-04", "2011-08-08"]  # the last one run is the latest the UI shows
 SHOWN_WEEK = "2011-07-04"
+QUIET_DAYS = ["2011-02-01", "2011-02-02", "2011-02-03"]  # grid_load (daily)
+DRIFTING_DAYS = ["2011-02-08"]  # the storm's sensor fault; the latest day the UI shows
+PERIODS = {"bike_sharing": QUIET_WEEKS + DRIFTING_WEEKS, "grid_load": QUIET_DAYS + DRIFTING_DAYS}
+MONITORS = tuple(PERIODS)  # the shipped monitors: one asset group each
+# Every monitor's assets (keys <monitor>/<asset>) and their stage (the tag drift_platform/stage).
 ASSETS = {
     "reference_data": "ingestion", "current_batch": "ingestion", "combined_history": "ingestion",
     "drift_report": "monitoring", "drift_trend": "monitoring", "predictions": "monitoring",
     "trained_model": "training", "champion_model": "training",
 }  # fmt: skip
+OWNERS = {"bike_sharing": "ml-platform", "grid_load": "energy-forecasting"}  # as the UI shows "team:<name>"
 SCREENSHOTS = REPO / "docs" / "screenshots"
 TIMEOUT_S = 90
 
@@ -59,28 +70,30 @@ def browser_or_fail():
         pytest.fail("selenium is not installed: it is in the dev extra (make install)", pytrace=False)
 
 
-# --- the stack: an instance with weeks in it, and dagster-webserver over it ------------------------------------
-def materialize_weeks(home: Path, env: dict[str, str]) -> None:
-    """In-process runs into the instance the webserver will show: weeks, a retrain, the trend."""
-    from drift_platform.assets.ingestion import reference_data
-    from drift_platform.assets.trend import drift_trend
-    from drift_platform.definitions import build_defs
-    from drift_platform.resources import build_resources
+# --- the stack: an instance with periods in it, and dagster-webserver over it ----------------------------------
+def materialize_periods(home: Path, env: dict[str, str]) -> None:
+    """In-process runs into the instance the webserver will show, with the code location's definitions as the
+    webserver loads them (same defs folder, same environment): for each monitor, periods, a retrain, the trend."""
+    from drift_platform.definitions import build_definitions
 
-    defs = build_defs(build_resources(env))
+    defs = build_definitions(env=env)
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        # The reference first, as in production: a reference newer than the weeks would mark them unsynced.
-        assert dg.materialize([reference_data], instance=instance, resources=defs.resources).success
-        weekly = defs.resolve_job_def("weekly_drift_job")
-        for week in QUIET_WEEKS + DRIFTING_WEEKS:
-            assert weekly.execute_in_process(partition_key=week, instance=instance).success
-        assert defs.resolve_job_def("retrain_job").execute_in_process(instance=instance).success
-        assert dg.materialize([drift_trend], instance=instance, resources=defs.resources).success
+        for monitor, periods in PERIODS.items():
+            reference, trend = (defs.resolve_assets_def(dg.AssetKey([monitor, name]))
+                                for name in ("reference_data", "drift_trend"))
+            # The reference first, as in production: a reference newer than the periods would mark them unsynced.
+            assert dg.materialize([reference], instance=instance).success
+            drift_job = defs.resolve_job_def(f"{monitor}_drift_job")
+            for period in periods:
+                assert drift_job.execute_in_process(partition_key=period, instance=instance).success
+            assert defs.resolve_job_def(f"{monitor}_retrain_job").execute_in_process(instance=instance).success
+            assert dg.materialize([trend], instance=instance).success
 
 
 class UI:
-    def __init__(self, base_url: str, driver, shots: Path, webserver: ManagedProcess) -> None:
+    def __init__(self, base_url: str, driver, shots: Path, webserver: ManagedProcess, data_dir: Path) -> None:
         self.base_url, self.driver, self.shots, self.webserver = base_url, driver, shots, webserver
+        self.data_dir = data_dir  # DRIFT_DATA_DIR of the runs and of the webserver
 
     def open(self, path: str) -> None:
         self.driver.get(self.base_url + path)
@@ -126,11 +139,14 @@ def ui(tmp_path_factory) -> Iterator[UI]:
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     (root / "logs").mkdir()
     (root / "shots").mkdir()
+    # Nothing of the caller's deployment leaks in (a retired DRIFT_* variable would stop the code location);
+    # DRIFT_DATA_DIR puts the warehouse and the store of the runs and of the webserver in the same folder.
+    data_dir = root / "drift_data"
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DRIFT_", "DAGSTER_", "AWS_", "SLACK_"))},
-        "DAGSTER_HOME": str(home), "DRIFT_DATA_DIR": str(root / "drift_data"), "PYTHONUNBUFFERED": "1",
+        "DAGSTER_HOME": str(home), "DRIFT_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1",
     }  # fmt: skip
-    materialize_weeks(home, env)
+    materialize_periods(home, env)
 
     port = free_port()
     webserver = ManagedProcess(
@@ -160,7 +176,7 @@ def ui(tmp_path_factory) -> Iterator[UI]:
         driver.get(base_url + "/server_info")
         # A fresh browser profile would first see Dagster's "join the community" dialog; mark it as seen.
         driver.execute_script("window.localStorage.setItem('communityNux', '\"1\"')")
-        yield UI(base_url, driver, root / "shots", webserver)
+        yield UI(base_url, driver, root / "shots", webserver, data_dir)
     finally:
         if driver is not None:
             driver.quit()
@@ -168,45 +184,79 @@ def ui(tmp_path_factory) -> Iterator[UI]:
 
 
 # --- what a person sees ----------------------------------------------------------------------------------------
-def test_asset_graph_shows_the_assets_in_their_groups(ui: UI) -> None:
+def test_asset_graph_shows_each_monitors_assets_in_its_group(ui: UI) -> None:
     from selenium.webdriver.common.by import By
 
     # Open every group of the global lineage (the UI keeps which groups are open in local storage).
-    groups = sorted(set(ASSETS.values()))
     ui.driver.execute_script(
         "window.localStorage.setItem(arguments[0], arguments[1])", "asset-graph-open-graph-nodes-global-__GLOBAL__",
-        json.dumps({"expanded": ",".join(f"global@global:{g}" for g in groups)}),
+        json.dumps({"expanded": ",".join(f"global@global:{g}" for g in MONITORS)}),
     )
     ui.open("/asset-groups")
-    ui.wait_text("Global asset lineage", *groups)
+    ui.wait_text("Global asset lineage", *MONITORS)
     deadline = time.monotonic() + 20
     while ui.driver.find_elements(By.CSS_SELECTOR, "[aria-label='unfold_more']") and time.monotonic() < deadline:
         ui.driver.find_elements(By.CSS_SELECTOR, "[aria-label='unfold_more']")[0].click()  # a group still closed
         time.sleep(0.5)
 
-    def node(name: str):
-        """The graph node of an asset: its name above the node's rows (Latest event, Asset checks, ...)."""
+    def rect(element) -> tuple[float, float, float, float]:
+        return tuple(ui.driver.execute_script(
+            "const r = arguments[0].getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]", element))
+
+    def group_box(group: str):
+        """The box of an open group in the graph (its header names it; asset nodes are drawn inside it)."""
         found = ui.driver.find_elements(
-            By.XPATH, f"//*[normalize-space(text())='{name}']/ancestor::*[contains(., 'Latest event')][1]"
+            By.XPATH, f"//*[local-name()='foreignObject'][not(contains(., 'Latest event'))]"
+                      f"[.//*[normalize-space(text())='{group}']]",
         )
         return found[0] if found else None
 
-    ui.wait(lambda: all(node(name) is not None for name in ASSETS), f"graph nodes for {sorted(ASSETS)}")
-    for name in ASSETS:
-        text = node(name).text
-        assert "Latest event" in text and "Asset checks" in text, text
-    # The drift report's node carries its check: the latest week drifted, so 0 of 1 passed.
-    ui.wait(lambda: "0 / 1 Passed" in node("drift_report").text, "the check status on drift_report's node")
+    def node(group: str, name: str):
+        """The graph node of a monitor's asset: its name above the node's rows (Latest event, Asset checks, ...),
+        drawn inside its monitor's group (each monitor has an asset of every name)."""
+        box = group_box(group)
+        if box is None:
+            return None
+        left, top, right, bottom = rect(box)
+        for found in ui.driver.find_elements(
+            By.XPATH, f"//*[normalize-space(text())='{name}']/ancestor::*[contains(., 'Latest event')][1]"
+        ):
+            x0, y0, x1, y1 = rect(found)
+            if left <= x0 and x1 <= right and top <= y0 and y1 <= bottom:
+                return found
+        return None
+
+    ui.wait(lambda: all(node(g, name) is not None for g in MONITORS for name in ASSETS),
+            f"graph nodes for {sorted(ASSETS)} in each of the groups {MONITORS}")
+    assert len(ui.driver.find_elements(
+        By.XPATH, "//*[normalize-space(text())='drift_report']/ancestor::*[contains(., 'Latest event')][1]"
+    )) == len(MONITORS)  # one drift report per monitor, no other
+    for group in MONITORS:
+        for name in ASSETS:
+            text = node(group, name).text
+            assert "Latest event" in text and "Asset checks" in text, (group, text)
+    # Each drift report's node carries its check: the latest period drifted in both, so 0 of 1 passed.
+    ui.wait(lambda: all("0 / 1 Passed" in node(g, "drift_report").text for g in MONITORS),
+            "the check status on each drift_report's node")
     time.sleep(1)  # the graph's zoom-to-fit animation
     shot = ui.screenshot("asset_graph")
     assert_picture(shot)
 
 
+def test_asset_pages_name_the_monitors_group_and_the_stage(ui: UI) -> None:
+    """The stages (ingestion, monitoring, training) were groups; the group is now the monitor, the stage a tag."""
+    for name, stage in ASSETS.items():
+        ui.open(f"/assets/bike_sharing/{name}")
+        ui.wait_text("Definition", "Group\nbike_sharing", f"drift_platform/stage: {stage}", OWNERS["bike_sharing"])
+    ui.open("/assets/grid_load/drift_report")
+    ui.wait_text("Definition", "Group\ngrid_load", "drift_platform/stage: monitoring", OWNERS["grid_load"])
+
+
 def test_drift_report_page_shows_the_metadata_table_and_the_check(ui: UI) -> None:
     from selenium.webdriver.common.by import By
 
-    ui.open(f"/assets/drift_report?view=partitions&partition={SHOWN_WEEK}")
-    ui.wait_text(SHOWN_WEEK, "Metadata", "columns", "top_drifted_columns", "report_html", "drift_share")
+    ui.open(f"/assets/bike_sharing/drift_report?view=partitions&partition={SHOWN_WEEK}")
+    ui.wait_text("bike_sharing", SHOWN_WEEK, "Metadata", "columns", "top_drifted_columns", "report_html", "drift_share")
     # The per-column table is rendered as a table (markdown metadata), one row per monitored column.
     def column_rows() -> list[str]:
         tables = ui.driver.find_elements(By.XPATH, "//th[normalize-space()='method']/ancestor::table[1]")
@@ -218,11 +268,14 @@ def test_drift_report_page_shows_the_metadata_table_and_the_check(ui: UI) -> Non
     assert "K-S p_value" in rows["temp"] and rows["temp"].endswith("True")
     body = ui.body()
     assert "temp (K-S p_value" in body  # top drifted columns, inline
-    assert f"/drift_reports/{SHOWN_WEEK}/" in body and ".html" in body  # the report, one click to copy
+    # The report, one click to copy: in the monitor's folder of the store, the file the run wrote.
+    [report] = (ui.data_dir / "store" / "bike_sharing" / "drift_reports" / SHOWN_WEEK).glob("*.html")
+    assert str(report) in body
     assert_picture(ui.screenshot("drift_report"))
 
-    ui.open("/assets/drift_report?view=checks")
-    ui.wait_text("no_dataset_drift", "Evaluation result", "Failed", "monitored columns drifted")
+    ui.open("/assets/bike_sharing/drift_report?view=checks")
+    ui.wait_text("no_dataset_drift", "Evaluation result", "Failed", "monitored columns drifted",
+                 "monitor bike_sharing", f"period {DRIFTING_WEEKS[-1]}")
     assert "This is a non-blocking asset check." in ui.body()
     assert_picture(ui.screenshot("drift_report_check"))
 
@@ -230,8 +283,11 @@ def test_drift_report_page_shows_the_metadata_table_and_the_check(ui: UI) -> Non
 def test_drift_trend_shows_the_table_and_the_chart(ui: UI) -> None:
     from selenium.webdriver.common.by import By
 
-    ui.open("/assets/drift_trend")
-    ui.wait_text("drift_trend", "weeks", "drifted_weeks", "chart_preview", *QUIET_WEEKS, *DRIFTING_WEEKS)
+    ui.open("/assets/grid_load/drift_trend")  # the daily monitor's trend: its days
+    ui.wait_text("grid_load", "periods", "drifted_periods", "chart_preview", *QUIET_DAYS, *DRIFTING_DAYS)
+
+    ui.open("/assets/bike_sharing/drift_trend")
+    ui.wait_text("bike_sharing", "periods", "drifted_periods", "chart_preview", *QUIET_WEEKS, *DRIFTING_WEEKS)
     label = ui.driver.find_element(By.XPATH, "//span[normalize-space(text())='chart_preview']")
     row = label.find_element(By.XPATH, "./ancestor::tr[1]")
     ui.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", row)
@@ -249,6 +305,16 @@ def test_drift_trend_shows_the_table_and_the_chart(ui: UI) -> None:
     time.sleep(0.5)
     assert image.size["width"] > 400 and image.size["height"] > 300
     assert_picture(ui.screenshot("drift_trend"))
+
+
+def test_the_webservers_resources_are_the_runs_files(ui: UI) -> None:
+    """DRIFT_DATA_DIR reached the webserver: its store and warehouse are the ones the runs wrote to."""
+    location = "/locations/drift_platform.definitions/resources"
+    ui.open(f"{location}/store")
+    ui.wait_text("LocalObjectStore", "root", json.dumps(str(ui.data_dir / "store")))
+    ui.open(f"{location}/warehouse")
+    ui.wait_text("WarehouseResource", "url", json.dumps(f"sqlite:///{ui.data_dir / 'warehouse.db'}"))
+    assert (ui.data_dir / "warehouse.db").is_file()
 
 
 def assert_picture(path: Path) -> None:

@@ -18,7 +18,6 @@ import pytest
 import yaml
 
 from drift_platform.constants import TAG_RETRAIN as RETRAIN_TAG
-from drift_platform.jobs import retrain_job
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -260,8 +259,12 @@ def test_instance_settings():
     runs = instance["concurrency"]["runs"]
     assert runs["max_concurrent_runs"] >= 1
     [limit] = runs["tag_concurrency_limits"]
-    assert limit == {"key": RETRAIN_TAG, "value": "true", "limit": 1}
-    assert retrain_job.tags[RETRAIN_TAG] == "true", "every retrain_job run carries the limited tag"
+    assert limit == {"key": RETRAIN_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
+    from drift_platform.definitions import defs
+
+    for monitor in ("bike_sharing", "grid_load"):  # one at a time per monitor, monitors side by side
+        for job in (f"{monitor}_retrain_job", f"{monitor}_rollback_job"):
+            assert defs.resolve_job_def(job).tags[RETRAIN_TAG] == monitor, job
     assert instance["sensors"]["use_threads"] and instance["schedules"]["use_threads"]
     assert instance["run_monitoring"]["enabled"] is True
     assert instance["telemetry"]["enabled"] is False
@@ -269,7 +272,7 @@ def test_instance_settings():
 
 def test_launcher_passes_every_variable_a_run_needs(launcher: dict):
     env = env_example()
-    needed = {k for k in env if k.startswith(("DRIFT_", "AWS_", "SLACK_", "DAGSTER_POSTGRES_"))}
+    needed = {k for k in env if k.startswith(("DRIFT_", "AWS_", "SLACK_", "DAGSTER_POSTGRES_", "GRID_LOAD_"))}
     passed = set(launcher["env_vars"])
     assert needed <= passed, f"not passed to runs: {sorted(needed - passed)}"
     # the launcher refuses to start a run when a listed variable is unset: each must be in .env
@@ -309,19 +312,26 @@ def test_env_example_has_only_placeholder_secrets():
         r"postgresql\+psycopg2://[^:]+:([^@]*)@postgres:5432/", env["DRIFT_WAREHOUSE_URL"]
     )
     assert url_password and url_password.group(1) == "change-me"
-    for key in ("DRIFT_WAREHOUSE_URL", "DRIFT_MODEL_STORE", "DRIFT_REPORT_STORE", "DRIFT_IO_STORE",
-                "DRIFT_S3_ENDPOINT_URL", "DRIFT_S3_PUBLIC_URL", "MINIO_ROOT_USER", "DRIFT_SLACK_CHANNEL",
-                "DRIFT_SLACK_BASE_URL", "DRIFT_UI_URL", "DRIFT_SOURCE_URL", "DRIFT_DATASET_SPEC",
-                "DRIFT_SCHEDULE_TIMEZONE", "DAGSTER_UI_BIND"):  # fmt: skip
+    for key in ("DRIFT_WAREHOUSE_URL", "DRIFT_STORE_URL", "DRIFT_S3_ENDPOINT_URL", "DRIFT_S3_PUBLIC_URL",
+                "MINIO_ROOT_USER", "DRIFT_SLACK_CHANNEL", "DRIFT_SLACK_BASE_URL", "DRIFT_UI_URL", "DRIFT_SOURCE_URL",
+                "GRID_LOAD_SOURCE_URL", "DAGSTER_UI_BIND"):  # fmt: skip
         assert key in env, key
+    # the deployment stays loadable with this file as its environment (empty values are defaults)
+    from drift_platform.settings import DeploymentSettings
+
+    DeploymentSettings.from_env(env)
 
 
-def test_env_example_documents_every_resource_variable():
-    """Every variable in the resources' table (drift_platform/resources/__init__.py) is in .env.example."""
-    from drift_platform import resources
+def test_env_example_documents_every_deployment_variable():
+    """Every variable in the deployment settings' table (drift_platform/settings.py) is in .env.example, and
+    every variable a shipped monitor's defs.yaml reads with `{{ env.X }}` is too."""
+    from drift_platform import settings
 
-    table = set(re.findall(r"^\| (DRIFT_\w+|SLACK_\w+)", resources.__doc__, re.MULTILINE))
+    table = set(re.findall(r"^\| (DRIFT_\w+|SLACK_\w+)", settings.__doc__, re.MULTILINE)) - {"DRIFT_DATA_DIR"}
     assert table and table <= set(env_example()), sorted(table - set(env_example()))
+    templated = {name for path in (ROOT / "drift_platform" / "defs").rglob("defs.yaml")
+                 for name in re.findall(r"env\.(\w+)", path.read_text())}
+    assert templated == {"DRIFT_SOURCE_URL", "GRID_LOAD_SOURCE_URL"} and templated <= set(env_example())
 
 
 def dockerfile_instructions() -> list[str]:

@@ -8,8 +8,8 @@ import yaml
 
 from drift_platform.contract import DataContractError, conform
 from drift_platform.dataset import DatasetSpec, DatasetSpecError
-from drift_platform.settings import DEFAULT_SPEC_PATH
 from drift_platform.source import SourceError, load_window, parse_csv
+from drift_platform_tests.conftest import BIKE_SPEC as DEFAULT_SPEC_PATH
 
 WEEK = (pd.Timestamp("2011-01-31"), pd.Timestamp("2011-02-07"))
 
@@ -30,15 +30,17 @@ def test_bike_spec_roles(spec: DatasetSpec) -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda s: s.pop("target"), "required keys missing: ['target']"),
+        (lambda s: s.pop("target"), "missing required key `target`"),
         (lambda s: s.update(numerical_features=["temp", "nope"]), "not declared in `columns`: ['nope']"),
         (lambda s: s.update(categorical_features=["temp"]), "both numerical and categorical: ['temp']"),
         (lambda s: s.update(numerical_features=["casual", "cnt"]), "['cnt'] cannot be a feature"),
-        (lambda s: s["columns"].update(temp="decimal"), "column 'temp' has type 'decimal'"),
-        (lambda s: s.update(first_week="2011-02-01"), "first_week 2011-02-01 must be a Monday"),
+        (lambda s: s["columns"].update(temp="decimal"), "`columns.temp`: Input should be 'int', 'float', 'str'"),
         (lambda s: s.update(first_week="2011-01-24"), "must come after the reference window's end"),
+        (lambda s: s.update(first_week="someday"), "`first_week`: Input should be a valid date"),
+        (lambda s: s.update(reference_window={"start": "2011-01-28", "end": "2011-01-01"}), "ends (2011-01-01) before"),
+        (lambda s: s.update(max_missing_share=2), "`max_missing_share`: Input should be less than or equal to 1"),
         (lambda s: s.update(drift_columns=["instant"]), "`drift_columns` must be features"),
-        (lambda s: s.update(colums={}), "unknown keys ['colums']"),
+        (lambda s: s.update(colums={}), "unknown key `colums`"),
         (lambda s: s["columns"].update({"bad name": "int"}), "column 'bad name' is not a valid identifier"),
     ],
 )
@@ -48,6 +50,27 @@ def test_invalid_spec_is_refused_with_reason(change, message: str) -> None:
     with pytest.raises(DatasetSpecError) as excinfo:
         DatasetSpec.from_dict(raw)
     assert message in str(excinfo.value)
+
+
+def test_spec_keeps_the_first_week_key_of_earlier_specs(spec: DatasetSpec) -> None:
+    raw = base_spec()
+    assert "first_week" in raw  # the shipped spec is in the earlier format
+    assert DatasetSpec.from_dict(raw).first_period == spec.first_period
+    raw["first_period"] = raw.pop("first_week")
+    assert DatasetSpec.from_dict(raw) == spec
+
+
+def test_column_types_have_one_owner() -> None:
+    """The contract, the warehouse and the COPY paths all read COLUMN_TYPES: every spec type maps everywhere."""
+    import pyarrow as pa
+    import sqlalchemy as sa
+
+    from drift_platform.dataset import COLUMN_TYPES, arrow_type, pandas_dtype, sql_type
+
+    assert set(COLUMN_TYPES) == {"int", "float", "str", "bool", "datetime"}
+    assert isinstance(sql_type("int"), sa.BigInteger) and isinstance(sql_type("float"), sa.Float)
+    assert arrow_type("datetime") == pa.timestamp("us") and arrow_type("str") == pa.string()
+    assert pandas_dtype("int", has_missing=True) == "Int64" and pandas_dtype("int", has_missing=False) == "int64"
 
 
 def test_spec_file_that_is_not_yaml(tmp_path) -> None:
@@ -101,9 +124,9 @@ def test_source_errors_say_what_is_wrong(tmp_path, spec) -> None:
 
 
 def test_empty_week_is_an_error(spec) -> None:
-    from drift_platform.settings import DEFAULT_SOURCE_PATH
+    from drift_platform_tests.conftest import BIKE_SOURCE as DEFAULT_SOURCE_PATH
 
-    with pytest.raises(DataContractError, match="the week is empty"):
+    with pytest.raises(DataContractError, match="the period is empty"):
         load_window(str(DEFAULT_SOURCE_PATH), spec, pd.Timestamp("2015-01-05"), pd.Timestamp("2015-01-12"))
 
 

@@ -1,76 +1,100 @@
-"""The code location: what the UI shows, and what loading it costs."""
+"""The code location: the monitors of the defs folder, what the UI shows of them, what loading costs, and the
+DriftMonitor component as a team uses it (a new monitor by YAML alone; broken YAML named file and key; dg)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
-from drift_platform.definitions import defs
+from drift_platform.definitions import build_definitions, defs
 
 REPO = Path(__file__).resolve().parents[1]
-GROUPS = {
+DG = Path(sys.executable).parent / "dg"
+MONITORS = {"bike_sharing": "weekly", "grid_load": "daily"}
+STAGES = {
     "reference_data": "ingestion",
     "current_batch": "ingestion",
     "combined_history": "ingestion",
     "drift_report": "monitoring",
     "drift_trend": "monitoring",
+    "predictions": "monitoring",
     "trained_model": "training",
     "champion_model": "training",
-    "predictions": "monitoring",
 }
 
 
-def test_assets_in_their_groups_with_descriptions_kinds_and_owners() -> None:
+def test_every_monitor_has_its_assets_in_its_own_group() -> None:
     graph = defs.resolve_asset_graph()
-    specs = {key.to_user_string(): graph.get(key) for key in graph.get_all_asset_keys()}
-    assert set(specs) == set(GROUPS)
-    for name, group in GROUPS.items():
-        node = specs[name]
-        assert node.group_name == group
-        assert node.description and len(node.description) > 40
-        assert node.owners == ["team:ml-platform"]
-        assert {t for t in node.tags if t.startswith("dagster/kind/")}
-    kinds = {k.removeprefix("dagster/kind/") for n in specs.values() for k in n.tags if k.startswith("dagster/kind/")}
-    assert {"warehouse", "evidently", "scikitlearn", "storage"} <= kinds
-    assert specs["current_batch"].partitions_def == specs["drift_report"].partitions_def
-    assert specs["reference_data"].partitions_def is None and specs["trained_model"].partitions_def is None
-    assert graph.get(dg.AssetKey("trained_model")).parent_keys == {dg.AssetKey("combined_history")}
+    keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    assert keys == {f"{m}/{a}" for m in MONITORS for a in STAGES}
+    for monitor in MONITORS:
+        for name, stage in STAGES.items():
+            node = graph.get(dg.AssetKey([monitor, name]))
+            assert node.group_name == monitor  # the UI groups by monitor
+            assert node.tags["drift_platform/stage"] == stage
+            assert node.description and len(node.description) > 40
+            assert {t for t in node.tags if t.startswith("dagster/kind/")}
+        assert graph.get(dg.AssetKey([monitor, "trained_model"])).parent_keys == {
+            dg.AssetKey([monitor, "combined_history"])
+        }
+        assert graph.get(dg.AssetKey([monitor, "drift_report"])).parent_keys == {
+            dg.AssetKey([monitor, "current_batch"]), dg.AssetKey([monitor, "reference_data"])
+        }
+    assert graph.get(dg.AssetKey(["bike_sharing", "drift_report"])).owners == ["team:ml-platform"]
+    assert graph.get(dg.AssetKey(["grid_load", "drift_report"])).owners == ["team:energy-forecasting"]
+    kinds = {k.removeprefix("dagster/kind/") for k in graph.get(dg.AssetKey(["grid_load", "drift_report"])).tags}
+    assert "evidently" in kinds
 
 
-def test_check_job_schedule_and_sensor() -> None:
+@pytest.mark.parametrize(("monitor", "cron", "first"), [
+    ("bike_sharing", "0 11 * * 1", "2011-01-31"), ("grid_load", "30 6 * * *", "2011-01-31"),
+])  # fmt: skip
+def test_checks_jobs_schedule_and_sensors_are_named_after_the_monitor(monitor: str, cron: str, first: str) -> None:
     graph = defs.resolve_asset_graph()
-    check_key = dg.AssetCheckKey(dg.AssetKey("drift_report"), "no_dataset_drift")
-    assert check_key in graph.asset_check_keys
-    weekly = defs.resolve_job_def("weekly_drift_job")
-    assert {k.to_user_string() for k in weekly.asset_layer.executable_asset_keys} == {
-        "current_batch", "drift_report", "combined_history", "predictions"
-    }  # fmt: skip
-    assert check_key in weekly.asset_layer.asset_graph.asset_check_keys
-    retrain = defs.resolve_job_def("retrain_job")
-    assert {k.to_user_string() for k in retrain.asset_layer.executable_asset_keys} == {"trained_model", "champion_model"}
-    quality_key = dg.AssetCheckKey(dg.AssetKey("predictions"), "no_model_degradation")
-    assert quality_key in weekly.asset_layer.asset_graph.asset_check_keys
-    assert defs.resolve_job_def("champion_rollback_job").tags["drift_platform/retrain"] == "true"
-    assert defs.resolve_job_def("model_versions_job")
-    schedule = defs.resolve_schedule_def("weekly_drift_schedule")
-    assert schedule.cron_schedule == "0 11 * * 1" and schedule.execution_timezone == "UTC"
-    assert schedule.job_name == "weekly_drift_job"
-    partitions = weekly.partitions_def
-    assert partitions.get_first_partition_key() == "2011-01-31"
+    drift_check = dg.AssetCheckKey(dg.AssetKey([monitor, "drift_report"]), "no_dataset_drift")
+    quality_check = dg.AssetCheckKey(dg.AssetKey([monitor, "predictions"]), "no_model_degradation")
+    assert {drift_check, quality_check} <= graph.asset_check_keys
+    drift_job = defs.resolve_job_def(f"{monitor}_drift_job")
+    assert {k.to_user_string() for k in drift_job.asset_layer.executable_asset_keys} == {
+        f"{monitor}/{a}" for a in ("current_batch", "drift_report", "combined_history", "predictions")
+    }
+    assert {drift_check, quality_check} <= drift_job.asset_layer.asset_graph.asset_check_keys
+    retrain = defs.resolve_job_def(f"{monitor}_retrain_job")
+    assert {k.to_user_string() for k in retrain.asset_layer.executable_asset_keys} == {
+        f"{monitor}/trained_model", f"{monitor}/champion_model"
+    }
+    # retrains and rollbacks of one monitor run one at a time (dagster.yaml limits per tag value)
+    assert retrain.tags["drift_platform/retrain"] == monitor
+    assert defs.resolve_job_def(f"{monitor}_rollback_job").tags["drift_platform/retrain"] == monitor
+    assert defs.resolve_job_def(f"{monitor}_model_versions_job")
+    assert drift_job.tags["drift_platform/monitor"] == monitor
+    schedule = defs.resolve_schedule_def(f"{monitor}_drift_schedule")
+    assert schedule.cron_schedule == cron and schedule.execution_timezone == "UTC"
+    assert schedule.job_name == f"{monitor}_drift_job"
+    assert drift_job.partitions_def.get_first_partition_key() == first
+    sensors = {s.name for s in defs.sensors}
+    assert {f"{monitor}_retrain_on_drift_sensor", f"{monitor}_landing_sensor", f"{monitor}_drift_trend_sensor"} <= sensors
 
 
-def test_schedule_runs_the_week_that_just_ended() -> None:
-    schedule = defs.resolve_schedule_def("weekly_drift_schedule")
-    monday = dt.datetime(2011, 7, 11, 11, 0, tzinfo=dt.UTC)
-    with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=monday)
+@pytest.mark.parametrize(("monitor", "when", "period"), [
+    ("bike_sharing", dt.datetime(2011, 7, 11, 11, 0, tzinfo=dt.UTC), "2011-07-04"),
+    ("grid_load", dt.datetime(2011, 7, 19, 6, 30, tzinfo=dt.UTC), "2011-07-18"),
+])  # fmt: skip
+def test_schedule_runs_the_period_that_just_ended(monitor: str, when: dt.datetime, period: str) -> None:
+    schedule = defs.resolve_schedule_def(f"{monitor}_drift_schedule")
+    with dg.instance_for_test() as instance, dg.build_schedule_context(
+        instance=instance, scheduled_execution_time=when
+    ) as context:
         [request] = schedule.evaluate_tick(context).run_requests
-    assert request.partition_key == "2011-07-04"
+    assert request.partition_key == period
 
 
 def test_code_location_loads_without_heavy_imports() -> None:
@@ -83,11 +107,209 @@ def test_code_location_loads_without_heavy_imports() -> None:
     assert out.stdout.strip() == ""
 
 
-def test_dg_check_defs_passes(tmp_path) -> None:
-    dg_cli = Path(sys.executable).parent / "dg"
-    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
-    result = subprocess.run(
-        [str(dg_cli), "check", "defs"], capture_output=True, text=True, cwd=REPO, timeout=300, env=env
+def test_pure_modules_import_without_dagster() -> None:
+    probe = ("import sys, drift_platform.drift, drift_platform.training, drift_platform.monitor, "
+             "drift_platform.model_registry; print('dagster' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_retired_variables_stop_the_load_with_the_way_forward() -> None:
+    from drift_platform.settings import DeploymentSettings, SettingsError
+
+    with pytest.raises(SettingsError, match="DRIFT_MODEL_STORE is no longer read: use DRIFT_STORE_URL"):
+        DeploymentSettings.from_env({"DRIFT_MODEL_STORE": "s3://bucket/models"})
+    with pytest.raises(SettingsError, match="DRIFT_SCHEDULE_TIMEZONE is no longer read: use `timezone:`"):
+        DeploymentSettings.from_env({"DRIFT_SCHEDULE_TIMEZONE": "Europe/Berlin"})
+
+
+# --- a team adds a monitor by YAML alone ------------------------------------------------------------------------
+THIRD = """\
+type: drift_platform.DriftMonitor
+attributes:
+  description: The grid's hourly load, watched week by week by another team.
+  spec: spec.yaml
+  source: {source}
+  cadence: weekly
+  drift: {{drift_share: 0.4}}
+  retry: {{delay_seconds: 0.5}}
+"""
+
+
+def write_monitor(folder: Path, name: str, text: str, spec: str | None = None) -> Path:
+    target = folder / "monitors" / name
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "defs.yaml").write_text(text)
+    if spec is not None:
+        (target / "spec.yaml").write_text(spec)
+    return target / "defs.yaml"
+
+
+def third_spec() -> str:
+    spec = (REPO / "data" / "grid_load.yaml").read_text()
+    return spec.replace("name: grid_load_hourly", "name: grid_load_weekly").replace(
+        "drift_columns: [temperature_c, humidity, wind_speed, solar_irradiance, weather]",
+        "drift_columns: [temperature_c, humidity, weather]",
     )
-    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_third_monitor_from_a_defs_yaml_alone(tmp_path: Path) -> None:
+    """No code: a defs.yaml and its spec in a defs folder are a monitor with its own assets, jobs, tables and
+    store folder, next to which the shipped ones would run unchanged."""
+    folder = tmp_path / "defs"
+    write_monitor(folder, "grid_weekly", THIRD.format(source=REPO / "data" / "grid_load_hourly.csv"), third_spec())
+    env = {"DRIFT_DATA_DIR": str(tmp_path / "data")}
+    third = build_definitions(defs_folder=folder, env=env)
+    assert {j.name for j in third.jobs} >= {"grid_weekly_drift_job", "grid_weekly_retrain_job"}
+
+    with dg.instance_for_test() as instance:
+        reference = third.resolve_assets_def(dg.AssetKey(["grid_weekly", "reference_data"]))
+        assert dg.materialize([reference], instance=instance,
+                              selection=[dg.AssetKey(["grid_weekly", "reference_data"])]).success
+        job = third.resolve_job_def("grid_weekly_drift_job")
+        for week in ("2011-01-31", "2011-07-18"):
+            assert job.execute_in_process(partition_key=week, instance=instance).success
+        reports = {
+            record.partition_key: record.asset_materialization.metadata
+            for record in instance.fetch_materializations(dg.AssetKey(["grid_weekly", "drift_report"]), limit=10).records
+        }
+    assert set(reports) == {"2011-01-31", "2011-07-18"}
+    assert reports["2011-01-31"]["dataset_drift"].value is False  # a winter week against January
+    assert reports["2011-07-18"]["dataset_drift"].value is True  # the heat wave
+    assert reports["2011-07-18"]["drift_share_threshold"].value == 0.4  # its own YAML's setting
+    assert reports["2011-07-18"]["monitored_columns"].value == 3  # its own spec's drift columns
+    report = Path(reports["2011-07-18"]["report_html"].value)
+    assert report.is_file() and report.is_relative_to(tmp_path / "data" / "store" / "grid_weekly" / "drift_reports")
+
+    from drift_platform.dataset import DatasetSpec
+    from drift_platform.resources import WarehouseResource
+
+    warehouse = WarehouseResource(url=f"sqlite:///{tmp_path / 'data' / 'warehouse.db'}")
+    layout = DatasetSpec.from_yaml(folder / "monitors" / "grid_weekly" / "spec.yaml").layout
+    history = warehouse.read("grid_weekly_history", layout)
+    assert len(history) == 28 * 24 + 2 * 7 * 24  # the reference and two weeks, hourly, each row once
+    assert history["timestamp"].is_unique
+
+
+# --- broken YAML: the file and the key named ------------------------------------------------------------------
+GOOD = """\
+type: drift_platform.DriftMonitor
+attributes:
+  spec: "{spec}"
+  source: "{source}"
+  cadence: daily
+"""
+BROKEN = {
+    "unknown key": ("  retrian_on: [no_dataset_drift]\n", "retrian_on"),
+    "wrong type": ("  sensor_interval_seconds: soon\n", "sensor_interval_seconds"),
+    "wrong type, nested": ("  gate: {eval_periods: many}\n", "eval_periods"),
+    "missing spec": ("", "missing.yaml"),
+    "bad cadence": ("", "cadence"),
+    "weekly, not a Monday": ("", "spec.first_period"),
+    "bad timezone": ("  timezone: Mars/Olympus\n", "timezone"),
+}
+
+
+def broken_yaml(case: str) -> str:
+    text = GOOD.format(spec=REPO / "data" / "grid_load.yaml", source=REPO / "data" / "grid_load_hourly.csv")
+    if case == "missing spec":
+        text = text.replace(str(REPO / "data" / "grid_load.yaml"), "missing.yaml")
+    if case == "bad cadence":
+        text = text.replace("cadence: daily", "cadence: fortnightly")
+    if case == "weekly, not a Monday":
+        text = text.replace(str(REPO / "data" / "grid_load.yaml"), "spec.yaml").replace("daily", "weekly")
+    return text + BROKEN[case][0]
+
+
+@pytest.mark.parametrize("case", list(BROKEN))
+def test_a_broken_defs_yaml_fails_the_load_naming_file_and_key(tmp_path: Path, case: str) -> None:
+    folder = tmp_path / "defs"
+    spec = (REPO / "data" / "grid_load.yaml").read_text().replace("first_period: 2011-01-31", "first_period: 2011-02-01")
+    path = write_monitor(folder, "broken", broken_yaml(case), spec if case == "weekly, not a Monday" else None)
+    with pytest.raises(Exception) as excinfo:
+        build_definitions(defs_folder=folder, env={"DRIFT_DATA_DIR": str(tmp_path / "data")})
+    chain, error = [], excinfo.value
+    while error is not None:
+        chain.append(str(error))
+        error = error.__cause__ or error.__context__
+    message = "\n".join(chain)
+    assert str(path) in message, message
+    assert BROKEN[case][1] in message, message
+
+
+# --- dg: list, scaffold, check --------------------------------------------------------------------------------
+def project_copy(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """This project in a temp folder (its code first on PYTHONPATH), so that dg can check and scaffold YAML
+    there without touching the working tree."""
+    root = tmp_path / "project"
+    root.mkdir()
+    shutil.copy(REPO / "pyproject.toml", root)
+    shutil.copytree(REPO / "drift_platform", root / "drift_platform", ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "data").symlink_to(REPO / "data")
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("DRIFT_", "DAGSTER_"))},
+           "DAGSTER_HOME": str(home), "PYTHONPATH": str(root), "DRIFT_DATA_DIR": str(tmp_path / "data")}
+    return root, env
+
+
+def dg_run(root: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(DG), *args], capture_output=True, text=True, cwd=root, timeout=300, env=env)
+
+
+@pytest.mark.slow
+def test_dg_lists_scaffolds_and_checks_the_component(tmp_path: Path) -> None:
+    root, env = project_copy(tmp_path)
+    listed = dg_run(root, env, "list", "components", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert '"drift_platform.DriftMonitor"' in listed.stdout
+
+    scaffolded = dg_run(root, env, "scaffold", "defs", "drift_platform.DriftMonitor", "monitors/orders")
+    assert scaffolded.returncode == 0, scaffolded.stdout + scaffolded.stderr
+    made = root / "drift_platform" / "defs" / "monitors" / "orders"
+    assert (made / "defs.yaml").is_file() and (made / "spec.yaml").is_file()
+    assert "type: drift_platform.DriftMonitor" in (made / "defs.yaml").read_text()
+
+    for check in ("yaml", "defs"):
+        result = dg_run(root, env, "check", check)
+        assert result.returncode == 0, result.stdout + result.stderr
+    # the scaffolded monitor works as it is: three monitors load, and its reference materializes
+    three = build_definitions(defs_folder=root / "drift_platform" / "defs", env={"DRIFT_DATA_DIR": str(tmp_path / "d")})
+    assert {s.name for s in three.schedules} == {f"{m}_drift_schedule" for m in ("bike_sharing", "grid_load", "orders")}
+    with dg.instance_for_test() as instance:
+        key = dg.AssetKey(["orders", "reference_data"])
+        assert dg.materialize([three.resolve_assets_def(key)], instance=instance, selection=[key]).success
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["unknown key", "bad cadence", "missing spec"])
+def test_dg_check_refuses_a_broken_defs_yaml(tmp_path: Path, case: str) -> None:
+    """`dg check defs` loads the code location and fails naming the file and the key. `dg check yaml` checks the
+    JSON schema only: it catches an unknown key, not a value that a template string could have produced (dg 1.13
+    also checks only one defs.yaml per component type, so the broken monitor is the project's only one here)."""
+    root, env = project_copy(tmp_path)
+    monitors = root / "drift_platform" / "defs" / "monitors"
+    shutil.rmtree(monitors)
+    path = write_monitor(monitors.parent, "broken", broken_yaml(case))
+    loaded = dg_run(root, env, "check", "defs")
+    assert loaded.returncode != 0
+    output = loaded.stdout + loaded.stderr
+    assert str(path) in output and BROKEN[case][1] in output, output
+    if case == "unknown key":
+        checked = dg_run(root, env, "check", "yaml")
+        assert checked.returncode != 0
+        assert f"{path}:" in checked.stdout and "retrian_on" in checked.stdout, checked.stdout
+
+
+def test_readme_add_a_monitor_commands_are_the_ones_tested() -> None:
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Add a monitor", 1)[1].split("\n## ", 1)[0]
+    for command in ("dg scaffold defs drift_platform.DriftMonitor monitors/", "dg check defs", "make dev"):
+        assert command in section, command
+
+
+def test_shipped_monitors_are_documented_in_their_yaml() -> None:
+    for monitor in MONITORS:
+        text = (REPO / "drift_platform" / "defs" / "monitors" / monitor / "defs.yaml").read_text()
+        assert textwrap.dedent(text).startswith("#") and "type: drift_platform.DriftMonitor" in text

@@ -7,13 +7,14 @@ import pandas as pd
 import pytest
 
 from drift_platform.dataset import DatasetSpec
-from drift_platform.drift import DriftSettings, compute_drift
+from drift_platform.drift import compute_drift
+from drift_platform.step_settings import DriftSettings
 
 SPEC = DatasetSpec.from_dict(
     {
         "name": "synthetic",
         "datetime_column": "ts",
-        "target": "y",
+        "target": "y", "reference_window": {"start": "2020-01-01", "end": "2020-01-28"}, "first_period": "2020-02-03",
         "columns": {"ts": "datetime", "y": "float", "temp": "float", "hum": "float", "wind": "float", "weather": "int"},
         "numerical_features": ["temp", "hum", "wind"],
         "categorical_features": ["weather"],
@@ -98,7 +99,7 @@ WIDE = DatasetSpec.from_dict(
     {
         "name": "wide",
         "datetime_column": "ts",
-        "target": "y",
+        "target": "y", "reference_window": {"start": "2020-01-01", "end": "2020-01-28"}, "first_period": "2020-02-03",
         "columns": {
             "ts": "datetime", "y": "float", "temp": "float", "hum": "float", "level": "int", "flag": "int",
             "weather": "int", "city": "str", "label": "str",
@@ -216,7 +217,7 @@ def test_untyped_frames_match_preset() -> None:
 
 
 def _wide_raw() -> dict:
-    return {"name": "wide", "datetime_column": "ts", "target": "y", "columns": dict(WIDE.columns)}
+    return {"name": "wide", "datetime_column": "ts", "target": "y", "reference_window": {"start": "2020-01-01", "end": "2020-01-28"}, "first_period": "2020-02-03", "columns": dict(WIDE.columns)}
 
 
 @pytest.mark.parametrize(

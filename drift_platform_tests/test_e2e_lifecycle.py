@@ -1,5 +1,5 @@
 """The model lifecycle on the production topology, as real processes on loopback: PostgreSQL (Dagster's storage
-and the warehouse), the model store on an S3-compatible server, a Slack recorder, and a code server,
+and the warehouse), the object store on an S3-compatible server, a Slack recorder, and a code server,
 dagster-webserver and dagster-daemon. Runs are launched through the GraphQL API; the daemon's sensor launches the
 retrain. One scenario, in order: a week before any champion (predictions skipped), a flattened first model put
 in service by hand, a week whose data drifted AND whose error grew (one retrain, promoted by the gate, two
@@ -25,8 +25,15 @@ pytestmark = pytest.mark.e2e
 
 QUIET, DRIFTING = "2011-01-31", "2011-07-04"
 PG_PASSWORD = "e2e-lifecycle-pg-3c1e"
-FLAT = {"ops": {"trained_model": {"config": {"alphas": [100000.0]}}}}
-MODELS = "models/models"  # DRIFT_MODEL_STORE=s3://<bucket>/models, and the registry's own models/ folder
+MONITOR = "bike_sharing"
+FLAT = {"ops": {f"{MONITOR}__trained_model": {"config": {"alphas": [100000.0]}}}}
+FOLDER = f"drift/{MONITOR}"  # DRIFT_STORE_URL=s3://<bucket>/drift, and the monitor's folder in it
+MODELS = f"{FOLDER}/models"  # the registry's own models/ folder
+
+
+def job(purpose: str) -> str:
+    """The monitor's job, e.g. job("drift_job") -> "bike_sharing_drift_job"."""
+    return f"{MONITOR}_{purpose}"
 
 
 @dataclass
@@ -62,7 +69,7 @@ class Production:
 
     def materializations(self, instance: dg.DagsterInstance, asset: str, run_id: str) -> list:
         return [e.asset_materialization for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
-                if e.asset_materialization.asset_key == dg.AssetKey(asset)]
+                if e.asset_materialization.asset_key == dg.AssetKey([MONITOR, asset])]
 
     def evaluations(self, instance: dg.DagsterInstance, run_id: str) -> dict:
         return {e.dagster_event.event_specific_data.check_name: e.dagster_event.event_specific_data
@@ -96,7 +103,7 @@ def production(tmp_path_factory, slack_server: SlackRecorder) -> Iterator[Produc
 
 def test_1_a_week_before_any_champion_skips_its_predictions(production: Production) -> None:
     instance = production.stack.instance()
-    run_id = production.run("weekly_drift_job", tags={"dagster/partition": QUIET})
+    run_id = production.run(job("drift_job"), tags={"dagster/partition": QUIET})
     assert production.materializations(instance, "predictions", run_id) == []
     assert set(production.evaluations(instance, run_id)) == {"no_dataset_drift"}
     observations = instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_OBSERVATION)
@@ -106,7 +113,7 @@ def test_1_a_week_before_any_champion_skips_its_predictions(production: Producti
 
 def test_2_the_first_model_goes_into_service(production: Production) -> None:
     instance = production.stack.instance()
-    run_id = production.run("retrain_job", run_config=FLAT)  # by hand: no trigger tag, no alert
+    run_id = production.run(job("retrain_job"), run_config=FLAT)  # by hand: no trigger tag, no alert
     [trained] = production.materializations(instance, "trained_model", run_id)
     [gate] = production.materializations(instance, "champion_model", run_id)
     version = trained.metadata["model_version"].value
@@ -123,24 +130,25 @@ def test_2_the_first_model_goes_into_service(production: Production) -> None:
 def test_3_drift_and_degradation_in_one_week_make_one_retrain_the_gate_promotes(production: Production) -> None:
     instance = production.stack.instance()
     first = production.seen["first"]
-    week_run = production.run("weekly_drift_job", tags={"dagster/partition": DRIFTING})
+    week_run = production.run(job("drift_job"), tags={"dagster/partition": DRIFTING})
     checks = production.evaluations(instance, week_run)
     assert checks["no_dataset_drift"].passed is False and checks["no_model_degradation"].passed is False
     [predictions] = production.materializations(instance, "predictions", week_run)
     assert predictions.metadata["model_version"].value == first
     rows = production.postgres.execute(
-        "SELECT count(*), min(model_version), max(model_version) FROM predictions "
+        f"SELECT count(*), min(model_version), max(model_version) FROM {MONITOR}_predictions "
         f"WHERE dteday >= '{DRIFTING}'::date AND dteday < '{DRIFTING}'::date + 7", dbname=production.warehouse_db)
     assert rows == [(7, first, first)]
 
     def retrains() -> list[dg.DagsterRun]:
-        return [r for r in instance.get_runs(filters=dg.RunsFilter(job_name="retrain_job"))
+        return [r for r in instance.get_runs(filters=dg.RunsFilter(job_name=job("retrain_job")))
                 if "dagster/run_key" in r.tags]
 
     [retrain] = wait_for(retrains, 120, "the retrain launched by the sensor", diagnostics=production.stack.diagnostics)
     assert production.wait_run(retrain.run_id) == dg.DagsterRunStatus.SUCCESS
     assert retrain.tags["dagster/run_key"].startswith("no_dataset_drift:")
-    assert retrain.tags["drift_platform/trigger"] == "drift+quality" and retrain.tags["drift_platform/week"] == DRIFTING
+    assert retrain.tags["drift_platform/trigger"] == "drift+quality" and retrain.tags["drift_platform/period"] == DRIFTING
+    assert retrain.tags["drift_platform/monitor"] == MONITOR
 
     [gate] = production.materializations(instance, "champion_model", retrain.run_id)
     challenger, champion = gate.metadata["challenger_rmsle"].value, gate.metadata["champion_rmsle"].value
@@ -154,9 +162,9 @@ def test_3_drift_and_degradation_in_one_week_make_one_retrain_the_gate_promotes(
     assert len(retrains()) == 1
     texts = [m["text"] for m in production.slack.messages()]
     assert len(texts) == 2
-    [alert] = [t for t in texts if "*Data drift*" in t]
-    assert "*Model degradation* in week 2011-07-04" in alert and retrain.tags["dagster/run_key"] in alert
-    [outcome] = [t for t in texts if "*Retrain for week" in t]
+    [alert] = [t for t in texts if f"*[{MONITOR}] Data drift*" in t]
+    assert f"*[{MONITOR}] Model degradation* in week 2011-07-04" in alert and retrain.tags["dagster/run_key"] in alert
+    [outcome] = [t for t in texts if f"*[{MONITOR}] Retrain for period {DRIFTING}*" in t]
     assert "trigger: drift+quality" in outcome and f"challenger `{second}` *promoted*" in outcome
     assert f"RMSLE challenger {challenger:.4f} vs champion {champion:.4f}" in outcome
     production.seen["second"] = second
@@ -166,11 +174,11 @@ def test_4_rollback_restores_the_first_artifact_byte_for_byte(production: Produc
     instance = production.stack.instance()
     first, second = production.seen["first"], production.seen["second"]
     before = len(production.slack.messages())
-    config = {"ops": {"rollback_champion": {"config": {"version": first, "reason": "e2e: the flat model is back"}}}}
-    run_id = production.run("champion_rollback_job", run_config=config)
+    config = {"ops": {f"{MONITOR}_rollback_champion": {"config": {"version": first, "reason": "e2e: the flat model is back"}}}}
+    run_id = production.run(job("rollback_job"), run_config=config)
     pointer = production.champion()
     assert pointer["version"] == first and pointer["previous"] == second and pointer["action"] == "rollback"
-    artifact = production.object(f"models/{pointer['artifact']}")  # keys in the pointer are the store's
+    artifact = production.object(f"{FOLDER}/{pointer['artifact']}")  # keys in the pointer are the monitor folder's
     assert artifact == production.seen["first_artifact"]
     assert hashlib.sha256(artifact).hexdigest() == pointer["sha256"]
     [event] = production.materializations(instance, "champion_model", run_id)
@@ -179,16 +187,16 @@ def test_4_rollback_restores_the_first_artifact_byte_for_byte(production: Produc
     assert [(e["action"], e["to"]) for e in audit][-1] == ("rollback", first)
     assert audit[-1]["run_id"] == run_id and audit[-1]["reason"] == "e2e: the flat model is back"
     wait_for(lambda: len(production.slack.messages()) > before, 30, "the rollback message")
-    assert "*Champion rolled back*" in production.slack.messages()[-1]["text"]
+    assert f"*[{MONITOR}] Champion rolled back*" in production.slack.messages()[-1]["text"]
 
     # every version is still there, whole: nothing was overwritten
-    files = [k for k in production.keys(MODELS) if k.count("/") == 3 and "/audit/" not in k]
+    files = [k for k in production.keys(MODELS) if k.count("/") == MODELS.count("/") + 2 and "/audit/" not in k]
     assert files == sorted(f"{MODELS}/{v}/{f}" for v in (first, second) for f in ("manifest.json", "model.pkl"))
 
 
 def test_5_the_versions_job_lists_both(production: Production) -> None:
     instance = production.stack.instance()
-    run_id = production.run("model_versions_job")
+    run_id = production.run(job("model_versions_job"))
     [observation] = [e.asset_observation for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_OBSERVATION)]
     assert observation.metadata["version_count"].value == 2
     assert observation.metadata["champion_version"].value == production.seen["first"]

@@ -1,7 +1,8 @@
 """End to end on the production topology, as real processes on loopback (no Docker engine here):
 PostgreSQL (Dagster's storage through the production dagster.yaml, and the warehouse), an S3-compatible server
 (models, reports, IO), a Slack-compatible recorder, and a code server, dagster-webserver and dagster-daemon.
-Runs are launched through the GraphQL API; the daemon's sensor launches the retrains.
+The code location holds the two shipped monitors (bike_sharing weekly, grid_load daily). Runs are launched
+through the GraphQL API; the daemon's sensors launch the retrains.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from drift_platform_tests.fixtures.slack import SlackRecorder
 pytestmark = pytest.mark.e2e
 
 DRIFTING, QUIET = "2011-07-04", "2011-01-31"
+BIKE, GRID = "bike_sharing", "grid_load"
 SLACK_TOKEN = "xoxb-e2e-not-a-real-token-7f3a"
 AWS_SECRET = "e2e-secret-key-b81c"
 PG_PASSWORD = "e2e-pg-password-55d1"
@@ -38,24 +40,38 @@ class Production:
     dagster_db: str
     warehouse_db: str
 
-    def launch_week(self, week: str) -> str:
+    def launch_week(self, week: str, monitor: str = BIKE) -> str:
         return self.stack.client().submit_job_execution(
-            "weekly_drift_job", tags={"dagster/partition": week}, run_config={}
+            f"{monitor}_drift_job", tags={"dagster/partition": week}, run_config={}
         )
 
     def wait_run(self, run_id: str, timeout: float = 300) -> dg.DagsterRunStatus:
         return self.stack.wait_run(run_id, timeout)
 
-    def retrain_runs(self, instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
-        return list(instance.get_runs(filters=dg.RunsFilter(job_name="retrain_job")))
+    def retrain_runs(self, instance: dg.DagsterInstance, monitor: str = BIKE) -> list[dg.DagsterRun]:
+        return list(instance.get_runs(filters=dg.RunsFilter(job_name=f"{monitor}_retrain_job")))
 
-    def drift_alerts(self) -> list[dict]:
+    def drift_alerts(self, monitor: str = BIKE) -> list[dict]:
         """The sensor's alerts (a retrain's outcome, posted by the champion/challenger gate, is a second message)."""
-        return [m for m in self.slack.messages() if "*Data drift*" in m["text"]]
+        return [m for m in self.slack.messages() if f"*[{monitor}] Data drift*" in m["text"]]
 
     def history_rows(self, week: str | None = None) -> int:
         where = f" WHERE dteday >= '{week}'::date AND dteday < '{week}'::date + 7" if week else ""
-        return self.postgres.execute(f"SELECT count(*) FROM history{where}", dbname=self.warehouse_db)[0][0]
+        query = f"SELECT count(*) FROM {BIKE}_history{where}"
+        return self.postgres.execute(query, dbname=self.warehouse_db)[0][0]
+
+    def execute_without_daemon(self, monitor: str, partition: str) -> dg.DagsterRun:
+        """A period run while no daemon is up: `dagster job execute`, a process of its own, against the same
+        storage and services (a run submitted to the queue would wait for the daemon)."""
+        job = f"{monitor}_drift_job"
+        done = subprocess.run(
+            [str(BIN / "dagster"), "job", "execute", "-m", self.stack.module, "-j", job,
+             "--tags", json.dumps({"dagster/partition": partition})],
+            env=self.stack.env, cwd=REPO, capture_output=True, text=True, timeout=300,
+        )
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        [run] = self.stack.instance().get_runs(dg.RunsFilter(job_name=job, tags={"dagster/partition": partition}))
+        return run
 
 
 @pytest.fixture(scope="module")
@@ -91,15 +107,16 @@ def test_drifting_week_triggers_one_retrain_and_one_alert(production: Production
     assert production.wait_run(run_id) == dg.DagsterRunStatus.SUCCESS
 
     # the daemon's sensor sees the failed check and launches exactly one retrain
-    retrain = wait_for(lambda: production.retrain_runs(instance), 120, "a retrain_job run",
+    retrain = wait_for(lambda: production.retrain_runs(instance), 120, "a bike_sharing_retrain_job run",
                        diagnostics=production.stack.diagnostics)[0]
     assert production.wait_run(retrain.run_id) == dg.DagsterRunStatus.SUCCESS
     check_run_end = instance.get_run_stats(run_id).end_time
     retrain_start = instance.get_run_stats(retrain.run_id).start_time
     print(f"\ne2e: failed check -> retrain run start {retrain_start - check_run_end:.1f} s; "
           f"week + retrain {time.monotonic() - started:.1f} s")
-    assert retrain.tags["drift_platform/week"] == DRIFTING
+    assert retrain.tags["drift_platform/period"] == DRIFTING and retrain.tags["drift_platform/monitor"] == BIKE
     assert retrain.tags["dagster/run_key"].startswith("no_dataset_drift:")
+    assert production.retrain_runs(instance, GRID) == []  # the other monitor saw nothing
 
     # Dagster's run records are in PostgreSQL
     run_ids = {r[0] for r in production.postgres.execute("SELECT run_id FROM runs", dbname=production.dagster_db)}
@@ -109,24 +126,27 @@ def test_drifting_week_triggers_one_retrain_and_one_alert(production: Production
     assert production.history_rows(DRIFTING) == 7 and production.history_rows() == 28 + 7
 
     # the model is in the bucket and its sha256 is the one in the metadata
-    event = instance.get_latest_materialization_event(dg.AssetKey("trained_model"))
+    event = instance.get_latest_materialization_event(dg.AssetKey([BIKE, "trained_model"]))
     meta = event.asset_materialization.metadata
-    location = meta["artifact"].value
-    assert location.startswith(f"s3://{production.bucket}/models/models/")
-    body = production.s3.client().get_object(Bucket=production.bucket, Key=location.split("/", 3)[3])["Body"].read()
+    link = meta["artifact"].value  # a presigned http URL of the object (no public URL configured)
+    version = meta["model_version"].value
+    key = f"drift/{BIKE}/models/{version}/model.pkl"
+    assert f"{production.bucket}/{key}" in link
+    body = production.s3.client().get_object(Bucket=production.bucket, Key=key)["Body"].read()
     assert hashlib.sha256(body).hexdigest() == meta["sha256"].value
 
-    # the report link points at the object in the bucket
-    report = instance.get_latest_materialization_event(dg.AssetKey("drift_report")).asset_materialization
-    link = report.metadata["report_html"].value  # s3://… or a presigned http URL of the same object
-    assert f"{production.bucket}/reports/drift_reports/{DRIFTING}/" in link and ".html" in link
+    # the report link points at the object in the bucket, in the monitor's folder
+    report = instance.get_latest_materialization_event(dg.AssetKey([BIKE, "drift_report"])).asset_materialization
+    link = report.metadata["report_html"].value  # a presigned http URL of the object
+    assert f"{production.bucket}/drift/{BIKE}/drift_reports/{DRIFTING}/" in link and ".html" in link
 
     # one Slack alert naming the week and the drift share, and one with the retrain's outcome
     wait_for(production.drift_alerts, 30, "the Slack alert")
     [alert] = production.drift_alerts()
-    assert ["*promoted*" in m["text"] for m in production.slack.messages() if "*Retrain for week" in m["text"]] == [True]
-    assert alert["channel"] == "#drift-e2e"
-    share = instance.get_latest_materialization_event(dg.AssetKey("drift_report")).asset_materialization
+    outcomes = [m for m in production.slack.messages() if f"*[{BIKE}] Retrain for period" in m["text"]]
+    assert ["*promoted*" in m["text"] for m in outcomes] == [True]
+    assert alert["channel"] == "#drift-e2e"  # the deployment's channel: the bike monitor names none
+    share = instance.get_latest_materialization_event(dg.AssetKey([BIKE, "drift_report"])).asset_materialization
     assert f"week {DRIFTING}" in alert["text"] and f"drift share {share.metadata['drift_share'].value:.2f}" in alert["text"]
     assert "Bearer " + SLACK_TOKEN in production.slack.requests[-1].headers.get("Authorization", "")
 
@@ -143,8 +163,8 @@ def test_drifting_week_triggers_one_retrain_and_one_alert(production: Production
     assert len(production.drift_alerts()) == 2
     for r in retrains:
         production.wait_run(r.run_id)
-    versions = {k for k in production.s3.client().list_objects_v2(Bucket=production.bucket, Prefix="models/models/")
-                .get("Contents", []) for k in [k["Key"]] if k.endswith("model.pkl")}
+    models = production.s3.client().list_objects_v2(Bucket=production.bucket, Prefix=f"drift/{BIKE}/models/")
+    versions = {k["Key"] for k in models.get("Contents", []) if k["Key"].endswith("model.pkl")}
     assert len(versions) == 2
 
 
@@ -158,7 +178,7 @@ def test_quiet_week_triggers_no_retrain_and_no_alert(production: Production) -> 
     assert len(production.retrain_runs(instance)) == before_retrains
     assert len(production.slack.messages()) == before_alerts
     assert production.history_rows(QUIET) == 7
-    state = next(s for s in instance.all_instigator_state() if s.name == "retrain_on_drift_sensor")
+    state = next(s for s in instance.all_instigator_state() if s.name == f"{BIKE}_retrain_on_drift_sensor")
     # the newest tick may still be running when we look; judge the ticks that finished after the run
     finished = [
         t for t in instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=20)
@@ -169,41 +189,48 @@ def test_quiet_week_triggers_no_retrain_and_no_alert(production: Production) -> 
     assert not any(t.run_ids for t in finished)
 
 
-def test_daemon_killed_between_a_failed_check_and_the_tick(production: Production) -> None:
-    """The daemon crashes; meanwhile a week drifts; after the restart: exactly one retrain and one alert."""
+def test_two_monitors_failing_while_the_daemon_is_down_get_one_retrain_and_one_alert_each(
+    production: Production,
+) -> None:
+    """The daemon crashes; meanwhile a bike week and a grid day drift; when it is back, both sensors find their
+    failed check in the same tick: exactly one retrain of each monitor's own job and one alert each, naming
+    the monitor, in its channel. A second crash right after the launches repeats nothing."""
     instance = production.stack.instance()
     production.stack.daemon.kill()
-    retrains, alerts = len(production.retrain_runs(instance)), len(production.drift_alerts())
+    before = {m: len(production.retrain_runs(instance, m)) for m in (BIKE, GRID)}
+    alerts = {m: len(production.drift_alerts(m)) for m in (BIKE, GRID)}
 
-    # the week runs while no daemon is up: `dagster job execute`, a process of its own, against the same
-    # storage and services (a run submitted to the queue would wait for the daemon)
-    done = subprocess.run(
-        [str(BIN / "dagster"), "job", "execute", "-m", "drift_platform.definitions", "-j", "weekly_drift_job",
-         "--tags", json.dumps({"dagster/partition": "2011-10-10"})],
-        env=production.stack.env, cwd=REPO, capture_output=True, text=True, timeout=300,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    [run] = instance.get_runs(dg.RunsFilter(job_name="weekly_drift_job", tags={"dagster/partition": "2011-10-10"}))
-    evaluations = instance.event_log_storage.get_asset_check_execution_history(
-        dg.AssetCheckKey(dg.AssetKey("drift_report"), "no_dataset_drift"), limit=1
-    )
-    assert evaluations[0].run_id == run.run_id and evaluations[0].status.value == "FAILED"
+    runs = {BIKE: production.execute_without_daemon(BIKE, "2011-10-10"),
+            GRID: production.execute_without_daemon(GRID, "2011-02-08")}
+    for monitor, run in runs.items():
+        check = dg.AssetCheckKey(dg.AssetKey([monitor, "drift_report"]), "no_dataset_drift")
+        [evaluation] = instance.event_log_storage.get_asset_check_execution_history(check, limit=1)
+        assert evaluation.run_id == run.run_id and evaluation.status.value == "FAILED"
     time.sleep(5)
-    assert len(production.retrain_runs(instance)) == retrains  # nobody is watching yet
+    assert {m: len(production.retrain_runs(instance, m)) for m in before} == before  # nobody is watching yet
 
     production.stack.daemon.start()
-    wait_for(lambda: len(production.retrain_runs(instance)) > retrains, 120, "the retrain after the restart",
-             diagnostics=production.stack.diagnostics)
-    # crash again right after the retrain was launched, and come back: nothing is launched or sent twice
+    wait_for(lambda: all(len(production.retrain_runs(instance, m)) > before[m] for m in before), 120,
+             "a retrain of each monitor after the restart", diagnostics=production.stack.diagnostics)
+    # crash again right after the retrains were launched, and come back: nothing is launched or sent twice
     production.stack.daemon.kill()
     production.stack.daemon.start()
     time.sleep(12)  # several sensor ticks of the restarted daemon
-    new_runs = production.retrain_runs(instance)[: len(production.retrain_runs(instance)) - retrains]
-    assert len(new_runs) == 1 and new_runs[0].tags["drift_platform/week"] == "2011-10-10"
-    wait_for(lambda: len(production.drift_alerts()) > alerts, 30, "the alert")
-    assert len(production.drift_alerts()) == alerts + 1
-    assert "week 2011-10-10" in production.drift_alerts()[-1]["text"]
-    production.wait_run(new_runs[0].run_id)
+    wait_for(lambda: all(len(production.drift_alerts(m)) > alerts[m] for m in alerts), 30, "both alerts")
+    for monitor, period, channel in ((BIKE, "2011-10-10", "#drift-e2e"), (GRID, "2011-02-08", "#grid-alerts")):
+        new_runs = production.retrain_runs(instance, monitor)[: len(production.retrain_runs(instance, monitor)) - before[monitor]]
+        assert len(new_runs) == 1, f"{monitor}: {len(new_runs)} retrains"
+        assert new_runs[0].tags["drift_platform/period"] == period and new_runs[0].tags["drift_platform/monitor"] == monitor
+        assert len(production.drift_alerts(monitor)) == alerts[monitor] + 1
+        alert = production.drift_alerts(monitor)[-1]
+        label = "week" if monitor == BIKE else "day"
+        assert f"[{monitor}] Data drift* in {label} {period}" in alert["text"] and alert["channel"] == channel
+        assert f"`{monitor}_retrain_job`" in alert["text"]
+        assert production.wait_run(new_runs[0].run_id) == dg.DagsterRunStatus.SUCCESS
+    # each retrain trained its own monitor's model, in its own folder of the bucket
+    for monitor in (BIKE, GRID):
+        event = instance.get_latest_materialization_event(dg.AssetKey([monitor, "trained_model"]))
+        assert f"drift/{monitor}/models/" in event.asset_materialization.metadata["artifact"].value
 
 
 def test_no_secret_in_logs_metadata_or_deployment_files(production: Production) -> None:

@@ -14,7 +14,7 @@ import dagster as dg
 import pytest
 
 from drift_platform.model_registry import LATEST_KEY, load_model
-from drift_platform.resources.s3_store import S3ArtifactStore
+from drift_platform.resources import S3ObjectStore, ScopedStore
 from drift_platform_tests.conftest import local_resources, slack_alerter
 from drift_platform_tests.fixtures.services import MotoServer, PostgresServer, unique_name
 from drift_platform_tests.fixtures.slack import SlackRecorder
@@ -80,7 +80,7 @@ def test_warehouse_dies_in_the_middle_of_the_history_write(pg_platform, fault_pg
         """
         CREATE FUNCTION hold_insert() RETURNS trigger LANGUAGE plpgsql AS
         $$ BEGIN PERFORM pg_sleep(120); RETURN NULL; END $$;
-        CREATE TRIGGER hold BEFORE INSERT ON history FOR EACH STATEMENT EXECUTE FUNCTION hold_insert();
+        CREATE TRIGGER hold BEFORE INSERT ON bike_sharing_history FOR EACH STATEMENT EXECUTE FUNCTION hold_insert();
         """,
         dbname=db,
     )
@@ -106,7 +106,7 @@ def test_warehouse_dies_in_the_middle_of_the_history_write(pg_platform, fault_pg
     fault_pg.start()
     # crash recovery rolled the transaction back: the history is the old one, not half of it
     assert (len(platform.history()), platform.history_hash()) == (rows, digest)
-    fault_pg.execute("DROP TRIGGER hold ON history; DROP FUNCTION hold_insert();", dbname=db)
+    fault_pg.execute("DROP TRIGGER hold ON bike_sharing_history; DROP FUNCTION hold_insert();", dbname=db)
     platform.run_week(WEEK)
     assert len(platform.history()) == rows + 7
 
@@ -118,7 +118,7 @@ def test_two_runs_of_the_same_week_at_once(pg_platform, fault_pg: PostgresServer
     # Hold the writers' lock so that both runs are inside their history transactions at the same time.
     holder = fault_pg.connect(db)
     with holder.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_lock(hashtext('.history'))")
+        cursor.execute("SELECT pg_advisory_lock(hashtext('.bike_sharing_history'))")
     results: list = []
 
     def run(i: int) -> None:
@@ -142,29 +142,26 @@ def test_two_runs_of_the_same_week_at_once(pg_platform, fault_pg: PostgresServer
     assert len(history) == expected_rows and history["dteday"].is_unique
 
 
-# --- the model store on S3 ------------------------------------------------------------------------------------
+# --- the object store on S3 -----------------------------------------------------------------------------------
 
 
 @pytest.fixture
-def s3_platform(tmp_path, instance) -> Iterator[tuple[Platform, TcpProxy, S3ArtifactStore]]:
-    from dagster_aws.s3 import S3Resource
-
+def s3_platform(tmp_path, instance) -> Iterator[tuple[Platform, TcpProxy, ScopedStore]]:
     with MotoServer() as moto, TcpProxy("127.0.0.1", int(moto.endpoint_url.rsplit(":", 1)[1])) as proxy:
         bucket = moto.create_bucket(unique_name("faults-"))
 
-        def store(endpoint: str) -> S3ArtifactStore:
-            s3 = S3Resource(endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing",
-                            region_name="us-east-1")
-            return S3ArtifactStore(s3=s3, bucket=bucket, prefix="drift")
+        def store(endpoint: str) -> S3ObjectStore:
+            return S3ObjectStore(bucket=bucket, prefix="drift", s3_endpoint_url=endpoint, aws_region="us-east-1",
+                                 aws_access_key_id="testing", aws_secret_access_key="testing")
 
-        resources = {**local_resources(tmp_path), "model_store": store(proxy.url)}
-        platform = Platform(resources, instance)
+        platform = Platform(local_resources(tmp_path, store=store(proxy.url)), instance)
         platform.run_week(BASELINE)
         platform.retrain()
-        yield platform, proxy, store(moto.endpoint_url)  # the direct store is the reader's view
+        # the direct store is the reader's view: the monitor's folder, as the registry sees it
+        yield platform, proxy, store(moto.endpoint_url).scoped(platform.name)
 
 
-def versions(store: S3ArtifactStore) -> dict[str, set[str]]:
+def versions(store: ScopedStore) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     for key in store.list_keys("models"):
         parts = key.split("/")
@@ -180,7 +177,8 @@ def test_s3_unreachable_while_saving_then_back_within_the_retries(s3_platform, i
     outcome: dict = {}
     runner = threading.Thread(target=lambda: outcome.update(result=platform.retrain(raise_on_error=False)))
     runner.start()
-    run = wait_until(lambda: instance.get_runs(dg.RunsFilter(job_name="retrain_job", statuses=[dg.DagsterRunStatus.STARTED])),
+    retrain_job = platform.job("retrain_job").name  # bike_sharing_retrain_job
+    run = wait_until(lambda: instance.get_runs(dg.RunsFilter(job_name=retrain_job, statuses=[dg.DagsterRunStatus.STARTED])),
                      60, "the retrain run")[0]
     wait_until(lambda: instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_UP_FOR_RETRY), 120,
                "the step to fail and be retried")
@@ -189,7 +187,7 @@ def test_s3_unreachable_while_saving_then_back_within_the_retries(s3_platform, i
     runner.join(120)
     result = outcome["result"]
     assert result.success
-    meta = result.asset_materializations_for_node("trained_model")[0].metadata
+    meta = result.asset_materializations_for_node(platform.op("trained_model"))[0].metadata
     model, manifest = load_model(reader)
     assert manifest["version"] == meta["model_version"].value != first and manifest["sha256"] == meta["sha256"].value
 
@@ -208,7 +206,7 @@ def test_s3_cut_between_artifact_and_manifest_never_moves_the_pointer(s3_platfor
 
     proxy.up()
     again = platform.retrain()
-    new = again.asset_materializations_for_node("trained_model")[0].metadata["model_version"].value
+    new = again.asset_materializations_for_node(platform.op("trained_model"))[0].metadata["model_version"].value
     assert versions(reader)[new] == {"model.pkl", "manifest.json"}
     assert load_model(reader)[1]["version"] == new
 

@@ -9,7 +9,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from drift_platform.assets.ingestion import combined_history, current_batch
+from drift_platform.assets.ingestion import build_ingestion
 from drift_platform_tests.conftest import local_resources
 from drift_platform_tests.helpers import Platform
 
@@ -28,9 +28,10 @@ def expected_history(source_frame: pd.DataFrame, weeks: list[str]) -> pd.DataFra
 
 def test_backfill_of_every_week_twice(tmp_path, instance, source_frame) -> None:
     platform = Platform(local_resources(tmp_path), instance)
-    partitions = platform.defs.resolve_job_def("weekly_drift_job").partitions_def
+    partitions = platform.defs.resolve_job_def("bike_sharing_drift_job").partitions_def
     weeks = [k for k in partitions.get_partition_keys() if k <= "2012-12-31"]
     assert len(weeks) == 101
+    _, current_batch, combined_history = build_ingestion(platform.monitor, partitions)
     digests = []
     for _ in range(2):
         for week in weeks:
@@ -60,10 +61,11 @@ def test_two_runs_of_the_same_week_at_once_on_sqlite(tmp_path, source_frame) -> 
     barrier = threading.Barrier(2)
 
     def run(i: int) -> None:
-        racer = Platform(local_resources(tmp_path / f"racer{i}", warehouse_url=warehouse_url),
-                         dg.DagsterInstance.ephemeral())
-        barrier.wait()
-        results.append(racer.run_week("2011-02-07", run_config=QUIET_LOGS, raise_on_error=False))
+        # Each racer disposes of its instance in its own thread (its in-memory SQLite may not be closed elsewhere).
+        with dg.DagsterInstance.ephemeral() as instance:
+            racer = Platform(local_resources(tmp_path / f"racer{i}", warehouse_url=warehouse_url), instance)
+            barrier.wait()
+            results.append(racer.run_week("2011-02-07", run_config=QUIET_LOGS, raise_on_error=False))
 
     racers = [threading.Thread(target=run, args=(i,)) for i in range(2)]
     for racer in racers:

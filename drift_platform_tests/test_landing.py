@@ -1,5 +1,6 @@
-"""landing_zone_sensor: files dropped into a folder (or an S3 prefix on a real S3-compatible server) become
-weekly runs that take the same contract, drift report, check, history and retrain path as scheduled weeks."""
+"""<monitor>_landing_sensor: files dropped into a monitor's landing folder of the object store (a local folder, or an
+S3 prefix on a real S3-compatible server) become runs of its drift job that take the same contract, drift report,
+check, history and retrain path as scheduled periods; weekly for the bike-sharing monitor, daily for grid_load."""
 
 from __future__ import annotations
 
@@ -11,13 +12,20 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from drift_platform.landing import LandingCursor, landing_zone_sensor
-from drift_platform.settings import DEFAULT_SOURCE_PATH
-from drift_platform_tests.conftest import local_resources
+from drift_platform.landing import LandingCursor
+from drift_platform.resources import ObjectStore, S3ObjectStore
+from drift_platform_tests.conftest import (
+    BIKE_SOURCE,
+    GRID_SOURCE,
+    bike_monitor,
+    grid_monitor,
+    local_resources,
+)
 from drift_platform_tests.helpers import Platform, check_evaluations
 
 WEEK = "2011-07-04"  # drifts against the January reference
-RAW = pd.read_csv(DEFAULT_SOURCE_PATH, dtype=str)
+RAW = pd.read_csv(BIKE_SOURCE, dtype=str)
+GRID_RAW = pd.read_csv(GRID_SOURCE, dtype=str)
 
 
 def week_csv(start: str = WEEK, days: int = 7, transform=None) -> bytes:
@@ -30,13 +38,25 @@ def week_csv(start: str = WEEK, days: int = 7, transform=None) -> bytes:
     return rows.to_csv(index=False).encode()
 
 
-class Landing:
-    """The sensor on a landing folder, ticked as the daemon would, keeping its cursor."""
+def grid_csv(start: str, days: int = 1) -> bytes:
+    """The grid sample's hourly rows of `days` days from `start`."""
+    first = pd.Timestamp(start)
+    when = pd.to_datetime(GRID_RAW["timestamp"])
+    return GRID_RAW[(when >= first) & (when < first + pd.Timedelta(days=days))].to_csv(index=False).encode()
 
-    def __init__(self, platform: Platform, root: Path) -> None:
+
+class Landing:
+    """A monitor's landing sensor on its landing folder, ticked as the daemon would, keeping its cursor."""
+
+    def __init__(self, platform: Platform, root: Path | None) -> None:
         self.platform, self.root, self.cursor = platform, root, None
 
+    @property
+    def store(self) -> ObjectStore:
+        return self.platform.resources["store"]
+
     def drop(self, name: str, data: bytes) -> Path:
+        """A file put into the landing folder by an upstream team (straight onto the disk, not through the store)."""
         self.root.mkdir(parents=True, exist_ok=True)
         path = self.root / name
         path.write_bytes(data)
@@ -45,7 +65,7 @@ class Landing:
     def tick(self) -> dg.SensorResult:
         with dg.build_sensor_context(instance=self.platform.instance, cursor=self.cursor,
                                      resources=self.platform.resources) as context:
-            result = landing_zone_sensor(context)
+            result = self.platform.sensor("landing_sensor")(context)
         self.cursor = result.cursor
         return result
 
@@ -54,22 +74,33 @@ class Landing:
         return sorted(p.relative_to(self.root).as_posix() for p in base.rglob("*") if p.is_file())
 
     def run(self, request: dg.RunRequest, raise_on_error: bool = True):
-        job = self.platform.defs.resolve_job_def("weekly_drift_job")
-        return job.execute_in_process(partition_key=request.partition_key, run_config=request.run_config,
-                                      tags=request.tags, instance=self.platform.instance,
-                                      raise_on_error=raise_on_error)
+        return self.platform.job("drift_job").execute_in_process(
+            partition_key=request.partition_key, run_config=request.run_config, tags=request.tags,
+            instance=self.platform.instance, raise_on_error=raise_on_error,
+        )  # fmt: skip
+
+    def with_landing(self, **landing) -> Landing:
+        """The same folder, instance and cursor, under other landing settings of the monitor (as after a redeploy)."""
+        monitor = self.platform.monitor.model_copy(
+            update={"landing": self.platform.monitor.landing.model_copy(update=landing)}
+        )
+        other = Landing(Platform(self.platform.resources, self.platform.instance, monitor=monitor), self.root)
+        other.cursor = self.cursor
+        return other
+
+
+def source_without_july(tmp_path: Path) -> Path:
+    """The dataset's own source lacks July: a July week can only come from the landed file."""
+    source = tmp_path / "source_without_july.csv"
+    RAW[~RAW["dteday"].str.startswith("2011-07")].to_csv(source, index=False)
+    return source
 
 
 @pytest.fixture
-def landing(tmp_path, instance, monkeypatch) -> Landing:
-    # The dataset's own source lacks July: a July week can only come from the landed file.
-    source = tmp_path / "source_without_july.csv"
-    RAW[~RAW["dteday"].str.startswith("2011-07")].to_csv(source, index=False)
-    root = tmp_path / "landing"
-    monkeypatch.setenv("DRIFT_LANDING_DIR", str(root))
-    monkeypatch.setenv("DRIFT_LANDING_MIN_AGE_SECONDS", "0")
-    monkeypatch.delenv("DRIFT_LANDING_PATTERN", raising=False)
-    return Landing(Platform(local_resources(tmp_path, source=source), instance), root)
+def landing(tmp_path, instance) -> Landing:
+    platform = Platform(local_resources(tmp_path), instance, monitor=bike_monitor(source=source_without_july(tmp_path)))
+    # The monitor's landing folder of the store: <store root>/bike_sharing/landing/
+    return Landing(platform, tmp_path / "store" / "bike_sharing" / "landing")
 
 
 def sha(data: bytes) -> str:
@@ -86,19 +117,23 @@ def test_landed_week_is_archived_and_goes_the_scheduled_weeks_way(landing: Landi
     assert landing.files() == [archived]  # moved, not copied; nothing deleted
     assert (landing.root / archived).read_bytes() == data
     assert request.partition_key == WEEK and request.run_key == f"landing:week27.csv:{sha(data)}"
-    assert request.run_config == {"ops": {"current_batch": {"config": {"batch_url": str(landing.root / archived)}}}}
+    assert request.run_config == {
+        "ops": {"bike_sharing__current_batch": {"config": {"batch_url": str(landing.root / archived)}}}
+    }
     assert request.tags["drift_platform/trigger"] == "landing"
+    assert request.tags["drift_platform/monitor"] == "bike_sharing"
 
     run = landing.run(request)
-    batch = run.asset_materializations_for_node("current_batch")[0].metadata
+    batch = run.asset_materializations_for_node("bike_sharing__current_batch")[0].metadata
     assert batch["rows"].value == 7 and batch["source"].value == str(landing.root / archived)
     [evaluation] = check_evaluations(run)
     assert evaluation.check_name == "no_dataset_drift" and evaluation.passed is False
+    assert evaluation.asset_key == landing.platform.key("drift_report")
     assert len(landing.platform.history()) == 28 + 7
 
     # The same retrain and alert path as a scheduled week.
     [retrain] = landing.platform.tick().run_requests
-    assert retrain.tags["drift_platform/week"] == WEEK
+    assert retrain.tags["drift_platform/period"] == WEEK
 
     again = landing.tick()
     assert not again.run_requests and "no new file matching 'week*.csv'" in again.skip_reason.skip_message
@@ -147,7 +182,8 @@ def _drop_column(rows):
     ("data", "reason"),
     [
         (week_csv(transform=_drop_column), "missing required column(s) ['hum']"),
-        (week_csv(days=9), "the rows span more than one week (first 2011-07-04, last 2011-07-12)"),
+        (week_csv(days=9), "the rows span more than one Monday-to-Sunday week (first 2011-07-04 00:00, "
+                           "last 2011-07-12 00:00)"),
         (week_csv(transform=lambda r: r.assign(dteday=["2011-07-04", "yesterday", *r["dteday"][2:]])),
          "unparseable datetime in 1 row(s)"),
         (week_csv(transform=lambda r: r.assign(dteday=["2011-07-04"] * len(r))), "duplicate datetimes"),
@@ -174,7 +210,7 @@ def test_a_bad_file_is_quarantined_with_its_reason(landing: Landing, data: bytes
     assert not landing.tick().run_requests
 
 
-def test_what_is_not_taken_stays_where_it_is(landing: Landing, monkeypatch) -> None:
+def test_what_is_not_taken_stays_where_it_is(landing: Landing) -> None:
     today = dt.date.today()
     monday = today - dt.timedelta(days=today.weekday())
     this_week = week_csv(transform=lambda r: r.assign(dteday=[f"{monday + dt.timedelta(days=i)}" for i in range(7)]))
@@ -189,44 +225,79 @@ def test_what_is_not_taken_stays_where_it_is(landing: Landing, monkeypatch) -> N
     assert "has not ended yet; it stays until then" in result.skip_reason.skip_message
     assert landing.files() == [".week27.csv.part", "notes.txt", "week27.parquet", "week_now.csv"]
 
-    monkeypatch.setenv("DRIFT_LANDING_MIN_AGE_SECONDS", "3600")
-    landing.drop("week27.csv", week_csv())  # just written: may still be growing
-    result = landing.tick()
+    waiting = landing.with_landing(min_age_seconds=3600)  # the monitor's landing.min_age_seconds
+    waiting.drop("week27.csv", week_csv())  # just written: may still be growing
+    result = waiting.tick()
     assert not result.run_requests and "week27.csv: changed 0 s ago, waiting" in result.skip_reason.skip_message
-    assert "week27.csv" in landing.files()
+    assert "week27.csv" in waiting.files()
 
-    monkeypatch.setenv("DRIFT_LANDING_MIN_AGE_SECONDS", "0")
-    monkeypatch.setenv("DRIFT_LANDING_PATTERN", "*.parquet")
-    result = landing.tick()
-    assert "week27.parquet: quarantined" in result.skip_reason.skip_message  # the pattern is configurable
+    parquet = waiting.with_landing(min_age_seconds=0, pattern="*.parquet")  # the pattern is configurable
+    result = parquet.tick()
+    assert "week27.parquet: quarantined" in result.skip_reason.skip_message
+    assert "week27.csv" in parquet.files() and "week_now.csv" in parquet.files()  # not matching: left alone
 
 
-def test_s3_landing_prefix(landing: Landing, s3_server, s3_bucket, monkeypatch) -> None:
-    """In production files land in a bucket; the run reads the archived object through its s3:// URL."""
-    for name, value in {
-        "DRIFT_LANDING_DIR": f"s3://{s3_bucket}/drift/landing", "DRIFT_S3_ENDPOINT_URL": s3_server.endpoint_url,
-        "AWS_ACCESS_KEY_ID": s3_server.access_key, "AWS_SECRET_ACCESS_KEY": s3_server.secret_key,
-        "AWS_DEFAULT_REGION": s3_server.region,
-    }.items():  # fmt: skip
-        monkeypatch.setenv(name, value)
+def test_s3_landing_prefix(tmp_path, instance, s3_server, s3_bucket) -> None:
+    """In production the store is a bucket: files land under <prefix>/<monitor>/landing/ and the run reads the
+    archived object through its s3:// URL, with the store's S3 connection."""
+    store = S3ObjectStore(
+        bucket=s3_bucket, prefix="drift", s3_endpoint_url=s3_server.endpoint_url, aws_region=s3_server.region,
+        aws_access_key_id=s3_server.access_key, aws_secret_access_key=s3_server.secret_key,
+    )  # fmt: skip
+    platform = Platform(local_resources(tmp_path, store=store), instance,
+                        monitor=bike_monitor(source=source_without_july(tmp_path)))
+    landing = Landing(platform, None)
     client = s3_server.client()
+    folder = "drift/bike_sharing/landing"
     good, bad = week_csv(), week_csv(transform=_drop_column)
     for key, body in (("week27.csv", good), ("week28.csv", bad), ("other/week29.csv", good), ("notes.txt", b"x")):
-        client.put_object(Bucket=s3_bucket, Key=f"drift/landing/{key}", Body=body)
+        client.put_object(Bucket=s3_bucket, Key=f"{folder}/{key}", Body=body)
 
     [request] = landing.tick().run_requests
-    archived = f"drift/landing/archive/{WEEK}/{sha(good)[:12]}-week27.csv"
-    quarantined = f"drift/landing/quarantine/{sha(bad)[:12]}-week28.csv"
+    archived = f"{folder}/archive/{WEEK}/{sha(good)[:12]}-week27.csv"
+    quarantined = f"{folder}/quarantine/{sha(bad)[:12]}-week28.csv"
     keys = sorted(o["Key"] for o in client.list_objects_v2(Bucket=s3_bucket)["Contents"])
-    assert keys == sorted([archived, quarantined, f"{quarantined}.reason.txt", "drift/landing/other/week29.csv",
-                           "drift/landing/notes.txt"])
+    assert keys == sorted([archived, quarantined, f"{quarantined}.reason.txt", f"{folder}/other/week29.csv",
+                           f"{folder}/notes.txt"])
     assert client.get_object(Bucket=s3_bucket, Key=archived)["Body"].read() == good
     reason = client.get_object(Bucket=s3_bucket, Key=f"{quarantined}.reason.txt")["Body"].read().decode()
     assert "missing required column(s) ['hum']" in reason
     batch_url = f"s3://{s3_bucket}/{archived}"
-    assert request.run_config["ops"]["current_batch"]["config"]["batch_url"] == batch_url
+    assert request.run_config["ops"]["bike_sharing__current_batch"]["config"]["batch_url"] == batch_url
 
     run = landing.run(request)
-    batch = run.asset_materializations_for_node("current_batch")[0].metadata
+    batch = run.asset_materializations_for_node("bike_sharing__current_batch")[0].metadata
     assert batch["rows"].value == 7 and batch["source"].value == batch_url
+    assert not landing.tick().run_requests
+
+
+def test_daily_monitor_lands_a_day_and_refuses_two(tmp_path, instance) -> None:
+    """grid_load's partitions are days: a file of one day's hours lands in that day's partition; a file spanning
+    two days is quarantined, naming the one day a batch file must hold."""
+    monitor = grid_monitor(landing={"pattern": "day*.csv", "min_age_seconds": 0})
+    landing = Landing(Platform(local_resources(tmp_path), instance, monitor=monitor),
+                      tmp_path / "store" / "grid_load" / "landing")
+    one_day, two_days = grid_csv("2011-02-08"), grid_csv("2011-02-09", days=2)
+    landing.drop("day_0208.csv", one_day)
+    landing.drop("day_0209.csv", two_days)
+    result = landing.tick()
+
+    [request] = result.run_requests
+    archived = f"archive/2011-02-08/{sha(one_day)[:12]}-day_0208.csv"
+    quarantined = f"quarantine/{sha(two_days)[:12]}-day_0209.csv"
+    assert landing.files() == [archived, quarantined, f"{quarantined}.reason.txt"]
+    assert request.partition_key == "2011-02-08" and request.tags["drift_platform/monitor"] == "grid_load"
+    assert request.run_config == {
+        "ops": {"grid_load__current_batch": {"config": {"batch_url": str(landing.root / archived)}}}
+    }
+    reason = (landing.root / f"{quarantined}.reason.txt").read_text()
+    assert "the rows span more than one day (first 2011-02-09 00:00, last 2011-02-10 23:00)" in reason
+    assert "a batch file holds one day" in reason
+
+    run = landing.run(request)
+    batch = run.asset_materializations_for_node("grid_load__current_batch")[0]
+    assert batch.partition == "2011-02-08" and batch.asset_key == dg.AssetKey(["grid_load", "current_batch"])
+    assert batch.metadata["rows"].value == 24 and batch.metadata["source"].value == str(landing.root / archived)
+    [evaluation] = check_evaluations(run)  # the storm day's sensor fault: data drift
+    assert evaluation.check_name == "no_dataset_drift" and evaluation.passed is False
     assert not landing.tick().run_requests

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,9 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from drift_platform.assets.predictions import predictions_layout, read_period
 from drift_platform.constants import (
-    TAG_DRIFTED_WEEK,
     TAG_EVALUATION_ID,
+    TAG_MONITOR,
+    TAG_PERIOD,
     TAG_QUALITY_EVALUATION_ID,
     TAG_TRIGGER,
 )
@@ -27,29 +30,31 @@ from drift_platform.model_registry import (
     save_model,
     set_champion,
 )
-from drift_platform.resources import LocalArtifactStore
-from drift_platform.sensors import DriftSensorCursor, evaluate, retrain_on_quality
-from drift_platform.settings import DEFAULT_SOURCE_PATH
+from drift_platform.resources import ScopedStore
+from drift_platform.sensors import DriftSensorCursor, evaluate
 from drift_platform.training import (
     GateComparison,
     GateSettings,
     compare_models,
     decide,
     history_sha256,
+    period_quality,
     rmsle,
     train,
-    weekly_quality,
 )
-from drift_platform_tests.conftest import local_resources, slack_alerter
+from drift_platform_tests.conftest import BIKE_SOURCE as DEFAULT_SOURCE_PATH
+from drift_platform_tests.conftest import bike_monitor, local_resources, slack_alerter
 from drift_platform_tests.fixtures.slack import SlackRecorder
 from drift_platform_tests.helpers import Platform
 
-FLAT = {"ops": {"trained_model": {"config": {"alphas": [100000.0]}}}}  # a heavily flattened Ridge: a worse model
-SENSOR_TAGS = {TAG_TRIGGER: "drift", TAG_DRIFTED_WEEK: "2011-04-11", TAG_EVALUATION_ID: "999"}
+FLAT = {"ops": {"bike_sharing__trained_model": {"config": {"alphas": [100000.0]}}}}  # a heavily flattened Ridge
+SENSOR_TAGS = {TAG_TRIGGER: "drift", TAG_PERIOD: "2011-04-11", TAG_EVALUATION_ID: "999"}
+ROLLBACK_OP = "bike_sharing_rollback_champion"
 
 
-def metadata(result, node: str) -> dict:
-    return {k: v for k, v in result.asset_materializations_for_node(node)[0].metadata.items()}
+def metadata(result, asset: str) -> dict:
+    """The metadata of the bike-sharing monitor's asset materialized by the run (op `bike_sharing__<asset>`)."""
+    return {k: v for k, v in result.asset_materializations_for_node(f"bike_sharing__{asset}")[0].metadata.items()}
 
 
 def evaluations(result) -> dict[str, dg.AssetCheckEvaluation]:
@@ -57,7 +62,7 @@ def evaluations(result) -> dict[str, dg.AssetCheckEvaluation]:
             for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
 
 
-def model_files(store: LocalArtifactStore) -> dict[str, bytes]:
+def model_files(store: ScopedStore) -> dict[str, bytes]:
     """Every file of every version (the pointers and the audit log left out)."""
     return {k: store.read_bytes(k) for k in store.list_keys("models") if k.count("/") == 2 and "/audit/" not in k}
 
@@ -96,17 +101,18 @@ def test_comparison_scores_both_models_only_on_rows_neither_fit_saw(spec, source
     champion = train(source_frame[source_frame["dteday"] < "2011-03-07"], spec)
     challenger = train(history, spec, _settings(alphas=(10.0,)))
     seen_until = champion.train_end
-    comparison = compare_models(challenger.model, history, spec, GateSettings(eval_weeks=4), champion.model, seen_until)
+    comparison = compare_models(challenger.model, history, spec, GateSettings(eval_periods=4), champion.model,
+                                seen_until, "weekly")
 
     assert comparison.problem is None
-    assert comparison.weeks == ["2011-03-07", "2011-03-14", "2011-03-21", "2011-03-28"]
+    assert comparison.periods == ["2011-03-07", "2011-03-14", "2011-03-21", "2011-03-28"]
     assert comparison.eval_start > seen_until  # the champion never saw a row it is scored on
     rows = history[history["dteday"] >= "2011-03-07"]
     assert comparison.eval_rows == len(rows) == 28 and comparison.excluded_seen_rows == 0
     assert comparison.fit_rows == (history["dteday"] < "2011-03-07").sum()
     # the challenger's recipe, walk-forward: refitted before each week, scored on it
     predicted = []
-    for week in comparison.weeks:
+    for week in comparison.periods:
         start = pd.Timestamp(week)
         fit = history[history["dteday"] < start]
         refit = clone(challenger.model).fit(fit[spec.features], fit[spec.target].astype(float))
@@ -118,22 +124,22 @@ def test_comparison_scores_both_models_only_on_rows_neither_fit_saw(spec, source
 def test_comparison_leaves_out_rows_the_champion_saw_and_needs_enough_rows(spec, source_frame) -> None:
     history = source_frame[source_frame["dteday"] < "2011-03-14"]
     champion = train(history, spec)  # trained on this very history: only its holdout is unseen
-    comparison = compare_models(champion.model, history, spec, GateSettings(eval_weeks=4), champion.model,
+    comparison = compare_models(champion.model, history, spec, GateSettings(eval_periods=4), champion.model,
                                 champion.train_end)
     assert comparison.eval_rows == champion.holdout_rows == 7 and comparison.excluded_seen_rows == 21
-    strict = compare_models(champion.model, history, spec, GateSettings(eval_weeks=4, min_eval_rows=8),
+    strict = compare_models(champion.model, history, spec, GateSettings(eval_periods=4, min_eval_rows=8),
                             champion.model, champion.train_end)
     assert strict.problem and "only 7 labelled row(s)" in strict.problem and strict.challenger_rmsle is None
     assert decide(strict, True, 0.0).outcome == "kept"
 
 
-def test_weekly_quality_ratio_and_bound() -> None:
+def test_period_quality_ratio_and_bound() -> None:
     actual = [100.0, 200.0, None, 400.0]
-    quality = weekly_quality(actual, [100.0, 200.0, 300.0, 400.0], holdout_rmsle=0.1, max_ratio=2.0)
+    quality = period_quality(actual, [100.0, 200.0, 300.0, 400.0], holdout_rmsle=0.1, max_ratio=2.0)
     assert quality.rows == 3 and quality.rmsle == 0.0 and not quality.degraded
-    scaled = weekly_quality([150.0, 300.0, 600.0], [100.0, 200.0, 400.0], holdout_rmsle=0.1, max_ratio=2.0)
+    scaled = period_quality([150.0, 300.0, 600.0], [100.0, 200.0, 400.0], holdout_rmsle=0.1, max_ratio=2.0)
     assert scaled.ratio == pytest.approx(np.log(1.5) / 0.1, rel=0.01) and scaled.degraded
-    assert weekly_quality([None], [1.0], 0.1, 2.0).rmsle is None
+    assert period_quality([None], [1.0], 0.1, 2.0).rmsle is None
 
 
 def test_history_hash_is_canonical(spec, source_frame) -> None:
@@ -144,23 +150,31 @@ def test_history_hash_is_canonical(spec, source_frame) -> None:
     assert history_sha256(changed, spec) != history_sha256(week, spec)
 
 
-@pytest.mark.parametrize(("value", "expected"), [(None, True), ("true", True), ("1", True), ("false", False),
-                                                  ("NO", False)])
-def test_retrain_on_quality_switch(value, expected) -> None:
-    assert retrain_on_quality({} if value is None else {"DRIFT_RETRAIN_ON_QUALITY": value}) is expected
+@pytest.mark.parametrize(
+    "retrain_on",
+    [None, ["no_dataset_drift"], ["no_model_degradation"], ["no_dataset_drift", "no_model_degradation"], []],
+)
+def test_retrain_on_names_the_checks_acted_on(retrain_on) -> None:
+    monitor = bike_monitor() if retrain_on is None else bike_monitor(retrain_on=retrain_on)
+    expected = ["no_dataset_drift", "no_model_degradation"] if retrain_on is None else retrain_on  # default: both
+    assert monitor.retrain_on == expected and monitor.problems() == []
 
 
-def test_retrain_on_quality_switch_refuses_nonsense() -> None:
-    with pytest.raises(ValueError, match="DRIFT_RETRAIN_ON_QUALITY"):
-        retrain_on_quality({"DRIFT_RETRAIN_ON_QUALITY": "maybe"})
+@pytest.mark.parametrize("value", [["nope"], ["no_dataset_drift", "maybe"], "no_dataset_drift", [True]])
+def test_retrain_on_refuses_nonsense(value) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="retrain_on"):
+        bike_monitor(retrain_on=value)
 
 
-def test_single_check_cursor_is_migrated() -> None:
-    old = json.dumps({"watermark": 12, "handled": [14], "pending_alerts": [{"evaluation_id": 14, "text": "x",
-                                                                            "since": 1.0}]})
-    state = DriftSensorCursor.parse(old)
-    assert state.checks["drift_report:no_dataset_drift"].watermark == 12
-    assert state.checks["drift_report:no_dataset_drift"].handled == [14] and len(state.pending_alerts) == 1
+def test_sensor_cursor_is_kept_per_check_name() -> None:
+    raw = json.dumps({"checks": {"no_dataset_drift": {"watermark": 12, "handled": [14]}},
+                      "pending_alerts": [{"evaluation_id": 14, "text": "x", "since": 1.0}]})
+    state = DriftSensorCursor.parse(raw)
+    assert state.check("no_dataset_drift").watermark == 12 and state.check("no_dataset_drift").handled == [14]
+    assert len(state.pending_alerts) == 1
+    assert state.check("no_model_degradation").watermark == 0  # a check seen for the first time starts at 0
     again = DriftSensorCursor.parse(state.serialize())
     assert again == state
 
@@ -176,7 +190,7 @@ def _settings(**kwargs):
 class Lifecycle:
     platform: Platform
     slack: SlackRecorder
-    store: LocalArtifactStore
+    store: ScopedStore
     versions: list[str] = field(default_factory=list)
     trained: list[dict] = field(default_factory=list)  # trained_model metadata, per retrain
     gates: list[dict] = field(default_factory=list)  # champion_model metadata, per retrain
@@ -194,8 +208,8 @@ def lifecycle(tmp_path_factory, slack_server: SlackRecorder):
     slack_server.reset()
     with dg.instance_for_test() as instance:
         platform = Platform(local_resources(root, alerts=slack_alerter(slack_server, max_retries=0)), instance)
-        state = Lifecycle(platform, slack_server, platform.resources["model_store"])
-        spec = platform.resources["dataset"].spec()
+        state = Lifecycle(platform, slack_server, platform.models())
+        spec = platform.monitor.spec
         for weeks, config, tags in (
             (["2011-01-31", "2011-02-07"], FLAT, None),
             (["2011-02-14", "2011-02-21"], None, None),
@@ -233,9 +247,9 @@ def test_a_better_challenger_is_promoted(lifecycle: Lifecycle) -> None:
     assert gate["decision"].value == "promoted" and gate["promoted"].value is True
     assert gate["previous_champion"].value == lifecycle.versions[0]
     assert gate["champion_version"].value == lifecycle.versions[1] == lifecycle.champions[1]
-    weeks = gate["eval_weeks"].value.split(", ")
+    weeks = gate["eval_periods"].value.split(", ")
     assert weeks and all(pd.Timestamp(w).weekday() == 0 and w <= "2011-02-21" for w in weeks)
-    assert gate["eval_week_count"].value == len(weeks) and gate["eval_rows"].value >= 7
+    assert gate["eval_period_count"].value == len(weeks) and gate["eval_rows"].value >= 7
     assert Path(gate["audit_entry"].value).is_file()
     assert gate["champion_holdout_rmsle"].value == lifecycle.trained[1]["holdout_rmsle"].value
     assert lifecycle.messages[:2] == [[], []]  # manual retrains alert nobody
@@ -250,7 +264,7 @@ def test_a_worse_challenger_is_not_promoted_and_the_alert_says_so(lifecycle: Lif
     assert gate["challenger_version"].value == lifecycle.versions[2]
     assert "audit_entry" not in gate and gate["alert_delivered"].value is True
     [text] = lifecycle.messages[2]  # one outcome message for the retrain the sensor would have requested
-    assert "*Retrain for week 2011-04-11* (trigger: drift, evaluation 999)" in text
+    assert "*[bike_sharing] Retrain for period 2011-04-11* (trigger: drift, evaluation 999)" in text
     assert f"champion `{lifecycle.versions[1]}` *kept*" in text
     assert f"RMSLE challenger {challenger:.4f} vs champion {champion:.4f}" in text
 
@@ -285,7 +299,7 @@ def test_versions_are_never_overwritten(lifecycle: Lifecycle) -> None:
     listing = lifecycle.platform.run_job("model_versions_job")
     [observation] = [e.event_specific_data.asset_observation for e in listing.all_events
                      if e.event_type_value == "ASSET_OBSERVATION"]
-    assert observation.asset_key == dg.AssetKey("champion_model")
+    assert observation.asset_key == dg.AssetKey(["bike_sharing", "champion_model"])
     assert observation.metadata["version_count"].value == 3
     table = observation.metadata["versions"].value
     assert all(v in table for v in lifecycle.versions)
@@ -297,8 +311,8 @@ def test_rollback_restores_the_earlier_artifact_byte_for_byte(lifecycle: Lifecyc
     store, platform = lifecycle.store, lifecycle.platform
     assert champion_version(store)["version"] == second
     before = len(lifecycle.slack.messages())
-    config = {"ops": {"rollback_champion": {"config": {"version": first, "reason": "test: back to the first"}}}}
-    result = platform.run_job("champion_rollback_job", run_config=config)
+    config = {"ops": {ROLLBACK_OP: {"config": {"version": first, "reason": "test: back to the first"}}}}
+    result = platform.run_job("rollback_job", run_config=config)
 
     pointer = champion_version(store)
     assert pointer["version"] == first and pointer["previous"] == second and pointer["action"] == "rollback"
@@ -309,7 +323,7 @@ def test_rollback_restores_the_earlier_artifact_byte_for_byte(lifecycle: Lifecyc
 
     [materialization] = [e.event_specific_data.materialization for e in result.all_events
                          if e.event_type_value == "ASSET_MATERIALIZATION"]
-    assert materialization.asset_key == dg.AssetKey("champion_model")
+    assert materialization.asset_key == dg.AssetKey(["bike_sharing", "champion_model"])
     meta = materialization.metadata
     assert meta["decision"].value == "rolled back" and meta["champion_version"].value == first
     assert meta["previous_champion"].value == second and meta["reason"].value == "test: back to the first"
@@ -318,17 +332,17 @@ def test_rollback_restores_the_earlier_artifact_byte_for_byte(lifecycle: Lifecyc
         "rollback", second, first, "test: back to the first")
     assert entry["run_id"] == result.run_id and Path(meta["audit_entry"].value).is_file()
     [message] = lifecycle.slack.messages()[before:]
-    assert f"*Champion rolled back* from `{second}` to `{first}`" in message["text"]
+    assert f"*[bike_sharing] Champion rolled back* from `{second}` to `{first}`" in message["text"]
 
     # the week's predictions now come from the version rolled back to
     week = platform.run_week("2011-02-21")
     assert metadata(week, "predictions")["model_version"].value == first
 
     # and back again, by the pointer's memory; rolling back to the champion itself changes nothing
-    platform.run_job("champion_rollback_job", run_config={"ops": {"rollback_champion": {"config": {"version": "previous"}}}})
+    platform.run_job("rollback_job", run_config={"ops": {ROLLBACK_OP: {"config": {"version": "previous"}}}})
     assert champion_version(store)["version"] == second
     entries = len(audit_log(store))
-    platform.run_job("champion_rollback_job", run_config={"ops": {"rollback_champion": {"config": {"version": second}}}})
+    platform.run_job("rollback_job", run_config={"ops": {ROLLBACK_OP: {"config": {"version": second}}}})
     assert champion_version(store)["version"] == second and len(audit_log(store)) == entries
 
 
@@ -336,7 +350,7 @@ def test_rollback_refuses_unknown_and_tampered_versions(tmp_path, instance) -> N
     from sklearn.linear_model import Ridge
 
     platform = Platform(local_resources(tmp_path), instance)
-    store = platform.resources["model_store"]
+    store = platform.models()
     x, y = np.arange(20.0).reshape(10, 2), np.arange(10.0)
     for version, alpha in (("v1", 1.0), ("v2", 2.0)):
         save_model(store, Ridge(alpha=alpha).fit(x, y), {"alpha": alpha}, version=version)
@@ -344,8 +358,8 @@ def test_rollback_refuses_unknown_and_tampered_versions(tmp_path, instance) -> N
     pointer = store.read_bytes("models/champion.json")
 
     def rollback(version: str):
-        config = {"ops": {"rollback_champion": {"config": {"version": version}}}}
-        result = platform.run_job("champion_rollback_job", run_config=config, raise_on_error=False)
+        config = {"ops": {ROLLBACK_OP: {"config": {"version": version}}}}
+        result = platform.run_job("rollback_job", run_config=config, raise_on_error=False)
         assert not result.success
         failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
         return failure.event_specific_data.error.message
@@ -376,17 +390,18 @@ def test_target_relation_change_fails_the_quality_check_not_the_drift_check(
     tmp_path, instance, slack: SlackRecorder
 ) -> None:
     alerts = slack_alerter(slack, max_retries=0)
-    platform = Platform(local_resources(tmp_path, source=scaled_source(tmp_path, "2011-02-07", 1.5), alerts=alerts),
-                        instance)
-    warehouse, spec = platform.resources["warehouse"], platform.resources["dataset"].spec()
+    monitor = bike_monitor(source=scaled_source(tmp_path, "2011-02-07", 1.5))
+    platform = Platform(local_resources(tmp_path, alerts=alerts), instance, monitor=monitor)
+    warehouse, spec = platform.resources["warehouse"], platform.monitor.spec
 
     # no champion yet: the week's predictions are skipped, cleanly, and so is the quality check
     first = platform.run_week("2011-01-31")
-    assert first.success and not first.asset_materializations_for_node("predictions")
+    assert first.success and not first.asset_materializations_for_node(platform.op("predictions"))
     [observation] = [e.event_specific_data.asset_observation for e in first.all_events
                      if e.event_type_value == "ASSET_OBSERVATION"]
     assert "no champion model yet" in observation.metadata["skipped"].value
-    assert set(evaluations(first)) == {"no_dataset_drift"} and not warehouse.table_exists("predictions")
+    assert set(evaluations(first)) == {"no_dataset_drift"}
+    assert not warehouse.table_exists(monitor.table("predictions"))
     assert platform.tick().run_requests == []
 
     trained = metadata(platform.retrain(), "trained_model")  # the first model goes into service
@@ -403,24 +418,31 @@ def test_target_relation_change_fails_the_quality_check_not_the_drift_check(
     predictions = metadata(week, "predictions")
     assert predictions["rmsle"].value == pytest.approx(quality.metadata["rmsle"].value)  # the same numbers
     assert predictions["rows"].value == predictions["labelled_rows"].value == 7
-    stored = warehouse.read("predictions", _predictions_spec(spec), pd.Timestamp("2011-02-07"), pd.Timestamp("2011-02-14"))
+    stored = read_period(warehouse, monitor, pd.Timestamp("2011-02-07"), pd.Timestamp("2011-02-14"))
     assert len(stored) == 7 and set(stored["model_version"]) == {version}
     batch = platform.history().set_index("dteday").loc["2011-02-07":"2011-02-13", "cnt"]
     assert list(stored["cnt"]) == list(batch)  # the scaled labels, as the history has them
 
-    # switched off, a failure is settled without a retrain or an alert
+    # a monitor whose retrain_on leaves the quality check out settles a failure without a retrain or an alert
+    drift_only = bike_monitor(source=monitor.source, retrain_on=["no_dataset_drift"])
     with dg.build_sensor_context(instance=instance, cursor=platform.cursor, resources=platform.resources) as context:
-        off = evaluate(context, alerts, act_on_quality=False)
-    assert off.run_requests == [] and "DRIFT_RETRAIN_ON_QUALITY=false, 1 failure(s) ignored" in off.skip_reason.skip_message
+        off = evaluate(context, drift_only, alerts)
+    assert off.run_requests == []
+    reason = off.skip_reason.skip_message
+    assert "1 failure(s) of checks not in retrain_on ignored" in reason
+    assert re.search(r"no new failed no_model_degradation evaluation since id \d+ \(not acted on: not in retrain_on\)",
+                     reason), reason
+    assert re.search(r"no new failed no_dataset_drift evaluation since id \d+(;|$)", reason), reason
     assert slack.messages() == []
 
-    # on (the default): one retrain with the quality run key and one alert, once
+    # both checks (the default): one retrain with the quality run key and one alert, once
     [request] = platform.tick().run_requests
     assert request.run_key == f"no_model_degradation:{request.tags[TAG_EVALUATION_ID]}"
-    assert request.tags[TAG_TRIGGER] == "quality" and request.tags[TAG_DRIFTED_WEEK] == "2011-02-07"
+    assert request.tags[TAG_TRIGGER] == "quality" and request.tags[TAG_PERIOD] == "2011-02-07"
+    assert request.tags[TAG_MONITOR] == "bike_sharing"
     assert request.tags[TAG_QUALITY_EVALUATION_ID] == request.tags[TAG_EVALUATION_ID]
     [alert] = slack.messages()
-    assert "*Model degradation* in week 2011-02-07" in alert["text"] and f"`{version}`" in alert["text"]
+    assert "*[bike_sharing] Model degradation* in week 2011-02-07" in alert["text"] and f"`{version}`" in alert["text"]
     assert "Data drift" not in alert["text"] and "no_model_degradation:" in alert["text"]
     assert platform.tick().run_requests == [] and len(slack.messages()) == 1
 
@@ -429,14 +451,33 @@ def test_target_relation_change_fails_the_quality_check_not_the_drift_check(
     assert {name: e.passed for name, e in evaluations(control).items()} == {
         "no_dataset_drift": True, "no_model_degradation": True}
     assert metadata(control, "predictions")["replaced_rows"].value == 7
-    stored = warehouse.read("predictions", _predictions_spec(spec))
+    stored = warehouse.read(monitor.table("predictions"), predictions_layout(spec))
     assert len(stored) == 7 and stored["dteday"].is_unique
     assert platform.tick().run_requests == [] and len(slack.messages()) == 1
 
     # the retrain the sensor asked for reports its outcome, once
     platform.retrain(tags=request.tags)
     assert len(slack.messages()) == 2
-    assert "*Retrain for week 2011-02-07* (trigger: quality" in slack.messages()[-1]["text"]
+    assert "*[bike_sharing] Retrain for period 2011-02-07* (trigger: quality" in slack.messages()[-1]["text"]
+
+
+def test_a_failed_check_not_in_retrain_on_neither_retrains_nor_alerts(tmp_path, instance, slack: SlackRecorder) -> None:
+    monitor = bike_monitor(retrain_on=["no_model_degradation"])
+    platform = Platform(local_resources(tmp_path, alerts=slack_alerter(slack, max_retries=0)), instance, monitor=monitor)
+    assert "no_dataset_drift" not in platform.sensor().description
+    week = platform.run_week("2011-07-04")
+    assert evaluations(week)["no_dataset_drift"].passed is False
+
+    result = platform.tick()
+    assert result.run_requests == [] and slack.messages() == []
+    reason = result.skip_reason.skip_message
+    assert "1 failure(s) of checks not in retrain_on ignored" in reason
+    assert re.search(r"no new failed no_dataset_drift evaluation since id \d+ \(not acted on: not in retrain_on\)",
+                     reason), reason
+    # settled: the next tick neither acts on it nor counts it again
+    again = platform.tick()
+    assert again.run_requests == [] and "ignored" not in again.skip_reason.skip_message
+    assert slack.messages() == []
 
 
 def test_both_checks_failing_in_one_run_make_one_retrain_and_one_alert(
@@ -447,7 +488,7 @@ def test_both_checks_failing_in_one_run_make_one_retrain_and_one_alert(
     platform.retrain()
     platform.tick()
     # the bound and the severity are run config of the check
-    config = {"ops": {"predictions_no_model_degradation": {"config": {"max_ratio": 1.2, "severity": "WARN"}}}}
+    config = {"ops": {platform.op("predictions_no_model_degradation"): {"config": {"max_ratio": 1.2, "severity": "WARN"}}}}
     week = platform.run_week("2011-07-04", run_config=config)
     checks = evaluations(week)
     assert checks["no_dataset_drift"].passed is False
@@ -459,26 +500,19 @@ def test_both_checks_failing_in_one_run_make_one_retrain_and_one_alert(
     assert request.run_key == f"no_dataset_drift:{request.tags[TAG_EVALUATION_ID]}"  # the drift check's scheme
     assert request.tags[TAG_TRIGGER] == "drift+quality" and request.tags[TAG_QUALITY_EVALUATION_ID]
     [alert] = slack.messages()
-    assert "*Data drift* in week 2011-07-04" in alert["text"] and "*Model degradation* in week 2011-07-04" in alert["text"]
+    assert "*[bike_sharing] Data drift* in week 2011-07-04" in alert["text"]
+    assert "*[bike_sharing] Model degradation* in week 2011-07-04" in alert["text"]
     assert alert["text"].count("Check run:") == 1
     assert platform.tick().run_requests == [] and len(slack.messages()) == 1
 
 
-def test_a_cursor_of_the_single_check_sensor_neither_repeats_nor_loses_a_retrain(tmp_path, instance) -> None:
+def test_the_sensor_cursor_read_back_neither_repeats_nor_loses_a_retrain(tmp_path, instance) -> None:
     platform = Platform(local_resources(tmp_path), instance)
     platform.run_week("2011-07-04")
     assert len(platform.tick().run_requests) == 1
-    drift = DriftSensorCursor.parse(platform.cursor).checks["drift_report:no_dataset_drift"]
-    platform.cursor = json.dumps({"watermark": drift.watermark, "handled": drift.handled, "pending_alerts": []})
+    platform.cursor = DriftSensorCursor.parse(platform.cursor).serialize()  # stored and read back, as the daemon does
     assert platform.tick().run_requests == []
     platform.run_week("2011-10-10")
     [request] = platform.tick().run_requests
-    assert request.tags[TAG_DRIFTED_WEEK] == "2011-10-10"
-    assert set(json.loads(platform.cursor)["checks"]) == {"drift_report:no_dataset_drift",
-                                                          "predictions:no_model_degradation"}
-
-
-def _predictions_spec(spec):
-    from drift_platform.assets.predictions import predictions_spec
-
-    return predictions_spec(spec)
+    assert request.tags[TAG_PERIOD] == "2011-10-10"
+    assert set(json.loads(platform.cursor)["checks"]) == {"no_dataset_drift", "no_model_degradation"}

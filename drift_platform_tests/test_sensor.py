@@ -1,4 +1,5 @@
-"""retrain_on_drift_sensor after real materializations put real check evaluations into the instance."""
+"""A monitor's retrain sensor after real materializations put real check evaluations into the instance; two
+monitors' sensors side by side."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import json
 import dagster as dg
 import pytest
 
-from drift_platform.constants import TAG_DRIFTED_WEEK, TAG_EVALUATION_ID
+from drift_platform.constants import TAG_EVALUATION_ID, TAG_PERIOD
 from drift_platform.sensors import DriftSensorCursor
-from drift_platform_tests.conftest import local_resources, slack_alerter
+from drift_platform_tests.conftest import grid_monitor, local_resources, slack_alerter
 from drift_platform_tests.fixtures.slack import SlackRecorder
 from drift_platform_tests.helpers import Platform
 
@@ -31,13 +32,15 @@ def test_one_retrain_and_one_alert_per_failed_evaluation(platform: Platform, sla
     platform.run_week(DRIFTING[0])
     second = platform.tick()
     [request] = second.run_requests
-    assert request.job_name in (None, "retrain_job")
-    assert request.tags[TAG_DRIFTED_WEEK] == DRIFTING[0]
+    assert request.job_name in (None, "bike_sharing_retrain_job")
+    assert request.tags["drift_platform/monitor"] == "bike_sharing"
+    assert request.tags[TAG_PERIOD] == DRIFTING[0]
     assert request.run_key == f"no_dataset_drift:{request.tags[TAG_EVALUATION_ID]}"
     [message] = slack.messages()
     assert message["channel"] == "#drift-tests"
-    assert f"week {DRIFTING[0]}" in message["text"] and "drift share 0.80" in message["text"]
-    assert "temp" in message["text"] and "drift_reports/2011-07-04/" in message["text"]
+    assert f"*[bike_sharing] Data drift* in week {DRIFTING[0]}" in message["text"]
+    assert "drift share 0.80" in message["text"] and "`bike_sharing_retrain_job`" in message["text"]
+    assert "temp" in message["text"] and "bike_sharing/drift_reports/2011-07-04/" in message["text"]
     assert "http://localhost:3000/runs/" in message["text"]
 
     third = platform.tick()  # nothing new: no second retrain, no second alert
@@ -45,10 +48,11 @@ def test_one_retrain_and_one_alert_per_failed_evaluation(platform: Platform, sla
 
     # the requested run really trains a model, and its gate reports the outcome in one more message, once
     run = platform.retrain(tags=request.tags)
-    assert run.success and run.dagster_run.tags[TAG_DRIFTED_WEEK] == DRIFTING[0]
+    assert run.success and run.dagster_run.tags[TAG_PERIOD] == DRIFTING[0]
     assert len(slack.messages()) == 2
     outcome = slack.messages()[-1]["text"]
-    assert f"*Retrain for week {DRIFTING[0]}* (trigger: drift" in outcome and "*promoted* to champion" in outcome
+    assert f"*[bike_sharing] Retrain for period {DRIFTING[0]}* (trigger: drift" in outcome
+    assert "*promoted* to champion" in outcome
     assert platform.tick().run_requests == [] and len(slack.messages()) == 2
 
 
@@ -57,7 +61,7 @@ def test_several_failed_weeks_between_ticks_each_get_a_retrain(platform: Platfor
     for week in (DRIFTING[0], QUIET, DRIFTING[1]):
         platform.run_week(week)
     result = platform.tick()
-    assert sorted(r.tags[TAG_DRIFTED_WEEK] for r in result.run_requests) == sorted(DRIFTING)
+    assert sorted(r.tags[TAG_PERIOD] for r in result.run_requests) == sorted(DRIFTING)
     assert len({r.run_key for r in result.run_requests}) == 2
     texts = [m["text"] for m in slack.messages()]
     assert len(texts) == 2 and all(any(f"week {w}" in t for t in texts) for w in DRIFTING)
@@ -77,7 +81,7 @@ def test_cursor_survives_a_restart(platform: Platform, tmp_path, instance, slack
     platform.run_week(DRIFTING[0])
     assert len(platform.tick().run_requests) == 1
     # a fresh sensor process with only the stored cursor (as after a daemon restart)
-    restarted = Platform(platform.resources, instance)
+    restarted = Platform(platform.resources, instance, platform.monitor)
     restarted.cursor = platform.cursor
     assert restarted.tick().run_requests == []
     assert len(slack.messages()) == 1
@@ -115,16 +119,44 @@ def test_cursor_is_compact_json(platform: Platform) -> None:
     platform.run_week(DRIFTING[0])
     platform.tick()
     state = json.loads(platform.cursor)
-    drift = state["checks"]["drift_report:no_dataset_drift"]
+    drift = state["checks"]["no_dataset_drift"]
     assert drift["watermark"] >= 1 and drift["handled"] == [] and state["pending_alerts"] == []
 
 
-def test_sensor_is_wired_to_retrain_job() -> None:
+@pytest.mark.parametrize(("monitor", "interval"), [("bike_sharing", 30), ("grid_load", 30)])
+def test_each_monitor_has_its_sensor_wired_to_its_retrain_job(monitor: str, interval: int) -> None:
     from drift_platform.definitions import defs
 
-    sensor = defs.resolve_sensor_def("retrain_on_drift_sensor")
-    assert sensor.job_name == "retrain_job"
+    sensor = defs.resolve_sensor_def(f"{monitor}_retrain_on_drift_sensor")
+    assert sensor.job_name == f"{monitor}_retrain_job"
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert sensor.minimum_interval_seconds == interval
+
+
+def test_two_monitors_failing_at_once_get_one_retrain_and_one_alert_each(
+    tmp_path, instance, slack: SlackRecorder
+) -> None:
+    """Both monitors share the instance, the warehouse, the store and Slack: each sensor acts on its own
+    monitor's failed evaluation only, and its alert names the monitor and goes to the monitor's channel."""
+    resources = local_resources(tmp_path, alerts=slack_alerter(slack, max_retries=0))
+    bike = Platform(resources, instance)
+    grid = Platform(resources, instance, grid_monitor(slack_channel="#grid-alerts"))
+    bike.run_week(DRIFTING[0])
+    grid.run_period("2011-02-08")  # the storm: humidity stuck at 0, gale, rain
+    [bike_request] = bike.tick().run_requests
+    [grid_request] = grid.tick().run_requests
+    assert bike_request.tags["drift_platform/monitor"] == "bike_sharing" and bike_request.tags[TAG_PERIOD] == DRIFTING[0]
+    assert grid_request.tags["drift_platform/monitor"] == "grid_load" and grid_request.tags[TAG_PERIOD] == "2011-02-08"
+    messages = {m["channel"]: m["text"] for m in slack.messages()}
+    assert set(messages) == {"#drift-tests", "#grid-alerts"} and len(slack.messages()) == 2
+    assert f"*[bike_sharing] Data drift* in week {DRIFTING[0]}" in messages["#drift-tests"]
+    assert "*[grid_load] Data drift* in day 2011-02-08" in messages["#grid-alerts"]
+    assert "`grid_load_retrain_job`" in messages["#grid-alerts"]
+    # nothing more on the next ticks, and each retrain trains its own monitor's model from its own history
+    assert bike.tick().run_requests == [] and grid.tick().run_requests == [] and len(slack.messages()) == 2
+    assert grid.retrain(tags=grid_request.tags).success
+    assert grid.models().exists("models/champion.json") and not bike.models().exists("models/champion.json")
+    assert len(grid.history()) == 28 * 24 + 24 and len(bike.history()) == 28 + 7
 
 
 def test_a_lost_cursor_never_resends_an_alert(platform: Platform, slack: SlackRecorder) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from drift_platform.settings import DEFAULT_SOURCE_PATH
 from drift_platform.source import SourceError, load_window
+from drift_platform_tests.conftest import BIKE_SOURCE as DEFAULT_SOURCE_PATH
 from drift_platform_tests.fixtures.http_source import HttpSource
 
 WEEK = (pd.Timestamp("2011-02-07"), pd.Timestamp("2011-02-14"))
@@ -32,15 +32,17 @@ def test_http_url(spec, expected) -> None:
     assert "token" not in str(excinfo.value)  # query strings may carry credentials: never shown
 
 
-def test_s3_url(spec, expected, s3_server, s3_bucket, monkeypatch) -> None:
+def test_s3_url_through_the_object_stores_client(spec, expected, s3_server, s3_bucket, tmp_path) -> None:
+    """s3:// sources are read with the one S3 client of the object store, whichever kind the store is."""
+    from drift_platform.resources import LocalObjectStore
+
     s3_server.client().put_object(Bucket=s3_bucket, Key="exports/day.csv", Body=DEFAULT_SOURCE_PATH.read_bytes())
-    monkeypatch.setenv("DRIFT_S3_ENDPOINT_URL", s3_server.endpoint_url)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    pd.testing.assert_frame_equal(load_window(f"s3://{s3_bucket}/exports/day.csv", spec, *WEEK)[0], expected)
+    store = LocalObjectStore(root=str(tmp_path), s3_endpoint_url=s3_server.endpoint_url, aws_region="us-east-1",
+                             aws_access_key_id="testing", aws_secret_access_key="testing")
+    url = f"s3://{s3_bucket}/exports/day.csv"
+    pd.testing.assert_frame_equal(load_window(url, spec, *WEEK, s3_client=store.s3_client)[0], expected)
     with pytest.raises(SourceError, match="could not be read from S3: NoSuchKey"):
-        load_window(f"s3://{s3_bucket}/exports/nope.csv", spec, *WEEK)
+        load_window(f"s3://{s3_bucket}/exports/nope.csv", spec, *WEEK, s3_client=store.s3_client)
 
 
 @pytest.mark.parametrize("url", ["ftp://h/x.csv", "gs://b/x.csv", "smb://h/share/x.csv", "ssh://h/x"])

@@ -1,5 +1,5 @@
-"""Drift over time and the drift report's links: the per-week table and chart of `drift_trend`, the
-`drifted/<column>` and `top_drifted_columns` metadata of `drift_report`, and report links the UI can open."""
+"""Drift over time and the drift report's links: the per-period table and chart of a monitor's `drift_trend`,
+the `drifted/<column>` and `top_drifted_columns` metadata of `drift_report`, and report links the UI can open."""
 
 from __future__ import annotations
 
@@ -12,17 +12,18 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from drift_platform.assets.monitoring import report_link, top_drifted
+from drift_platform.assets.monitoring import top_drifted
 from drift_platform.assets.trend import (
-    WeekDrift,
-    drift_trend,
-    latest_weeks,
+    PeriodDrift,
+    build_drift_trend,
+    latest_periods,
     render_chart,
     trend_frame,
     trend_markdown,
 )
 from drift_platform.drift import ColumnDrift
-from drift_platform.resources import LocalArtifactStore
+from drift_platform.resources import LocalObjectStore, S3ObjectStore
+from drift_platform_tests.conftest import grid_monitor
 from drift_platform_tests.helpers import Platform
 
 QUIET_WEEK, DRIFTING_WEEK = "2011-01-31", "2011-07-04"
@@ -37,8 +38,8 @@ def png_size(data: bytes) -> tuple[int, int]:
         return image.size
 
 
-def week(name: str, share: float, scores: dict[str, float], drifted: dict[str, bool | None]) -> WeekDrift:
-    return WeekDrift(week=name, drift_share=share, threshold=0.5, dataset_drift=share >= 0.5, scores=scores,
+def week(name: str, share: float, scores: dict[str, float], drifted: dict[str, bool | None]) -> PeriodDrift:
+    return PeriodDrift(period=name, drift_share=share, threshold=0.5, dataset_drift=share >= 0.5, scores=scores,
                      drifted=drifted)
 
 
@@ -51,7 +52,7 @@ def test_chart_is_a_png_that_grows_with_the_weeks(n_weeks: int) -> None:
         for i in range(n_weeks)
     ]
     frame = trend_frame(weeks)
-    assert list(frame["week"]) == [w.week for w in weeks]
+    assert list(frame["period"]) == [w.period for w in weeks]
     width, height = png_size(render_chart(frame))
     assert 700 <= width <= 24 * 90 and height > 300
     if n_weeks == 40:
@@ -68,7 +69,7 @@ def test_table_marks_drifted_scores_and_older_reports_without_flags() -> None:
     assert frame.loc[1, "drifted/temp"] == 1.0 and frame.loc[0, "drifted/hum"] == 0.0
     assert math.isnan(frame.loc[2, "drifted/temp"]) and math.isnan(frame.loc[2, "score/hum"])
     lines = trend_markdown(frame).splitlines()
-    assert lines[0] == "| week | drift share | threshold | dataset drift | hum | temp |"
+    assert lines[0] == "| period | drift share | threshold | dataset drift | hum | temp |"
     assert lines[2] == f"| {QUIET_WEEK} | 0.00 | 0.50 | no | 0.91 | 0.43 |"
     assert lines[3] == f"| {DRIFTING_WEEK} | 1.00 | 0.50 | **yes** | **0.002** | **3e-07** |"
     assert lines[4] == "| 2011-07-11 | 0.50 | 0.50 | **yes** | - | 0.02 |"
@@ -103,21 +104,27 @@ def platform(resources, instance) -> Platform:
 
 
 def trend(platform: Platform) -> dict:
+    """One materialization of the monitor's drift_trend (as its component builds it) and its metadata."""
+    drift_trend, _ = build_drift_trend(platform.monitor)
     result = dg.materialize([drift_trend], instance=platform.instance, resources=platform.resources)
-    return result.asset_materializations_for_node("drift_trend")[0].metadata
+    return result.asset_materializations_for_node(platform.op("drift_trend"))[0].metadata
+
+
+def report(result, platform: Platform) -> dict:
+    return result.asset_materializations_for_node(platform.op("drift_report"))[0].metadata
 
 
 def test_trend_summarizes_the_latest_report_of_every_week(platform: Platform) -> None:
-    assert trend(platform)["weeks"].value == 0  # nothing to show yet, and no error
+    assert trend(platform)["periods"].value == 0  # nothing to show yet, and no error
 
     reports = {}
     for name in (DRIFTING_WEEK, QUIET_WEEK):
         result = platform.run_week(name)
-        reports[name] = result.asset_materializations_for_node("drift_report")[0].metadata
+        reports[name] = report(result, platform)
     # The drifting week again with a lenient threshold: its latest report is the one that counts.
-    config = {"ops": {"drift_report": {"config": {"drift_share": 0.99}}}}
+    config = {"ops": {platform.op("drift_report"): {"config": {"drift_share": 0.99}}}}
     rerun = platform.run_week(DRIFTING_WEEK, run_config=config)
-    reports[DRIFTING_WEEK] = rerun.asset_materializations_for_node("drift_report")[0].metadata
+    reports[DRIFTING_WEEK] = report(rerun, platform)
 
     drifting = reports[DRIFTING_WEEK]
     assert drifting["drifted/temp"].value == 1 and isinstance(drifting["drifted/temp"], dg.IntMetadataValue)
@@ -127,10 +134,10 @@ def test_trend_summarizes_the_latest_report_of_every_week(platform: Platform) ->
     )
 
     meta = trend(platform)
-    assert meta["weeks"].value == 2 and meta["drifted_weeks"].value == 0  # 0.99 threshold on the rerun
-    assert (meta["first_week"].value, meta["latest_week"].value) == (QUIET_WEEK, DRIFTING_WEEK)
+    assert meta["periods"].value == 2 and meta["drifted_periods"].value == 0  # 0.99 threshold on the rerun
+    assert (meta["first_period"].value, meta["latest_period"].value) == (QUIET_WEEK, DRIFTING_WEEK)
     lines = meta["table"].value.splitlines()
-    assert lines[0] == "| week | drift share | threshold | dataset drift | atemp | hum | temp | weathersit | windspeed |"
+    assert lines[0] == "| period | drift share | threshold | dataset drift | atemp | hum | temp | weathersit | windspeed |"
     quiet, drift = lines[2].split(" | "), lines[3].split(" | ")
     assert quiet[0] == f"| {QUIET_WEEK}" and drift[0] == f"| {DRIFTING_WEEK}"
     assert float(drift[1]) == pytest.approx(drifting["drift_share"].value, abs=0.005) and drift[2] == "0.99"
@@ -138,25 +145,48 @@ def test_trend_summarizes_the_latest_report_of_every_week(platform: Platform) ->
 
     chart = Path(meta["chart"].value)
     assert isinstance(meta["chart"], dg.PathMetadataValue) and chart.is_file()
+    assert chart.parent == Path(platform.resources["store"].root).resolve() / "bike_sharing" / "drift_trend"
     png_size(chart.read_bytes())
     preview = meta["chart_preview"].value
     assert preview.startswith("![drift per week](data:image/png;base64,")
     assert base64.b64decode(preview.split(",", 1)[1].rstrip(")")) == chart.read_bytes()
 
-    weeks = latest_weeks(platform.instance)
-    assert [w.week for w in weeks] == [QUIET_WEEK, DRIFTING_WEEK] and weeks[1].threshold == 0.99
+    weeks = latest_periods(platform.instance, platform.key("drift_report"))
+    assert [w.period for w in weeks] == [QUIET_WEEK, DRIFTING_WEEK] and weeks[1].threshold == 0.99
+
+
+def test_each_monitor_has_its_own_trend(platform: Platform) -> None:
+    """Two monitors on one instance and one store: each trend reads only its own monitor's reports."""
+    platform.run_week(QUIET_WEEK)
+    grid = Platform(platform.resources, platform.instance, monitor=grid_monitor())
+    grid.run_period("2011-02-01")
+    grid.run_period("2011-01-31")
+
+    bike_periods = latest_periods(platform.instance, platform.key("drift_report"))
+    grid_periods = latest_periods(grid.instance, grid.key("drift_report"))
+    assert [w.period for w in bike_periods] == [QUIET_WEEK]
+    assert [w.period for w in grid_periods] == ["2011-01-31", "2011-02-01"]
+    assert set(grid_periods[0].scores).isdisjoint(bike_periods[0].scores)  # another dataset's columns
+
+    bike, grid_meta = trend(platform), trend(grid)
+    assert bike["periods"].value == 1 and bike["latest_period"].value == QUIET_WEEK
+    assert grid_meta["periods"].value == 2 and grid_meta["latest_period"].value == "2011-02-01"
+    assert grid_meta["chart_preview"].value.startswith("![drift per day](data:image/png;base64,")
+    store = Path(platform.resources["store"].root).resolve()
+    assert Path(bike["chart"].value).parent == store / "bike_sharing" / "drift_trend"
+    assert Path(grid_meta["chart"].value).parent == store / "grid_load" / "drift_trend"
 
 
 def test_trend_refreshes_itself_after_a_week_is_reported(platform: Platform) -> None:
-    """Its automation condition (run by drift_trend_sensor in the daemon) requests it once per change, and the
-    weeks that were never reported (most of them) do not hold it back."""
-    defs, instance = platform.defs, platform.instance
-    selection = dg.AssetSelection.assets(drift_trend)
+    """Its automation condition (run by bike_sharing_drift_trend_sensor in the daemon) requests it once per
+    change, and the weeks that were never reported (most of them) do not hold it back."""
+    defs, instance, key = platform.defs, platform.instance, platform.key("drift_trend")
+    selection = dg.AssetSelection.assets(key)
 
     def requested(cursor):
         result = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection,
                                                    cursor=cursor)
-        return result.get_num_requested(drift_trend.key), result.cursor
+        return result.get_num_requested(key), result.cursor
 
     count, cursor = requested(None)
     assert count == 0  # no report yet
@@ -175,26 +205,30 @@ def test_trend_refreshes_itself_after_a_week_is_reported(platform: Platform) -> 
 
 # --- report links ----------------------------------------------------------------------------------------------
 def test_report_link_is_a_path_on_a_local_store(tmp_path) -> None:
-    store = LocalArtifactStore(root=str(tmp_path))
+    store = LocalObjectStore(root=str(tmp_path)).scoped("bike_sharing")  # a monitor's folder, as the assets use it
     store.write_bytes("drift_reports/w/r.html", b"<html>report</html>", "text/html")
-    link = report_link(store, "drift_reports/w/r.html")
+    link = store.link("drift_reports/w/r.html")
     assert isinstance(link, dg.PathMetadataValue) and Path(link.value).read_bytes() == b"<html>report</html>"
+    assert Path(link.value) == tmp_path.resolve() / "bike_sharing" / "drift_reports" / "w" / "r.html"
 
 
 @pytest.mark.parametrize("public_url", [None, "https://reports.example.com/bucket"])
 def test_report_link_on_s3_opens_in_a_browser(s3_server, s3_bucket, public_url) -> None:
-    from drift_platform.resources.s3_store import S3ArtifactStore
-
-    store = S3ArtifactStore(s3=s3_server.s3_resource(), bucket=s3_bucket, prefix="drift", public_url=public_url)
+    store = S3ObjectStore(bucket=s3_bucket, prefix="drift", public_url=public_url,
+                          s3_endpoint_url=s3_server.endpoint_url, aws_region=s3_server.region,
+                          aws_access_key_id=s3_server.access_key, aws_secret_access_key=s3_server.secret_key)
+    folder = store.scoped("bike_sharing")  # a monitor's folder, as the assets use it
     body = b"<html><body>drift report</body></html>"
-    store.write_bytes("drift_reports/2011-07-04/run.html", body, "text/html")
-    link = report_link(store, "drift_reports/2011-07-04/run.html")
+    folder.write_bytes("drift_reports/2011-07-04/run.html", body, "text/html")
+    link = folder.link("drift_reports/2011-07-04/run.html")
     assert isinstance(link, dg.UrlMetadataValue)
     if public_url:
-        assert link.value == f"{public_url}/drift/drift_reports/2011-07-04/run.html"
+        assert link.value == f"{public_url}/drift/bike_sharing/drift_reports/2011-07-04/run.html"
         return
     # No public URL: a presigned one, which a browser (no AWS credentials) can open.
-    assert link.value.startswith(f"{s3_server.endpoint_url}/{s3_bucket}/drift/drift_reports/2011-07-04/run.html?")
+    assert link.value.startswith(
+        f"{s3_server.endpoint_url}/{s3_bucket}/drift/bike_sharing/drift_reports/2011-07-04/run.html?"
+    )
     assert "Signature" in link.value
     with urllib.request.urlopen(link.value, timeout=10) as response:
         assert response.read() == body

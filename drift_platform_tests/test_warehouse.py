@@ -1,6 +1,7 @@
-"""The warehouse on SQLite (a temp file) and on a real PostgreSQL server on loopback: typed tables with a primary
-key on the datetime column, exact round trips, window replacement in one transaction, names checked before any
-SQL, and COPY as the PostgreSQL insert path."""
+"""The warehouse on SQLite (a temp file) and on a real PostgreSQL server on loopback: tables named by the caller
+(a monitor's `<monitor>_history`, ...) and typed from a `TableLayout` with a primary key on the time column,
+exact round trips, window replacement in one transaction, names checked before any SQL, two monitors' tables
+side by side, and COPY as the PostgreSQL insert path."""
 
 from __future__ import annotations
 
@@ -15,20 +16,23 @@ import pytest
 import sqlalchemy as sa
 
 from drift_platform.contract import conform
-from drift_platform.dataset import DatasetSpec, DatasetSpecError
+from drift_platform.dataset import COLUMN_TYPES, DatasetSpec, DatasetSpecError, TableLayout
 from drift_platform.resources import WarehouseResource
 
+HISTORY = "bike_sharing_history"  # as the bike-sharing monitor names its table (monitor.table("history"))
+MIXED = "mixed_history"
 WEEK = (pd.Timestamp("2011-01-31"), pd.Timestamp("2011-02-07"))
 NEXT_WEEK = (pd.Timestamp("2011-02-07"), pd.Timestamp("2011-02-14"))
 
 # A spec with every column type, to check the mapping of each and the awkward values (NULLs, CSV metacharacters).
 MIXED_SPEC = DatasetSpec.from_dict({
-    "name": "mixed", "datetime_column": "ts", "target": "n", "target_nonnegative": False,
+    "name": "mixed", "datetime_column": "ts", "target": "n", "reference_window": {"start": "2020-01-01", "end": "2020-01-28"}, "first_period": "2020-02-03", "target_nonnegative": False,
     "columns": {"ts": "datetime", "n": "int", "x": "float", "flag": "bool", "label": "str"},
     "numerical_features": ["x"], "categorical_features": ["flag", "label"],
 })  # fmt: skip
 MIXED_WINDOW = (pd.Timestamp("2020-01-01"), pd.Timestamp("2020-02-01"))
 EXPECTED_TYPES = {"int": sa.BigInteger, "float": sa.Float, "bool": sa.SmallInteger, "str": sa.Text, "datetime": sa.DateTime}
+assert set(EXPECTED_TYPES) == set(COLUMN_TYPES)  # every spec type is checked below
 
 
 def _mixed_frame() -> pd.DataFrame:
@@ -85,19 +89,22 @@ def test_tables_typed_with_primary_key(make_warehouse, backend, spec: DatasetSpe
     table_spec, frame, window = (
         (spec, _window(source_frame, WEEK), WEEK) if which == "project" else (MIXED_SPEC, _mixed_frame(), MIXED_WINDOW)
     )
+    layout = table_spec.layout
+    assert layout == TableLayout(columns=dict(table_spec.columns), time_column=table_spec.datetime_column)
     warehouse = make_warehouse()
-    assert not warehouse.table_exists("history")
-    warehouse.replace_windows("history", table_spec, [(frame, *window)])
-    assert warehouse.table_exists("history")
+    assert not warehouse.table_exists(HISTORY)
+    warehouse.replace_windows(HISTORY, layout, [(frame, *window)])
+    assert warehouse.table_exists(HISTORY)
 
     inspector = sa.inspect(warehouse.engine)
-    assert inspector.get_pk_constraint("history")["constrained_columns"] == [table_spec.datetime_column]
-    columns = {c["name"]: c for c in inspector.get_columns("history")}
-    assert list(columns) == list(table_spec.columns)
-    for name, typ in table_spec.columns.items():
+    assert inspector.get_table_names() == [HISTORY]  # the caller's name, nothing else
+    assert inspector.get_pk_constraint(HISTORY)["constrained_columns"] == [layout.time_column]
+    columns = {c["name"]: c for c in inspector.get_columns(HISTORY)}
+    assert list(columns) == list(layout.columns)
+    for name, typ in layout.columns.items():
         reflected = columns[name]["type"]
         assert isinstance(reflected, EXPECTED_TYPES[typ]), (name, typ, reflected)
-        assert columns[name]["nullable"] is (name != table_spec.datetime_column)
+        assert columns[name]["nullable"] is (name != layout.time_column)
         if typ == "float" and backend[0] == "postgresql":
             assert isinstance(reflected, sa.dialects.postgresql.DOUBLE_PRECISION), (name, reflected)
 
@@ -105,13 +112,13 @@ def test_tables_typed_with_primary_key(make_warehouse, backend, spec: DatasetSpe
 def test_round_trip_sample_frame_exact(make_warehouse, spec: DatasetSpec, source_frame: pd.DataFrame) -> None:
     warehouse = make_warehouse()
     start, end = pd.Timestamp("2011-01-01"), pd.Timestamp("2013-01-01")
-    assert warehouse.replace_windows("history", spec, [(source_frame, start, end)]) == [0]
+    assert warehouse.replace_windows(HISTORY, spec.layout, [(source_frame, start, end)]) == [0]
 
-    back = warehouse.read("history", spec)
+    back = warehouse.read(HISTORY, spec.layout)
     pd.testing.assert_frame_equal(back, source_frame, check_exact=True)
     assert all(type(c) is str for c in back.columns)
-    pd.testing.assert_frame_equal(warehouse.read("history", spec, *WEEK), _window(source_frame, WEEK), check_exact=True)
-    stats = warehouse.stats("history", spec)
+    pd.testing.assert_frame_equal(warehouse.read(HISTORY, spec.layout, *WEEK), _window(source_frame, WEEK), check_exact=True)
+    stats = warehouse.stats(HISTORY, spec.layout)
     assert stats["rows"] == 731
     assert pd.Timestamp(stats["first"]) == pd.Timestamp("2011-01-01")
     assert pd.Timestamp(stats["last"]) == pd.Timestamp("2012-12-31")
@@ -122,8 +129,8 @@ def test_round_trip_awkward_values_exact(make_warehouse) -> None:
     frame = _mixed_frame()
     assert list(frame.dtypes.astype(str)) == ["datetime64[ns]", "Int64", "float64", "Int64", "object"]
     warehouse = make_warehouse()
-    warehouse.replace_windows("mixed", MIXED_SPEC, [(frame, *MIXED_WINDOW)])
-    back = warehouse.read("mixed", MIXED_SPEC)
+    warehouse.replace_windows(MIXED, MIXED_SPEC.layout, [(frame, *MIXED_WINDOW)])
+    back = warehouse.read(MIXED, MIXED_SPEC.layout)
     pd.testing.assert_frame_equal(back, frame, check_exact=True)
     assert back.loc[3, "label"] == "" and back.loc[4, "label"] is None
 
@@ -132,19 +139,19 @@ def test_replace_same_week_twice(make_warehouse, spec: DatasetSpec, source_frame
     warehouse = make_warehouse()
     reference_window = tuple(pd.Timestamp(t) for t in spec.reference_window)
     reference, week = _window(source_frame, reference_window), _window(source_frame, WEEK)
-    assert warehouse.replace_windows("history", spec, [(reference, *reference_window), (week, *WEEK)]) == [0, 0]
-    assert warehouse.stats("history", spec)["rows"] == 35
+    assert warehouse.replace_windows(HISTORY, spec.layout, [(reference, *reference_window), (week, *WEEK)]) == [0, 0]
+    assert warehouse.stats(HISTORY, spec.layout)["rows"] == 35
 
-    assert warehouse.replace_windows("history", spec, [(week, *WEEK)]) == [7]
-    assert warehouse.stats("history", spec)["rows"] == 35
-    pd.testing.assert_frame_equal(warehouse.read("history", spec), pd.concat([reference, week], ignore_index=True),
+    assert warehouse.replace_windows(HISTORY, spec.layout, [(week, *WEEK)]) == [7]
+    assert warehouse.stats(HISTORY, spec.layout)["rows"] == 35
+    pd.testing.assert_frame_equal(warehouse.read(HISTORY, spec.layout), pd.concat([reference, week], ignore_index=True),
                                   check_exact=True)
 
     changed = week.assign(cnt=week["cnt"] + 1000)
-    assert warehouse.replace_windows("history", spec, [(changed, *WEEK), (week.iloc[:0], *NEXT_WEEK)]) == [7, 0]
-    assert warehouse.stats("history", spec)["rows"] == 35
-    pd.testing.assert_frame_equal(warehouse.read("history", spec, *WEEK), changed, check_exact=True)
-    pd.testing.assert_frame_equal(warehouse.read("history", spec, *reference_window), reference, check_exact=True)
+    assert warehouse.replace_windows(HISTORY, spec.layout, [(changed, *WEEK), (week.iloc[:0], *NEXT_WEEK)]) == [7, 0]
+    assert warehouse.stats(HISTORY, spec.layout)["rows"] == 35
+    pd.testing.assert_frame_equal(warehouse.read(HISTORY, spec.layout, *WEEK), changed, check_exact=True)
+    pd.testing.assert_frame_equal(warehouse.read(HISTORY, spec.layout, *reference_window), reference, check_exact=True)
 
 
 @pytest.mark.parametrize("failing", ["only_window", "second_window"])
@@ -152,29 +159,59 @@ def test_duplicate_datetime_rolls_back(make_warehouse, spec: DatasetSpec, source
                                        failing: str) -> None:
     warehouse = make_warehouse()
     week, next_week = _window(source_frame, WEEK), _window(source_frame, NEXT_WEEK)
-    warehouse.replace_windows("history", spec, [(week, *WEEK), (next_week, *NEXT_WEEK)])
-    before = warehouse.read("history", spec)
+    warehouse.replace_windows(HISTORY, spec.layout, [(week, *WEEK), (next_week, *NEXT_WEEK)])
+    before = warehouse.read(HISTORY, spec.layout)
 
     changed = week.assign(cnt=week["cnt"] + 1000)
     duplicated = next_week.assign(cnt=next_week["cnt"] + 1000)
     duplicated.loc[6, "dteday"] = duplicated.loc[0, "dteday"]  # still inside the window: only the key is wrong
     windows = [(duplicated, *NEXT_WEEK)] if failing == "only_window" else [(changed, *WEEK), (duplicated, *NEXT_WEEK)]
     with pytest.raises(sa.exc.IntegrityError):
-        warehouse.replace_windows("history", spec, windows)
+        warehouse.replace_windows(HISTORY, spec.layout, windows)
 
     # Neither the deletes nor the first window's insert survived: the table is exactly as it was.
-    assert warehouse.stats("history", spec)["rows"] == 14
-    pd.testing.assert_frame_equal(warehouse.read("history", spec), before, check_exact=True)
+    assert warehouse.stats(HISTORY, spec.layout)["rows"] == 14
+    pd.testing.assert_frame_equal(warehouse.read(HISTORY, spec.layout), before, check_exact=True)
     # The pooled connection is usable again after the rollback.
-    assert warehouse.replace_windows("history", spec, [(changed, *WEEK)]) == [7]
-    pd.testing.assert_frame_equal(warehouse.read("history", spec, *WEEK), changed, check_exact=True)
+    assert warehouse.replace_windows(HISTORY, spec.layout, [(changed, *WEEK)]) == [7]
+    pd.testing.assert_frame_equal(warehouse.read(HISTORY, spec.layout, *WEEK), changed, check_exact=True)
+
+
+def test_two_monitors_tables_side_by_side(make_warehouse, spec: DatasetSpec, source_frame: pd.DataFrame) -> None:
+    """Each monitor's table has its own name and layout: replacing one's window leaves the other's rows alone,
+    even where the windows overlap in time."""
+    from drift_platform.source import load_window
+    from drift_platform_tests.conftest import GRID_SOURCE, GRID_SPEC, bike_monitor, grid_monitor
+
+    bike, grid = bike_monitor(), grid_monitor()
+    assert (bike.table("history"), grid.table("history")) == (HISTORY, "grid_load_history")
+    grid_spec = DatasetSpec.from_yaml(GRID_SPEC)
+    day = (pd.Timestamp("2011-01-31"), pd.Timestamp("2011-02-01"))  # inside the bike week
+    hours, _ = load_window(str(GRID_SOURCE), grid_spec, *day)
+    assert len(hours) == 24
+
+    warehouse = make_warehouse()
+    week = _window(source_frame, WEEK)
+    warehouse.replace_windows(bike.table("history"), bike.spec.layout, [(week, *WEEK)])
+    warehouse.replace_windows(grid.table("history"), grid.spec.layout, [(hours, *day)])
+    assert sorted(sa.inspect(warehouse.engine).get_table_names()) == ["bike_sharing_history", "grid_load_history"]
+    columns = [c["name"] for c in sa.inspect(warehouse.engine).get_columns("grid_load_history")]
+    assert columns == list(grid_spec.columns)
+    assert sa.inspect(warehouse.engine).get_pk_constraint("grid_load_history")["constrained_columns"] == ["timestamp"]
+
+    # Replacing the bike week (which contains the grid day) with nothing touches only the bike table.
+    assert warehouse.replace_windows(bike.table("history"), bike.spec.layout, [(week.iloc[:0], *WEEK)]) == [7]
+    assert warehouse.stats(bike.table("history"), bike.spec.layout)["rows"] == 0
+    pd.testing.assert_frame_equal(warehouse.read(grid.table("history"), grid.spec.layout), hours, check_exact=True)
+    assert warehouse.replace_windows(grid.table("history"), grid.spec.layout, [(hours, *day)]) == [24]
+    assert warehouse.stats(grid.table("history"), grid.spec.layout)["rows"] == 24
 
 
 def test_rows_outside_window_refused(make_warehouse, spec: DatasetSpec, source_frame: pd.DataFrame) -> None:
     warehouse = make_warehouse()
     with pytest.raises(ValueError, match=r"1 row\(s\) fall outside the window"):
-        warehouse.replace_windows("history", spec, [(_window(source_frame, (WEEK[0], NEXT_WEEK[0] + pd.Timedelta(days=1))), *WEEK)])
-    assert not warehouse.table_exists("history")
+        warehouse.replace_windows(HISTORY, spec.layout, [(_window(source_frame, (WEEK[0], NEXT_WEEK[0] + pd.Timedelta(days=1))), *WEEK)])
+    assert not warehouse.table_exists(HISTORY)
 
 
 BAD_NAMES = ["history; drop table x", "1abc", 'his"tory', "", "a" * 64, "public.history", "history--"]
@@ -188,9 +225,9 @@ def test_invalid_table_name_refused_before_sql(make_warehouse, spec: DatasetSpec
     sa.event.listen(warehouse.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
     week = _window(source_frame, WEEK)
     calls = [
-        lambda: warehouse.replace_windows(name, spec, [(week, *WEEK)]),
-        lambda: warehouse.read(name, spec),
-        lambda: warehouse.stats(name, spec),
+        lambda: warehouse.replace_windows(name, spec.layout, [(week, *WEEK)]),
+        lambda: warehouse.read(name, spec.layout),
+        lambda: warehouse.stats(name, spec.layout),
         lambda: warehouse.table_exists(name),
     ]
     for call in calls:
@@ -205,9 +242,9 @@ def test_invalid_schema_refused_before_sql(make_warehouse, spec: DatasetSpec, so
                                            schema: str) -> None:
     warehouse = make_warehouse(db_schema=schema)
     with pytest.raises(DatasetSpecError, match=r"schema .* is not a valid identifier"):
-        warehouse.replace_windows("history", spec, [(_window(source_frame, WEEK), *WEEK)])
+        warehouse.replace_windows(HISTORY, spec.layout, [(_window(source_frame, WEEK), *WEEK)])
     with pytest.raises(DatasetSpecError, match=r"schema .* is not a valid identifier"):
-        warehouse.read("history", spec)
+        warehouse.read(HISTORY, spec.layout)
     assert warehouse._engine is None  # refused before an engine (let alone a connection) existed
 
 
@@ -218,10 +255,10 @@ def test_postgres_insert_uses_copy(postgres_server, pg_warehouse_url: str, spec:
     dbname = sa.make_url(pg_warehouse_url).database
     postgres_server.execute(f'ALTER DATABASE "{dbname}" SET log_statement = \'all\'')
     table = f"history_{uuid.uuid4().hex[:10]}"
-    warehouse = WarehouseResource(url=pg_warehouse_url, history_table=table)
+    warehouse = WarehouseResource(url=pg_warehouse_url)
     try:
-        warehouse.replace_windows(table, spec, [(_window(source_frame, WEEK), *WEEK)])
-        assert warehouse.stats(table, spec)["rows"] == 7
+        warehouse.replace_windows(table, spec.layout, [(_window(source_frame, WEEK), *WEEK)])
+        assert warehouse.stats(table, spec.layout)["rows"] == 7
     finally:
         warehouse.engine.dispose()
 
@@ -243,10 +280,10 @@ def test_postgres_schema_qualified_table(postgres_server, pg_warehouse_url: str,
     warehouse = WarehouseResource(url=pg_warehouse_url, db_schema="drift")
     try:
         week = _window(source_frame, WEEK)
-        assert warehouse.replace_windows("history", spec, [(week, *WEEK)]) == [0]
+        assert warehouse.replace_windows(HISTORY, spec.layout, [(week, *WEEK)]) == [0]
         inspector = sa.inspect(warehouse.engine)
-        assert inspector.has_table("history", schema="drift") and not inspector.has_table("history")
-        pd.testing.assert_frame_equal(warehouse.read("history", spec), week, check_exact=True)
+        assert inspector.has_table(HISTORY, schema="drift") and not inspector.has_table(HISTORY)
+        pd.testing.assert_frame_equal(warehouse.read(HISTORY, spec.layout), week, check_exact=True)
     finally:
         warehouse.engine.dispose()
 
@@ -263,9 +300,9 @@ def test_postgres_loads_100k_rows(pg_warehouse: WarehouseResource, spec: Dataset
     start, end = frame["dteday"].iloc[0], frame["dteday"].iloc[-1] + pd.Timedelta(hours=1)
 
     began = time.perf_counter()
-    assert pg_warehouse.replace_windows("history", spec, [(frame, start, end)]) == [0]
+    assert pg_warehouse.replace_windows(HISTORY, spec.layout, [(frame, start, end)]) == [0]
     seconds = time.perf_counter() - began
     print(f"\nPostgreSQL COPY: {rows} rows x {len(spec.columns)} columns in {seconds:.2f} s = {rows / seconds:,.0f} rows/s")
 
-    assert pg_warehouse.stats("history", spec)["rows"] == rows
-    pd.testing.assert_frame_equal(pg_warehouse.read("history", spec), frame, check_exact=True)
+    assert pg_warehouse.stats(HISTORY, spec.layout)["rows"] == rows
+    pd.testing.assert_frame_equal(pg_warehouse.read(HISTORY, spec.layout), frame, check_exact=True)

@@ -1,18 +1,13 @@
-"""Ingestion: the reference window, this week's batch, and the history they add up to."""
-
-
-from typing import TYPE_CHECKING
+"""Ingestion: the reference window, each period's batch, and the history they add up to."""
 
 import dagster as dg
 from pydantic import Field
 
-from drift_platform.assets import DataFrame
-from drift_platform.constants import INGESTION_GROUP, OWNERS
-from drift_platform.partitions import weekly_partitions
-from drift_platform.resources import DatasetResource, WarehouseResource
-
-if TYPE_CHECKING:
-    pass
+from drift_platform.assets import DataFrame, asset_args, asset_key
+from drift_platform.constants import COMBINED_HISTORY, CURRENT_BATCH, INGESTION, REFERENCE_DATA
+from drift_platform.monitor import Monitor
+from drift_platform.partitions import period_window
+from drift_platform.resources import ObjectStore, WarehouseResource
 
 PREVIEW_ROWS = 10
 
@@ -44,17 +39,18 @@ def table_schema(spec) -> dg.TableSchema:
 
 
 def load_checked(
-    dataset: DatasetResource, start, end, what: str, batch_url: str | None = None
+    monitor: Monitor, store: ObjectStore, start, end, what: str, batch_url: str | None = None
 ) -> tuple[DataFrame, list[str]]:
-    """The source's rows in [start, end). A contract violation fails the step without retries: bad data does
-    not get better by retrying; an unreachable source or a server error may, and is left to the retry policy."""
+    """The source's rows in [start, end) (or those of `batch_url`, a file that must hold only that window's
+    rows), checked against the contract. A contract violation fails the step without retries: bad data does not
+    get better by retrying; an unreachable source or a server error may, and is left to the retry policy."""
     from drift_platform.contract import DataContractError
-    from drift_platform.dataset import DatasetSpecError
-    from drift_platform.source import SourceError
+    from drift_platform.source import SourceError, load_window
 
+    url = batch_url or monitor.source
     try:
-        return dataset.load_window(start, end, batch_url=batch_url)
-    except (DataContractError, DatasetSpecError) as exc:
+        return load_window(url, monitor.spec, start, end, whole_file=bool(batch_url), s3_client=store.s3_client)
+    except DataContractError as exc:
         raise dg.Failure(
             description=f"{what} breaks the data contract: {exc}",
             metadata={"rule_violation": dg.MetadataValue.text(str(exc))},
@@ -66,123 +62,108 @@ def load_checked(
         raise dg.Failure(description=f"{what}: {exc}", allow_retries=False) from exc
 
 
-def ensure_reference(dataset: DatasetResource, warehouse: WarehouseResource, log) -> DataFrame:
+def ensure_reference(monitor: Monitor, warehouse: WarehouseResource, store: ObjectStore, log) -> DataFrame:
     """The reference table's rows; on first use the table is created from the source's reference window."""
     import pandas as pd
 
-    spec = dataset.spec()
-    if not warehouse.table_exists(warehouse.reference_table):
+    from drift_platform.source import describe_source
+
+    spec, table = monitor.spec, monitor.table("reference")
+    if not warehouse.table_exists(table):
         start, end = (pd.Timestamp(t) for t in spec.reference_window)
-        frame, extra = load_checked(dataset, start, end, "the reference window")
-        warehouse.replace_windows(warehouse.reference_table, spec, [(frame, start, end)])
+        frame, extra = load_checked(monitor, store, start, end, "the reference window")
+        warehouse.replace_windows(table, spec.layout, [(frame, start, end)])
         log.info(
-            f"created table {warehouse.reference_table!r} with {len(frame)} rows from {dataset.source_label()} "
+            f"created table {table!r} with {len(frame)} rows from {describe_source(monitor.source)} "
             f"[{start:%Y-%m-%d}, {end:%Y-%m-%d})" + (f"; ignored unknown columns {extra}" if extra else "")
         )
-    return warehouse.read(warehouse.reference_table, spec)
-
-
-@dg.asset(
-    group_name=INGESTION_GROUP,
-    kinds={"warehouse", "pandas"},
-    owners=OWNERS,
-)
-def reference_data(
-    context: dg.AssetExecutionContext, dataset: DatasetResource, warehouse: WarehouseResource
-) -> dg.MaterializeResult:
-    """The baseline the model was trained on: the reference window, kept in the warehouse table `reference`.
-
-    Created from the source over the spec's reference window the first time; read from the table after that,
-    so the baseline does not move when the source does. Downstream assets read it from the warehouse.
-    """
-    frame = ensure_reference(dataset, warehouse, context.log)
-    spec = dataset.spec()
-    return dg.MaterializeResult(
-        metadata={
-            **frame_metadata(frame, spec.datetime_column),
-            "table": dg.MetadataValue.text(warehouse.reference_table),
-            "warehouse": dg.MetadataValue.text(warehouse.describe()),
-        }
-    )
+    return warehouse.read(table, spec.layout)
 
 
 class BatchConfig(dg.Config):
-    """Where this run's batch comes from, when not from the dataset's source (e.g. a file that landed)."""
+    """Where this run's batch comes from, when not from the monitor's source (e.g. a file that landed)."""
 
     batch_url: str | None = Field(
         default=None,
-        description="A file holding exactly this week's rows (URL or path). Unlike the source, which is cut to "
-        "the week, every row of it must fall in the week.",
+        description="A file holding exactly this period's rows (URL or path). Unlike the source, which is cut to "
+        "the period, every row of it must fall in the period.",
     )
 
 
-@dg.asset(
-    group_name=INGESTION_GROUP,
-    partitions_def=weekly_partitions,
-    kinds={"csv", "pandas"},
-    owners=OWNERS,
-)
-def current_batch(
-    context: dg.AssetExecutionContext, config: BatchConfig, dataset: DatasetResource
-) -> dg.Output[DataFrame]:
-    """This week's production data: the source's rows whose datetime falls in the partition's week (Monday to
-    Sunday), checked against the dataset's contract (columns, types, unique datetimes inside the week)."""
-    start, end = (t.replace(tzinfo=None) for t in context.partition_time_window)
-    frame, extra = load_checked(dataset, start, end, f"week {context.partition_key}", batch_url=config.batch_url)
-    from drift_platform.contract import constant_columns
+def build_ingestion(monitor: Monitor, partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    spec = monitor.spec
+    period = monitor.period_label
 
-    spec = dataset.spec()
-    constant = constant_columns(frame, spec)
-    if extra:
-        context.log.warning(f"ignored columns not in the dataset spec: {extra}")
-    return dg.Output(
-        frame,
-        metadata={
-            **frame_metadata(frame, spec.datetime_column),
-            "constant_columns": dg.MetadataValue.text(", ".join(constant) or "-"),
-            "missing_values": dg.MetadataValue.int(int(frame[spec.features].isna().sum().sum())),
-            "dagster/column_schema": table_schema(spec),
-            "source": dg.MetadataValue.text(dataset.source_label(config.batch_url)),
-            "ignored_columns": dg.MetadataValue.text(", ".join(extra) or "-"),
-        },
+    @dg.asset(**asset_args(monitor, REFERENCE_DATA, INGESTION, kinds={"warehouse", "pandas"}))
+    def reference_data(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, store: ObjectStore
+    ) -> dg.MaterializeResult:
+        """The baseline the model was trained on: the spec's reference window, kept in the warehouse table
+        `<monitor>_reference`. Created from the source the first time; read from the table after that, so the
+        baseline does not move when the source does. Downstream assets read it from the warehouse."""
+        frame = ensure_reference(monitor, warehouse, store, context.log)
+        return dg.MaterializeResult(
+            metadata={
+                **frame_metadata(frame, spec.datetime_column),
+                "table": dg.MetadataValue.text(monitor.table("reference")),
+                "warehouse": dg.MetadataValue.text(warehouse.describe()),
+            }
+        )
+
+    @dg.asset(**asset_args(monitor, CURRENT_BATCH, INGESTION, partitions_def=partitions, kinds={"csv", "pandas"}))
+    def current_batch(context: dg.AssetExecutionContext, config: BatchConfig, store: ObjectStore) -> dg.Output[DataFrame]:
+        """This period's production data: the source's rows whose datetime falls in the partition (a Monday-to-Sunday
+        week or a day), checked against the dataset's contract (columns, types, unique datetimes inside the period)."""
+        from drift_platform.contract import constant_columns
+        from drift_platform.source import describe_source
+
+        start, end = period_window(context)
+        frame, extra = load_checked(monitor, store, start, end, f"{period} {context.partition_key}", config.batch_url)
+        if extra:
+            context.log.warning(f"ignored columns not in the dataset spec: {extra}")
+        return dg.Output(
+            frame,
+            metadata={
+                **frame_metadata(frame, spec.datetime_column),
+                "constant_columns": dg.MetadataValue.text(", ".join(constant_columns(frame, spec)) or "-"),
+                "missing_values": dg.MetadataValue.int(int(frame[spec.features].isna().sum().sum())),
+                "dagster/column_schema": table_schema(spec),
+                "source": dg.MetadataValue.text(describe_source(config.batch_url or monitor.source)),
+                "ignored_columns": dg.MetadataValue.text(", ".join(extra) or "-"),
+            },
+        )
+
+    @dg.asset(
+        **asset_args(monitor, COMBINED_HISTORY, INGESTION, partitions_def=partitions, kinds={"warehouse"},
+                     ins={"current_batch": dg.AssetIn(asset_key(monitor, CURRENT_BATCH))},
+                     deps=[reference_data])
     )
+    def combined_history(
+        context: dg.AssetExecutionContext, current_batch: DataFrame, warehouse: WarehouseResource, store: ObjectStore
+    ) -> dg.MaterializeResult:
+        """The warehouse table `<monitor>_history`: the reference rows and every period, each exactly once.
 
+        Materializing a period again replaces its rows (delete the window, insert, one transaction), so backfills
+        and re-runs never duplicate; the primary key on the datetime column makes a duplicate impossible."""
+        import pandas as pd
 
-@dg.asset(
-    group_name=INGESTION_GROUP,
-    partitions_def=weekly_partitions,
-    deps=[reference_data],
-    kinds={"warehouse"},
-    owners=OWNERS,
-)
-def combined_history(
-    context: dg.AssetExecutionContext,
-    current_batch: DataFrame,
-    dataset: DatasetResource,
-    warehouse: WarehouseResource,
-) -> dg.MaterializeResult:
-    """The warehouse table `history`: the reference rows and every weekly batch, each exactly once.
+        table = monitor.table("history")
+        reference = ensure_reference(monitor, warehouse, store, context.log)
+        ref_start, ref_end = (pd.Timestamp(t) for t in spec.reference_window)
+        start, end = period_window(context)
+        _, replaced = warehouse.replace_windows(
+            table, spec.layout, [(reference, ref_start, ref_end), (current_batch, start, end)]
+        )
+        stats = warehouse.stats(table, spec.layout)
+        return dg.MaterializeResult(
+            metadata={
+                "total_rows": dg.MetadataValue.int(stats["rows"]),
+                "period_rows": dg.MetadataValue.int(len(current_batch)),
+                "replaced_period_rows": dg.MetadataValue.int(replaced),
+                "first": dg.MetadataValue.text(f"{stats['first']:%Y-%m-%d}"),
+                "last": dg.MetadataValue.text(f"{stats['last']:%Y-%m-%d}"),
+                "table": dg.MetadataValue.text(table),
+            }
+        )
 
-    Materializing a week again replaces that week's rows (delete the window, insert, one transaction), so
-    backfills and re-runs never duplicate; the primary key on the datetime column makes a duplicate impossible.
-    """
-    import pandas as pd
-
-    spec = dataset.spec()
-    reference = ensure_reference(dataset, warehouse, context.log)
-    ref_start, ref_end = (pd.Timestamp(t) for t in spec.reference_window)
-    start, end = (pd.Timestamp(t.replace(tzinfo=None)) for t in context.partition_time_window)
-    _, replaced = warehouse.replace_windows(
-        warehouse.history_table, spec, [(reference, ref_start, ref_end), (current_batch, start, end)]
-    )
-    stats = warehouse.stats(warehouse.history_table, spec)
-    return dg.MaterializeResult(
-        metadata={
-            "total_rows": dg.MetadataValue.int(stats["rows"]),
-            "week_rows": dg.MetadataValue.int(len(current_batch)),
-            "replaced_week_rows": dg.MetadataValue.int(replaced),
-            "first": dg.MetadataValue.text(f"{stats['first']:%Y-%m-%d}"),
-            "last": dg.MetadataValue.text(f"{stats['last']:%Y-%m-%d}"),
-            "table": dg.MetadataValue.text(warehouse.history_table),
-        }
-    )
+    return [reference_data, current_batch, combined_history]

@@ -1,17 +1,16 @@
 """Model lifecycle: the champion/challenger gate, rolling the champion back, and listing the versions.
 
-`champion_model` runs after `trained_model` (both are in `retrain_job`): it scores the new version (the
-challenger) and the model in service (the champion) on the same recent labelled rows, which neither has been
-fitted on, and moves `models/champion.json` only when the challenger is better by the configured margin or
-there is no champion yet. The comparison itself is plain logic in `drift_platform/training.py`
-(`compare_models`, `decide`); the pointer and the audit log are in `drift_platform/model_registry.py`.
+`champion_model` runs after `trained_model` (both are in `<monitor>_retrain_job`): it scores the new version
+(the challenger) and the model in service (the champion) on the same recent labelled rows, which neither has
+been fitted on, and moves `models/champion.json` only when the challenger is better by the configured margin or
+there is no champion yet. The comparison is plain logic in `drift_platform/training.py` (`compare_models`,
+`decide`); the pointer, where a gate starts from and the audit log are in `drift_platform/model_registry.py`.
 
-Two op jobs (jobs.py) work on the registry by hand: `champion_rollback_job` (config `version`, `reason`) puts an
-earlier version back in service, and `model_versions_job` lists every version with its metrics. Both record
-what they did on `champion_model` (a materialization for a rollback, an observation for a listing), so the
-champion's history is in one place in the UI, and a rollback is also appended to the audit log in the store.
+Two ops work on the registry by hand (jobs.py): `<monitor>_rollback_job` (config `version`, `reason`) puts an
+earlier version back in service, and `<monitor>_model_versions_job` lists every version with its metrics. Both
+record what they did on `champion_model` (a materialization for a rollback, an observation for a listing), so
+the champion's history is in one place in the UI, and a rollback is also appended to the audit log.
 """
-
 
 import dataclasses
 from typing import Any
@@ -19,32 +18,19 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from drift_platform.assets import asset_args, asset_key, run_config_class, settings_from
 from drift_platform.constants import (
-    OWNERS,
-    TAG_DRIFTED_WEEK,
+    CHAMPION_MODEL,
     TAG_EVALUATION_ID,
+    TAG_PERIOD,
     TAG_QUALITY_EVALUATION_ID,
     TAG_TRIGGER,
-    TRAINING_GROUP,
+    TRAINED_MODEL,
+    TRAINING,
 )
-from drift_platform.resources import Alerter, ArtifactStore, DatasetResource, WarehouseResource
-
-CHAMPION_MODEL = dg.AssetKey("champion_model")
-
-
-class GateConfig(dg.Config):
-    """How the challenger is compared with the champion."""
-
-    eval_weeks: int = Field(
-        default=4, description="Compare on the labelled rows of the last N weeks of the history (those the "
-        "champion's fit has not seen); the challenger is refitted on the rows before them for the comparison",
-    )
-    min_improvement: float = Field(
-        default=0.01, description="Promote only if the challenger's RMSLE is lower than the champion's by at least "
-        "this share (0.01 = 1 %); 0 = any improvement",
-    )
-    min_eval_rows: int = Field(default=7, description="Fewer rows to compare on than this: keep the champion")
-    min_fit_rows: int = Field(default=20, description="Fewer rows to refit the challenger on than this: keep the champion")
+from drift_platform.monitor import Monitor
+from drift_platform.resources import Alerter, ObjectStore, WarehouseResource
+from drift_platform.step_settings import GateSettings
 
 
 def _seen_until(manifest: dict[str, Any]):
@@ -59,180 +45,167 @@ def _fmt(value: float | None, spec: str = ".4f") -> str:
     return "-" if value is None else format(value, spec)
 
 
-def gate_alert(facts: dict[str, Any], alerts: Alerter, run_id: str) -> str:
+def _optional_float(name: str, value: float | None) -> dict[str, dg.MetadataValue]:
+    """A float metadata entry, left out when there is no value (no champion, no fair comparison): the UI plots
+    the floats across materializations, e.g. the champion's holdout RMSLE version after version."""
+    return {} if value is None else {name: dg.MetadataValue.float(float(value))}
+
+
+def gate_alert(monitor: str, facts: dict[str, Any], run_url: str) -> str:
     """The Slack message of a retrain's outcome."""
-    week, trigger = facts["week"], facts["trigger"]
-    head = f"*Retrain for week {week}* (trigger: {trigger}, evaluation {facts['evaluation_id']})"
+    head = (f"*[{monitor}] Retrain for period {facts['period']}* (trigger: {facts['trigger']}, "
+            f"evaluation {facts['evaluation_id']})")
     if facts["promoted"]:
         first = f":white_check_mark: {head}: challenger `{facts['challenger']}` *promoted* to champion"
         if facts["champion_before"]:
             first += f" (replaces `{facts['champion_before']}`)"
     else:
-        first = f":information_source: {head}: champion `{facts['champion_before']}` *kept*; challenger `{facts['challenger']}` not promoted"
+        first = (f":information_source: {head}: champion `{facts['champion_before']}` *kept*; "
+                 f"challenger `{facts['challenger']}` not promoted")
+    periods = ", ".join(facts["periods"])
     if facts["champion_rmsle"] is not None:
         scores = (
             f"RMSLE challenger {_fmt(facts['challenger_rmsle'])} vs champion {_fmt(facts['champion_rmsle'])} "
-            f"on week(s) {', '.join(facts['weeks'])} ({facts['eval_rows']} labelled rows neither was fitted on; "
+            f"on period(s) {periods} ({facts['eval_rows']} labelled rows neither was fitted on; "
             f"margin {facts['min_improvement']:.1%})"
         )
     elif facts["challenger_rmsle"] is not None:
-        scores = (f"RMSLE challenger {_fmt(facts['challenger_rmsle'])} on week(s) {', '.join(facts['weeks'])}; "
-                  "no champion to compare with")
+        scores = f"RMSLE challenger {_fmt(facts['challenger_rmsle'])} on period(s) {periods}; no champion to compare with"
     else:
         scores = "no scores"
     return (
         f"{first}\n{scores}\nReason: {facts['reason']}\n"
         f"Holdout RMSLE of the champion now in service: {_fmt(facts['champion_holdout_rmsle'])}\n"
-        f"Retrain run: {alerts.run_url(run_id)}"
+        f"Retrain run: {run_url}"
     )
 
 
-@dg.asset(
-    group_name=TRAINING_GROUP,
-    kinds={"scikitlearn", "storage"},
-    owners=OWNERS,
-)
-def champion_model(
-    context: dg.AssetExecutionContext,
-    config: GateConfig,
-    trained_model: dict,
-    dataset: DatasetResource,
-    warehouse: WarehouseResource,
-    model_store: ArtifactStore,
-    alerts: Alerter,
-) -> dg.MaterializeResult:
-    """The model in service (`models/champion.json`), chosen by a champion/challenger gate after each training.
-
-    The challenger (the version `trained_model` just wrote) and the champion are scored by RMSLE on the same
-    recent labelled rows: those of the last `eval_weeks` weeks of the history that the champion's fit has not
-    seen. The challenger in the store was fitted on almost all of the history, these rows included, so for the
-    comparison its pipeline, with the hyperparameters it chose, is refitted walk-forward: before each evaluated
-    week, on every earlier row. The challenger is promoted only when its RMSLE is lower by at least
-    `min_improvement`, or when there is no champion yet. Decision, both scores, the weeks and the row counts are metadata; a retrain requested by
-    `retrain_on_drift_sensor` also reports the outcome in Slack."""
-    from drift_platform.model_registry import (
-        ModelIntegrityError,
-        champion_version,
-        load_model,
-        metric,
-        set_champion,
-    )
-    from drift_platform.training import GateComparison, GateSettings, compare_models, decide
-
-    spec = dataset.spec()
-    run_id = context.run.run_id
-    challenger_version = trained_model["version"]
-    challenger, challenger_manifest = load_model(model_store, challenger_version)
-    pointer = champion_version(model_store)
-    resumed = False
-    if pointer and pointer["version"] == challenger_version:
-        if pointer.get("run_id") != run_id:
-            context.log.info(f"{challenger_version} is already the champion: nothing to decide")
-            return dg.MaterializeResult(
-                data_version=dg.DataVersion(challenger_version),
-                metadata={
-                    "decision": dg.MetadataValue.text("unchanged"),
-                    "promoted": dg.MetadataValue.bool(False),
-                    "champion_version": dg.MetadataValue.text(challenger_version),
-                    "challenger_version": dg.MetadataValue.text(challenger_version),
-                    **_optional_float("champion_holdout_rmsle", metric(challenger_manifest, "holdout_rmsle")),
-                },
-            )
-        # This run promoted it and the step is being retried: decide again against the champion it replaced
-        # (same data, same result) to report the decision and send the alert the first attempt did not send.
-        resumed = True
-        before = pointer.get("previous")
-    else:
-        before = pointer["version"] if pointer else None
-
-    champion = champion_manifest = None
-    if before is not None:
-        try:
-            champion, champion_manifest = load_model(model_store, before)
-        except ModelIntegrityError as exc:
-            raise dg.Failure(
-                description=f"the champion in service is not intact: {exc}. Put an intact version back in service "
-                "with champion_rollback_job, then retrain.",
-                allow_retries=False,
-            ) from exc
-
-    settings = GateSettings(eval_weeks=config.eval_weeks, min_eval_rows=config.min_eval_rows,
-                            min_fit_rows=config.min_fit_rows)
-    history = warehouse.read(warehouse.history_table, spec)
-    comparison: GateComparison = compare_models(
-        challenger, history, spec, settings, champion, _seen_until(champion_manifest) if champion_manifest else None
-    )
-    decision = decide(comparison, champion is not None, config.min_improvement)
-    if resumed and not decision.promote:  # cannot happen with the same data; the pointer is what serves
-        context.log.warning(f"re-deciding a retried promotion gave {decision.outcome}; {challenger_version} stays")
-        decision = dataclasses.replace(decision, promote=True, outcome="promoted")
-    audit_key = None
-    if decision.promote and not resumed:
-        entry = set_champion(
-            model_store, challenger_version, action="promote", reason=decision.reason, run_id=run_id,
-            details={
-                "challenger_rmsle": comparison.challenger_rmsle, "champion_rmsle": comparison.champion_rmsle,
-                "eval_weeks": comparison.weeks, "eval_rows": comparison.eval_rows,
-            },
-        )
-        audit_key = entry["audit_key"]
-    in_service = challenger_version if decision.promote else before
-    in_service_manifest = challenger_manifest if decision.promote else champion_manifest
-    champion_holdout = metric(in_service_manifest, "holdout_rmsle") if in_service_manifest else None
-    context.log.info(f"gate: {decision.outcome} ({decision.reason}); champion now {in_service}")
-
-    tags = context.run.tags
-    facts = {
-        "week": tags.get(TAG_DRIFTED_WEEK, "-"),
-        "trigger": tags.get(TAG_TRIGGER, "manual"),
-        "evaluation_id": tags.get(TAG_EVALUATION_ID, "-"),
-        "promoted": decision.promote,
-        "challenger": challenger_version,
-        "champion_before": before,
-        "challenger_rmsle": comparison.challenger_rmsle,
-        "champion_rmsle": comparison.champion_rmsle,
-        "weeks": comparison.weeks,
-        "eval_rows": comparison.eval_rows,
-        "min_improvement": config.min_improvement,
-        "reason": decision.reason,
-        "champion_holdout_rmsle": champion_holdout,
-    }
-    metadata: dict[str, dg.MetadataValue] = {
+def gate_metadata(facts: dict[str, Any], comparison, decision, challenger_holdout) -> dict[str, dg.MetadataValue]:
+    return {
         "decision": dg.MetadataValue.text(decision.outcome),
         "promoted": dg.MetadataValue.bool(decision.promote),
         "reason": dg.MetadataValue.text(decision.reason),
-        "champion_version": dg.MetadataValue.text(in_service or "-"),
-        "previous_champion": dg.MetadataValue.text(before or "-"),
-        "challenger_version": dg.MetadataValue.text(challenger_version),
-        "eval_weeks": dg.MetadataValue.text(", ".join(comparison.weeks) or "-"),
-        "eval_week_count": dg.MetadataValue.int(len(comparison.weeks)),
+        "champion_version": dg.MetadataValue.text(facts["in_service"] or "-"),
+        "previous_champion": dg.MetadataValue.text(facts["champion_before"] or "-"),
+        "challenger_version": dg.MetadataValue.text(facts["challenger"]),
+        "eval_periods": dg.MetadataValue.text(", ".join(comparison.periods) or "-"),
+        "eval_period_count": dg.MetadataValue.int(len(comparison.periods)),
         "eval_rows": dg.MetadataValue.int(comparison.eval_rows),
         "fit_rows": dg.MetadataValue.int(comparison.fit_rows),
         "excluded_seen_rows": dg.MetadataValue.int(comparison.excluded_seen_rows),
-        "min_improvement": dg.MetadataValue.float(config.min_improvement),
+        "min_improvement": dg.MetadataValue.float(facts["min_improvement"]),
         "trigger": dg.MetadataValue.text(facts["trigger"]),
         **_optional_float("challenger_rmsle", comparison.challenger_rmsle),
         **_optional_float("champion_rmsle", comparison.champion_rmsle),
         **_optional_float("relative_improvement", decision.improvement),
-        **_optional_float("champion_holdout_rmsle", champion_holdout),
-        **_optional_float("challenger_holdout_rmsle", metric(challenger_manifest, "holdout_rmsle")),
+        **_optional_float("champion_holdout_rmsle", facts["champion_holdout_rmsle"]),
+        **_optional_float("challenger_holdout_rmsle", challenger_holdout),
     }
-    if audit_key:
-        metadata["audit_entry"] = model_store.metadata_value(audit_key)
-    if tags.get(TAG_QUALITY_EVALUATION_ID):
-        metadata["quality_evaluation_id"] = dg.MetadataValue.text(tags[TAG_QUALITY_EVALUATION_ID])
-    if TAG_TRIGGER in tags:  # requested by retrain_on_drift_sensor: the team hears the outcome, once per run
-        delivered = alerts.send(gate_alert(facts, alerts, run_id), context.log)
-        metadata["alert_delivered"] = dg.MetadataValue.bool(delivered)
-        if not delivered:
-            context.log.error("the retrain's outcome could not be sent to Slack; it is in this materialization")
-    return dg.MaterializeResult(data_version=dg.DataVersion(in_service or "none"), metadata=metadata)
 
 
-def _optional_float(name: str, value: float | None) -> dict[str, dg.MetadataValue]:
-    """A float metadata entry, left out when there is no value (no champion, no fair comparison): the UI plots
-    the floats across materializations, e.g. the champion's holdout RMSLE version after version."""
-    return {} if value is None else {name: dg.MetadataValue.float(float(value))}
+def _load_champion(models, version: str | None):
+    from drift_platform.model_registry import ModelIntegrityError, load_model
+
+    if version is None:
+        return None, None
+    try:
+        return load_model(models, version)
+    except ModelIntegrityError as exc:
+        raise dg.Failure(
+            description=f"the champion in service is not intact: {exc}. Put an intact version back in service "
+            "with the rollback job, then retrain.",
+            allow_retries=False,
+        ) from exc
+
+
+def build_champion_model(monitor: Monitor) -> dg.AssetsDefinition:
+    GateConfig = run_config_class(GateSettings, monitor.gate, f"GateConfig_{monitor.name}")  # noqa: N806
+
+    @dg.asset(**asset_args(monitor, CHAMPION_MODEL, TRAINING, kinds={"scikitlearn", "storage"},
+                           ins={"trained_model": dg.AssetIn(asset_key(monitor, TRAINED_MODEL))}))
+    def champion_model(
+        context: dg.AssetExecutionContext,
+        config: GateConfig,
+        trained_model: dict,
+        warehouse: WarehouseResource,
+        store: ObjectStore,
+        alerts: Alerter,
+    ) -> dg.MaterializeResult:
+        """The model in service (`models/champion.json`), chosen by a champion/challenger gate after each training.
+
+        The challenger (the version `trained_model` just wrote) and the champion are scored by RMSLE on the same
+        recent labelled rows: those of the last `eval_periods` periods of the history that the champion's fit has
+        not seen. The challenger in the store was fitted on almost all of the history, these rows included, so
+        for the comparison its pipeline, with the hyperparameters it chose, is refitted walk-forward: before each
+        evaluated period, on every earlier row. The challenger is promoted only when its RMSLE is lower by at
+        least `min_improvement`, or when there is no champion yet. Decision, both scores, the periods and the row
+        counts are metadata; a retrain requested by the retrain sensor also reports the outcome in Slack."""
+        from drift_platform.model_registry import (
+            champion_version,
+            gate_start,
+            load_model,
+            metric,
+            set_champion,
+        )
+        from drift_platform.training import compare_models, decide
+
+        settings = settings_from(config, GateSettings)
+        models, run_id = store.scoped(monitor.name), context.run.run_id
+        challenger_version = trained_model["version"]
+        challenger, challenger_manifest = load_model(models, challenger_version)
+        start = gate_start(champion_version(models), challenger_version, run_id)
+        challenger_holdout = metric(challenger_manifest, "holdout_rmsle")
+        if start.already_champion:
+            context.log.info(f"{challenger_version} is already the champion: nothing to decide")
+            return dg.MaterializeResult(
+                data_version=dg.DataVersion(challenger_version),
+                metadata={"decision": dg.MetadataValue.text("unchanged"), "promoted": dg.MetadataValue.bool(False),
+                          "champion_version": dg.MetadataValue.text(challenger_version),
+                          "challenger_version": dg.MetadataValue.text(challenger_version),
+                          **_optional_float("champion_holdout_rmsle", challenger_holdout)},
+            )
+
+        champion, champion_manifest = _load_champion(models, start.compare_with)
+        history = warehouse.read(monitor.table("history"), monitor.spec.layout)
+        comparison = compare_models(challenger, history, monitor.spec, settings, champion,
+                                    _seen_until(champion_manifest) if champion_manifest else None, monitor.cadence)
+        decision = decide(comparison, champion is not None, settings.min_improvement)
+        if start.resumed and not decision.promote:  # cannot happen with the same data; the pointer is what serves
+            context.log.warning(f"re-deciding a retried promotion gave {decision.outcome}; {challenger_version} stays")
+            decision = dataclasses.replace(decision, promote=True, outcome="promoted")
+        audit_key = None
+        if decision.promote and not start.resumed:
+            details = {"challenger_rmsle": comparison.challenger_rmsle, "champion_rmsle": comparison.champion_rmsle,
+                       "eval_periods": comparison.periods, "eval_rows": comparison.eval_rows}
+            audit_key = set_champion(models, challenger_version, action="promote", reason=decision.reason,
+                                     run_id=run_id, details=details)["audit_key"]
+        in_service_manifest = challenger_manifest if decision.promote else champion_manifest
+        tags = context.run.tags
+        facts = {
+            "period": tags.get(TAG_PERIOD, "-"), "trigger": tags.get(TAG_TRIGGER, "manual"),
+            "evaluation_id": tags.get(TAG_EVALUATION_ID, "-"), "promoted": decision.promote,
+            "challenger": challenger_version, "champion_before": start.compare_with,
+            "in_service": challenger_version if decision.promote else start.compare_with,
+            "challenger_rmsle": comparison.challenger_rmsle, "champion_rmsle": comparison.champion_rmsle,
+            "periods": comparison.periods, "eval_rows": comparison.eval_rows,
+            "min_improvement": settings.min_improvement, "reason": decision.reason,
+            "champion_holdout_rmsle": metric(in_service_manifest, "holdout_rmsle") if in_service_manifest else None,
+        }  # fmt: skip
+        context.log.info(f"gate: {decision.outcome} ({decision.reason}); champion now {facts['in_service']}")
+        metadata = gate_metadata(facts, comparison, decision, challenger_holdout)
+        if audit_key:
+            metadata["audit_entry"] = models.link(audit_key)
+        if tags.get(TAG_QUALITY_EVALUATION_ID):
+            metadata["quality_evaluation_id"] = dg.MetadataValue.text(tags[TAG_QUALITY_EVALUATION_ID])
+        if TAG_TRIGGER in tags:  # requested by the retrain sensor: the team hears the outcome, once per run
+            text = gate_alert(monitor.name, facts, alerts.run_url(run_id))
+            delivered = alerts.send(text, context.log, channel=monitor.slack_channel)
+            metadata["alert_delivered"] = dg.MetadataValue.bool(delivered)
+            if not delivered:
+                context.log.error("the retrain's outcome could not be sent to Slack; it is in this materialization")
+        return dg.MaterializeResult(data_version=dg.DataVersion(facts["in_service"] or "none"), metadata=metadata)
+
+    return champion_model
 
 
 # --- operating the registry by hand ----------------------------------------------------------------------------
@@ -240,64 +213,10 @@ class RollbackConfig(dg.Config):
     """Which version to put back in service, and why."""
 
     version: str = Field(
-        description="Model version id to make the champion (see model_versions_job or models/<version>/), or "
+        description="Model version id to make the champion (see the model versions job or models/<version>/), or "
         "'previous' for the champion before the current one"
     )
     reason: str = Field(default="manual rollback", description="Why; kept in the audit log and the metadata")
-
-
-@dg.op(
-    description="Make an earlier model version the champion (its sha256 is verified first); audited.",
-    tags={"kind": "storage"},
-)
-def rollback_champion(
-    context: dg.OpExecutionContext, config: RollbackConfig, model_store: ArtifactStore, alerts: Alerter
-) -> None:
-    from drift_platform.model_registry import (
-        ModelIntegrityError,
-        UnknownModelVersionError,
-        champion_version,
-        metric,
-        read_manifest,
-        set_champion,
-    )
-
-    current = champion_version(model_store)
-    target = config.version.strip()
-    if target == "previous":
-        if not current or not current.get("previous"):
-            raise dg.Failure("there is no previous champion to roll back to", allow_retries=False)
-        target = current["previous"]
-    if current and current["version"] == target:
-        context.log.info(f"{target} is already the champion: nothing to do")
-        return
-    try:
-        entry = set_champion(model_store, target, action="rollback", reason=config.reason, run_id=context.run.run_id)
-    except (UnknownModelVersionError, ModelIntegrityError, FileNotFoundError) as exc:
-        raise dg.Failure(description=f"cannot roll back to {target!r}: {exc}", allow_retries=False) from exc
-    manifest = read_manifest(model_store, target)
-    holdout = metric(manifest, "holdout_rmsle")
-    context.log_event(
-        dg.AssetMaterialization(
-            asset_key=CHAMPION_MODEL,
-            description=f"rolled back from {entry['from']} to {target}: {config.reason}",
-            metadata={
-                "decision": dg.MetadataValue.text("rolled back"),
-                "promoted": dg.MetadataValue.bool(False),
-                "reason": dg.MetadataValue.text(config.reason),
-                "champion_version": dg.MetadataValue.text(target),
-                "previous_champion": dg.MetadataValue.text(entry["from"] or "-"),
-                "sha256": dg.MetadataValue.text(entry["sha256"]),
-                "audit_entry": model_store.metadata_value(entry["audit_key"]),
-                **_optional_float("champion_holdout_rmsle", holdout),
-            },
-        )
-    )
-    alerts.send(
-        f":rewind: *Champion rolled back* from `{entry['from']}` to `{target}` (holdout RMSLE {_fmt(holdout)}): "
-        f"{config.reason}\nRun: {alerts.run_url(context.run.run_id)}",
-        context.log,
-    )
 
 
 def versions_table(rows: list[dict[str, Any]], champion: str | None, latest: str | None) -> str:
@@ -307,43 +226,101 @@ def versions_table(rows: list[dict[str, Any]], champion: str | None, latest: str
              "|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         status = ", ".join(s for s, v in (("champion", champion), ("latest", latest)) if v == row["version"])
-        if not row.get("complete", True):
+        complete = row.get("complete", True)
+        if not complete:
             status = "incomplete (no manifest or artifact)"
-        window = f"{str(row.get('window_start', ''))[:10]} .. {str(row.get('window_end', ''))[:10]}" if row.get(
-            "window_start") else "-"
+        window = (f"{str(row.get('window_start', ''))[:10]} .. {str(row.get('window_end', ''))[:10]}"
+                  if row.get("window_start") else "-")
         alpha = (row.get("hyperparameters") or {}).get("alpha", row.get("best_alpha", "-"))
         lines.append(
             f"| {row['version']} | {status or '-'} | {str(row.get('created_at', '-'))[:19]} | {window} | "
-            f"{row.get('history_rows', '-')} | {alpha} | {_fmt(metric(row, 'holdout_rmsle') if row.get('complete', True) else None)} | "
+            f"{row.get('history_rows', '-')} | {alpha} | {_fmt(metric(row, 'holdout_rmsle') if complete else None)} | "
             f"{str(row.get('data_sha256', '-'))[:12]} | {row.get('code_version', '-')} |"
         )
     return "\n".join(lines)
 
 
-@dg.op(description="List every model version with its metrics, the champion and the audit log.")
-def list_model_versions(context: dg.OpExecutionContext, model_store: ArtifactStore) -> None:
-    from drift_platform.model_registry import audit_log, champion_version, latest_version, list_versions
+def build_registry_ops(monitor: Monitor) -> tuple[dg.OpDefinition, dg.OpDefinition]:
+    """The rollback op and the listing op of a monitor's model registry."""
+    champion_key = asset_key(monitor, CHAMPION_MODEL)
 
-    rows = list_versions(model_store)
-    champion, latest = champion_version(model_store), latest_version(model_store)
-    table = versions_table(rows, champion and champion["version"], latest and latest["version"])
-    audit = audit_log(model_store)[-20:]
-    audit_md = "\n".join(
-        ["| at | action | from | to | reason | run |", "|---|---|---|---|---|---|"]
-        + [f"| {e.get('at', '-')[:19]} | {e.get('action')} | {e.get('from') or '-'} | {e.get('to')} | "
-           f"{e.get('reason', '-')} | {e.get('run_id') or '-'} |" for e in audit]
-    )
-    context.log.info(f"{len(rows)} model version(s); champion {champion and champion['version']}\n{table}")
-    context.log_event(
-        dg.AssetObservation(
-            asset_key=CHAMPION_MODEL,
-            metadata={
-                "versions": dg.MetadataValue.md(table),
-                "version_count": dg.MetadataValue.int(len(rows)),
-                "champion_version": dg.MetadataValue.text(champion["version"] if champion else "-"),
-                "latest_version": dg.MetadataValue.text(latest["version"] if latest else "-"),
-                "audit_log": dg.MetadataValue.md(audit_md),
-            },
+    @dg.op(name=f"{monitor.name}_rollback_champion", tags={"kind": "storage"},
+           description="Make an earlier model version the champion (its sha256 is verified first); audited.")
+    def rollback_champion(
+        context: dg.OpExecutionContext, config: RollbackConfig, store: ObjectStore, alerts: Alerter
+    ) -> None:
+        from drift_platform.model_registry import (
+            ModelIntegrityError,
+            UnknownModelVersionError,
+            champion_version,
+            metric,
+            read_manifest,
+            set_champion,
         )
-    )
 
+        models = store.scoped(monitor.name)
+        current = champion_version(models)
+        target = config.version.strip()
+        if target == "previous":
+            if not current or not current.get("previous"):
+                raise dg.Failure("there is no previous champion to roll back to", allow_retries=False)
+            target = current["previous"]
+        if current and current["version"] == target:
+            context.log.info(f"{target} is already the champion: nothing to do")
+            return
+        try:
+            entry = set_champion(models, target, action="rollback", reason=config.reason, run_id=context.run.run_id)
+        except (UnknownModelVersionError, ModelIntegrityError, FileNotFoundError) as exc:
+            raise dg.Failure(description=f"cannot roll back to {target!r}: {exc}", allow_retries=False) from exc
+        holdout = metric(read_manifest(models, target), "holdout_rmsle")
+        context.log_event(
+            dg.AssetMaterialization(
+                asset_key=champion_key,
+                description=f"rolled back from {entry['from']} to {target}: {config.reason}",
+                metadata={
+                    "decision": dg.MetadataValue.text("rolled back"),
+                    "promoted": dg.MetadataValue.bool(False),
+                    "reason": dg.MetadataValue.text(config.reason),
+                    "champion_version": dg.MetadataValue.text(target),
+                    "previous_champion": dg.MetadataValue.text(entry["from"] or "-"),
+                    "sha256": dg.MetadataValue.text(entry["sha256"]),
+                    "audit_entry": models.link(entry["audit_key"]),
+                    **_optional_float("champion_holdout_rmsle", holdout),
+                },
+            )
+        )
+        alerts.send(
+            f":rewind: *[{monitor.name}] Champion rolled back* from `{entry['from']}` to `{target}` (holdout RMSLE "
+            f"{_fmt(holdout)}): {config.reason}\nRun: {alerts.run_url(context.run.run_id)}",
+            context.log, channel=monitor.slack_channel,
+        )
+
+    @dg.op(name=f"{monitor.name}_list_model_versions",
+           description="List every model version with its metrics, the champion and the audit log.")
+    def list_model_versions(context: dg.OpExecutionContext, store: ObjectStore) -> None:
+        from drift_platform.model_registry import audit_log, champion_version, latest_version, list_versions
+
+        models = store.scoped(monitor.name)
+        rows = list_versions(models)
+        champion, latest = champion_version(models), latest_version(models)
+        table = versions_table(rows, champion and champion["version"], latest and latest["version"])
+        audit_md = "\n".join(
+            ["| at | action | from | to | reason | run |", "|---|---|---|---|---|---|"]
+            + [f"| {e.get('at', '-')[:19]} | {e.get('action')} | {e.get('from') or '-'} | {e.get('to')} | "
+               f"{e.get('reason', '-')} | {e.get('run_id') or '-'} |" for e in audit_log(models)[-20:]]
+        )
+        context.log.info(f"{len(rows)} model version(s); champion {champion and champion['version']}\n{table}")
+        context.log_event(
+            dg.AssetObservation(
+                asset_key=champion_key,
+                metadata={
+                    "versions": dg.MetadataValue.md(table),
+                    "version_count": dg.MetadataValue.int(len(rows)),
+                    "champion_version": dg.MetadataValue.text(champion["version"] if champion else "-"),
+                    "latest_version": dg.MetadataValue.text(latest["version"] if latest else "-"),
+                    "audit_log": dg.MetadataValue.md(audit_md),
+                },
+            )
+        )
+
+    return rollback_champion, list_model_versions

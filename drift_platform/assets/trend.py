@@ -1,13 +1,13 @@
-"""Drift over time: every week's drift report in one table and one chart.
+"""Drift over time: every period's drift report in one table and one chart.
 
-`drift_trend` reads the latest `drift_report` materialization of every week from the Dagster instance (their
+`drift_trend` reads the latest `drift_report` materialization of every period from the Dagster instance (their
 metadata: drift share, threshold, verdict, `score/<column>` and `drifted/<column>`), so it needs no store of
 its own and always agrees with what the UI shows per partition. The table and the chart are plain functions
 of those rows (`trend_frame`, `trend_markdown`, `render_chart`); the asset reads, calls them, writes the PNG
 to the report store and reports metadata.
 
-It materializes by itself after any week's report changes (`drift_trend_sensor`, an automation-condition
-sensor run by the daemon), waiting while a weekly run is still in progress.
+It materializes by itself after any period's report changes (`<monitor>_drift_trend_sensor`, an
+automation-condition sensor run by the daemon), waiting while a run of the period is still in progress.
 """
 
 import base64
@@ -18,24 +18,23 @@ from typing import Any
 
 import dagster as dg
 
-from drift_platform.assets import DataFrame
-from drift_platform.assets.monitoring import drift_report, report_link
-from drift_platform.constants import MONITORING_GROUP, OWNERS
-from drift_platform.resources import ArtifactStore
+from drift_platform.assets import DataFrame, asset_args, asset_key
+from drift_platform.constants import DRIFT_REPORT, DRIFT_TREND, MONITORING
+from drift_platform.monitor import Monitor
+from drift_platform.resources import ObjectStore
 
-DRIFT_REPORT = dg.AssetKey("drift_report")
 PAGE_SIZE = 500
 # Inline the chart in the metadata (a markdown image with a data URL) up to this size; bigger ones are linked only.
 INLINE_CHART_MAX_BYTES = 400_000
-# Scores are written into the heatmap's cells up to this many weeks; beyond that only the colours.
-ANNOTATE_MAX_WEEKS = 30
+# Scores are written into the heatmap's cells up to this many periods; beyond that only the colours.
+ANNOTATE_MAX_PERIODS = 30
 
 
 @dataclass(frozen=True)
-class WeekDrift:
-    """One week's drift, as its latest drift_report materialization recorded it."""
+class PeriodDrift:
+    """One period's drift, as its latest drift_report materialization recorded it."""
 
-    week: str
+    period: str
     drift_share: float
     threshold: float
     dataset_drift: bool
@@ -45,12 +44,12 @@ class WeekDrift:
     run_id: str = ""
 
 
-def week_from_metadata(week: str, metadata: Mapping[str, Any], run_id: str = "") -> WeekDrift:
+def period_from_metadata(period: str, metadata: Mapping[str, Any], run_id: str = "") -> PeriodDrift:
     values = {key: getattr(value, "value", value) for key, value in metadata.items()}
     columns = sorted(key.removeprefix("score/") for key in values if key.startswith("score/"))
     drifted = {c: (bool(values[f"drifted/{c}"]) if f"drifted/{c}" in values else None) for c in columns}
-    return WeekDrift(
-        week=week,
+    return PeriodDrift(
+        period=period,
         drift_share=float(values.get("drift_share", math.nan)),
         threshold=float(values.get("drift_share_threshold", math.nan)),
         dataset_drift=bool(values.get("dataset_drift", False)),
@@ -61,8 +60,8 @@ def week_from_metadata(week: str, metadata: Mapping[str, Any], run_id: str = "")
     )
 
 
-def latest_weeks(instance: dg.DagsterInstance, asset_key: dg.AssetKey = DRIFT_REPORT) -> list[WeekDrift]:
-    """The latest materialization of every partition of the drift report, oldest week first."""
+def latest_periods(instance: dg.DagsterInstance, asset_key: dg.AssetKey) -> list[PeriodDrift]:
+    """The latest materialization of every partition of a drift report, oldest period first."""
     latest: dict[str, Any] = {}
     cursor = None
     while True:
@@ -74,28 +73,28 @@ def latest_weeks(instance: dg.DagsterInstance, asset_key: dg.AssetKey = DRIFT_RE
             break
         cursor = page.cursor
     return [
-        week_from_metadata(week, record.asset_materialization.metadata, record.run_id)
-        for week, record in sorted(latest.items())
+        period_from_metadata(period, record.asset_materialization.metadata, record.run_id)
+        for period, record in sorted(latest.items())
     ]
 
 
 # --- plain functions over the rows -----------------------------------------------------------------------------
-def trend_frame(weeks: Sequence[WeekDrift]) -> DataFrame:
-    """One row a week: drift share, threshold, verdict, then per column its score and drifted flag."""
+def trend_frame(periods: Sequence[PeriodDrift]) -> DataFrame:
+    """One row a period: drift share, threshold, verdict, then per column its score and drifted flag."""
     import pandas as pd
 
-    columns = sorted({c for w in weeks for c in w.scores})
+    columns = sorted({c for w in periods for c in w.scores})
     rows = []
-    for w in weeks:
+    for w in periods:
         row: dict[str, Any] = {
-            "week": w.week, "drift_share": w.drift_share, "threshold": w.threshold, "dataset_drift": w.dataset_drift,
+            "period": w.period, "drift_share": w.drift_share, "threshold": w.threshold, "dataset_drift": w.dataset_drift,
         }  # fmt: skip
         for c in columns:
             row[f"score/{c}"] = w.scores.get(c, math.nan)
             flag = w.drifted.get(c)
             row[f"drifted/{c}"] = math.nan if flag is None else float(flag)
         rows.append(row)
-    return pd.DataFrame(rows, columns=["week", "drift_share", "threshold", "dataset_drift",
+    return pd.DataFrame(rows, columns=["period", "drift_share", "threshold", "dataset_drift",
                                        *(f"score/{c}" for c in columns), *(f"drifted/{c}" for c in columns)])
 
 
@@ -106,10 +105,10 @@ def frame_columns(frame: DataFrame) -> list[str]:
 def trend_markdown(frame: DataFrame) -> str:
     """The table as markdown: a drifted column's score in bold."""
     columns = frame_columns(frame)
-    header = ["week", "drift share", "threshold", "dataset drift", *columns]
+    header = ["period", "drift share", "threshold", "dataset drift", *columns]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for values in frame.to_dict("records"):
-        cells = [values["week"], f"{values['drift_share']:.2f}", f"{values['threshold']:.2f}",
+        cells = [values["period"], f"{values['drift_share']:.2f}", f"{values['threshold']:.2f}",
                  "**yes**" if values["dataset_drift"] else "no"]
         for c in columns:
             score, flag = values[f"score/{c}"], values[f"drifted/{c}"]
@@ -121,8 +120,8 @@ def trend_markdown(frame: DataFrame) -> str:
     return "\n".join(lines)
 
 
-def render_chart(frame: DataFrame, dpi: int = 90) -> bytes:
-    """A PNG: drift share per week against the threshold, above a heatmap of which columns drifted when."""
+def render_chart(frame: DataFrame, dpi: int = 90, title: str = "Data drift per period") -> bytes:
+    """A PNG: drift share per period against the threshold, above a heatmap of which columns drifted when."""
     import io
 
     import numpy as np
@@ -130,8 +129,8 @@ def render_chart(frame: DataFrame, dpi: int = 90) -> bytes:
     from matplotlib.figure import Figure  # the object API: no pyplot, no GUI backend, safe in any thread
 
     columns = frame_columns(frame)
-    weeks = list(frame["week"])
-    n = len(weeks)
+    periods = list(frame["period"])
+    n = len(periods)
     width = min(24.0, max(8.0, 1.2 + 0.42 * n))
     fig = Figure(figsize=(width, 3.2 + 0.45 * max(len(columns), 1) + 1.0), dpi=dpi, layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, max(len(columns), 1) * 0.6 + 0.6])
@@ -147,7 +146,7 @@ def render_chart(frame: DataFrame, dpi: int = 90) -> bytes:
              where="post", color="#c53030", linestyle="--", linewidth=1.2, label="threshold (drift share)")
     top.set_ylim(-0.03, 1.05)
     top.set_ylabel("share of drifted columns")
-    top.set_title("Data drift per week")
+    top.set_title(title)
     top.grid(axis="y", alpha=0.3)
     top.legend(loc="upper left", fontsize=8, frameon=False, ncols=3)
 
@@ -158,13 +157,13 @@ def render_chart(frame: DataFrame, dpi: int = 90) -> bytes:
     bottom.imshow(np.ma.masked_invalid(flags), cmap=cmap, vmin=0, vmax=1, aspect="auto", interpolation="nearest")
     bottom.set_yticks(range(len(columns)), columns or ["-"])
     bottom.set_title("Drifted columns (red) and each test's score", fontsize=10)
-    if n <= ANNOTATE_MAX_WEEKS:
+    if n <= ANNOTATE_MAX_PERIODS:
         for row, c in enumerate(columns):
             for col in range(n):
                 score = frame[f"score/{c}"].iloc[col]
                 if not math.isnan(score):
                     bottom.text(col, row, f"{score:.2g}", ha="center", va="center", fontsize=7, color="#1a202c")
-    bottom.set_xticks(x, weeks, rotation=60, ha="right", fontsize=8)
+    bottom.set_xticks(x, periods, rotation=60, ha="right", fontsize=8)
     bottom.set_xlim(-0.5, n - 0.5)
 
     buffer = io.BytesIO()
@@ -177,52 +176,55 @@ def trend_key(run_id: str) -> str:
     return f"drift_trend/{run_id}.png"
 
 
-@dg.asset(
-    group_name=MONITORING_GROUP,
-    deps=[drift_report],
-    kinds={"matplotlib", "pandas"},
-    owners=OWNERS,
-    # Refresh after any week's drift report changes; not while a week is still running. Unlike `eager()`, it
-    # does not wait for every week to exist: most weeks never will.
-    automation_condition=dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing()),
-)
-def drift_trend(context: dg.AssetExecutionContext, report_store: ArtifactStore) -> dg.MaterializeResult:
-    """Drift over time: every week's latest drift report in one table (drift share, threshold, verdict and each
-    column's score, drifted ones in bold) and one chart (drift share per week with the threshold line, above a
-    heatmap of which columns drifted when). The PNG goes to the report store and is shown in the metadata."""
-    weeks = latest_weeks(context.instance)
-    if not weeks:
-        return dg.MaterializeResult(
-            metadata={
-                "weeks": dg.MetadataValue.int(0),
-                "table": dg.MetadataValue.md("No drift report yet: materialize `drift_report` for a week first."),
-            }
-        )
-    frame = trend_frame(weeks)
-    png = render_chart(frame)
-    key = trend_key(context.run.run_id)
-    report_store.write_bytes(key, png, "image/png")
-    latest = weeks[-1]
-    metadata: dict[str, dg.MetadataValue] = {
-        "weeks": dg.MetadataValue.int(len(weeks)),
-        "drifted_weeks": dg.MetadataValue.int(sum(w.dataset_drift for w in weeks)),
-        "first_week": dg.MetadataValue.text(weeks[0].week),
-        "latest_week": dg.MetadataValue.text(latest.week),
-        "latest_drift_share": dg.MetadataValue.float(latest.drift_share),
-        "table": dg.MetadataValue.md(trend_markdown(frame)),
-        "chart": report_link(report_store, key),
-    }
-    if len(png) <= INLINE_CHART_MAX_BYTES:
-        encoded = base64.b64encode(png).decode()
-        metadata["chart_preview"] = dg.MetadataValue.md(f"![drift per week](data:image/png;base64,{encoded})")
-    context.log.info(f"{len(weeks)} week(s) from {weeks[0].week} to {latest.week}; chart {len(png)} bytes")
-    return dg.MaterializeResult(metadata=metadata)
+def build_drift_trend(monitor: Monitor) -> tuple[dg.AssetsDefinition, dg.SensorDefinition]:
+    """The trend asset and the automation sensor that keeps it fresh."""
+    report = asset_key(monitor, DRIFT_REPORT)
+    label = monitor.period_label
 
+    @dg.asset(
+        **asset_args(monitor, DRIFT_TREND, MONITORING, deps=[report], kinds={"matplotlib", "pandas"},
+                     # Refresh after any period's drift report changes, not while a period is still running.
+                     # Unlike `eager()`, it does not wait for every period to exist: most never will.
+                     automation_condition=dg.AutomationCondition.eager().without(
+                         ~dg.AutomationCondition.any_deps_missing()))
+    )
+    def drift_trend(context: dg.AssetExecutionContext, store: ObjectStore) -> dg.MaterializeResult:
+        """Drift over time: every period's latest drift report in one table (drift share, threshold, verdict and
+        each column's score, drifted ones in bold) and one chart (drift share per period with the threshold line,
+        above a heatmap of which columns drifted when). The PNG goes to the store and is shown in the metadata."""
+        periods = latest_periods(context.instance, report)
+        if not periods:
+            return dg.MaterializeResult(
+                metadata={
+                    "periods": dg.MetadataValue.int(0),
+                    "table": dg.MetadataValue.md(f"No drift report yet: materialize `{report.to_user_string()}` first."),
+                }
+            )
+        frame = trend_frame(periods)
+        png = render_chart(frame, title=f"{monitor.name}: data drift per {label}")
+        folder, key = store.scoped(monitor.name), trend_key(context.run.run_id)
+        folder.write_bytes(key, png, "image/png")
+        latest = periods[-1]
+        metadata: dict[str, dg.MetadataValue] = {
+            "periods": dg.MetadataValue.int(len(periods)),
+            "drifted_periods": dg.MetadataValue.int(sum(w.dataset_drift for w in periods)),
+            "first_period": dg.MetadataValue.text(periods[0].period),
+            "latest_period": dg.MetadataValue.text(latest.period),
+            "latest_drift_share": dg.MetadataValue.float(latest.drift_share),
+            "table": dg.MetadataValue.md(trend_markdown(frame)),
+            "chart": folder.link(key),
+        }
+        if len(png) <= INLINE_CHART_MAX_BYTES:
+            encoded = base64.b64encode(png).decode()
+            metadata["chart_preview"] = dg.MetadataValue.md(f"![drift per {label}](data:image/png;base64,{encoded})")
+        context.log.info(f"{len(periods)} {label}(s) from {periods[0].period} to {latest.period}; chart {len(png)} bytes")
+        return dg.MaterializeResult(metadata=metadata)
 
-drift_trend_sensor = dg.AutomationConditionSensorDefinition(
-    "drift_trend_sensor",
-    target=dg.AssetSelection.assets(drift_trend),
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=30,
-    description="Materializes drift_trend after a week's drift report changes (its automation condition).",
-)
+    sensor = dg.AutomationConditionSensorDefinition(
+        f"{monitor.name}_drift_trend_sensor",
+        target=dg.AssetSelection.assets(drift_trend),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=max(30, monitor.sensor_interval_seconds),
+        description=f"Materializes {monitor.name}/drift_trend after a period's drift report changes.",
+    )
+    return drift_trend, sensor

@@ -23,8 +23,9 @@ class Alerter(dg.ConfigurableResource):
     def run_url(self, run_id: str) -> str:
         return f"{self.dagster_ui_url.rstrip('/')}/runs/{run_id}"
 
-    def send(self, text: str, log: Any) -> bool:
-        log.warning(f"ALERT (no Slack token configured, logged only):\n{text}")
+    def send(self, text: str, log: Any, channel: str | None = None) -> bool:
+        """Deliver one message (to `channel`, or the default one); True once it is delivered."""
+        log.warning(f"ALERT (no Slack token configured, logged only{f'; for {channel}' if channel else ''}):\n{text}")
         return True
 
 

@@ -16,7 +16,7 @@ class SlackAlerter(Alerter):
     connection errors a bounded number of times."""
 
     slack: SlackResource
-    channel: str = Field(default="#ml-alerts", description="Channel the alerts are posted to")
+    channel: str = Field(default="#ml-alerts", description="Channel the alerts go to unless a monitor names its own")
     base_url: str | None = Field(
         default=None, description="Slack API base URL, e.g. a Slack-compatible gateway (ends with /api/)"
     )
@@ -41,11 +41,12 @@ class SlackAlerter(Alerter):
         ]
         return client
 
-    def send(self, text: str, log: Any) -> bool:
+    def send(self, text: str, log: Any, channel: str | None = None) -> bool:
+        channel = channel or self.channel
         try:
-            self.client().chat_postMessage(channel=self.channel, text=text, mrkdwn=True)
+            self.client().chat_postMessage(channel=channel, text=text, mrkdwn=True)
         except Exception as exc:  # a Slack outage must not crash the caller
-            log.error(f"Slack alert to {self.channel} failed ({type(exc).__name__}: {_first_line(exc)}); will retry")
+            log.error(f"Slack alert to {channel} failed ({type(exc).__name__}: {_first_line(exc)}); will retry")
             return False
-        log.info(f"Slack alert posted to {self.channel}")
+        log.info(f"Slack alert posted to {channel}")
         return True

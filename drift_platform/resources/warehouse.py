@@ -1,7 +1,9 @@
-"""The warehouse: tables `reference` and `history`, reached through one SQLAlchemy URL.
+"""The warehouse: every monitor's tables (`<monitor>_reference`, `<monitor>_history`, `<monitor>_predictions`),
+reached through one SQLAlchemy URL.
 
-SQLite file by default, PostgreSQL in production (`postgresql+psycopg2://...`). Tables are typed from the
-dataset spec with a primary key on the datetime column, so a duplicate row is impossible, not just unlikely.
+SQLite file by default, PostgreSQL in production (`postgresql+psycopg2://...`). Tables are typed from a
+`TableLayout` (a dataset spec's columns and types, drift_platform/dataset.py) with a primary key on the time
+column, so a duplicate row is impossible, not just unlikely.
 Replacing a window (delete + insert) is one transaction. On PostgreSQL rows go in with `COPY ... FROM STDIN`,
 as CSV made by pyarrow a slice of rows at a time while the server parses the previous ones, and come back
 with `COPY (SELECT ...) TO STDOUT` parsed by pyarrow (1M rows: ~2 s instead of ~9 s with `read_sql`).
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
-from drift_platform.dataset import DatasetSpec, validate_identifier
+from drift_platform.dataset import TableLayout, arrow_type, pandas_dtype, sql_type, validate_identifier
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -27,25 +29,11 @@ if TYPE_CHECKING:
     Window = tuple[pd.DataFrame, pd.Timestamp, pd.Timestamp]
 
 
-def _sql_type(typ: str):
-    import sqlalchemy as sa
-
-    return {
-        "int": sa.BigInteger(),
-        "float": sa.Float(precision=53),
-        "bool": sa.SmallInteger(),
-        "str": sa.Text(),
-        "datetime": sa.DateTime(),
-    }[typ]
-
-
 class WarehouseResource(dg.ConfigurableResource):
-    """A SQL warehouse holding the reference and history tables."""
+    """A SQL warehouse holding every monitor's tables."""
 
     url: str = Field(description="SQLAlchemy URL, e.g. sqlite:////path/warehouse.db or postgresql+psycopg2://...")
     db_schema: str | None = Field(default=None, description="Schema of the tables (PostgreSQL); None = default")
-    reference_table: str = Field(default="reference", description="Table holding the reference window")
-    history_table: str = Field(default="history", description="Table holding the reference and every batch")
 
     _engine: sa.Engine | None = PrivateAttr(default=None)
 
@@ -67,21 +55,18 @@ class WarehouseResource(dg.ConfigurableResource):
             self._engine = sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
         return self._engine
 
-    @property
-    def is_postgres(self) -> bool:
-        return self.engine.dialect.name == "postgresql"
-
     def describe(self) -> str:
         """The URL without its password, for metadata and logs."""
         return self.engine.url.render_as_string(hide_password=True)
 
-    def _table(self, name: str, spec: DatasetSpec) -> sa.Table:
+    def _table(self, name: str, layout: TableLayout) -> sa.Table:
         import sqlalchemy as sa
 
         validate_identifier(name, "table")
+        key = layout.time_column
         columns = [
-            sa.Column(col, _sql_type(typ), primary_key=(col == spec.datetime_column), nullable=(col != spec.datetime_column))
-            for col, typ in spec.columns.items()
+            sa.Column(col, sql_type(typ), primary_key=(col == key), nullable=(col != key))
+            for col, typ in layout.columns.items()
         ]
         return sa.Table(name, sa.MetaData(schema=self.db_schema), *columns)
 
@@ -92,13 +77,13 @@ class WarehouseResource(dg.ConfigurableResource):
         return sa.inspect(self.engine).has_table(name, schema=self.db_schema)
 
     def read(
-        self, name: str, spec: DatasetSpec, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None
+        self, name: str, layout: TableLayout, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None
     ) -> pd.DataFrame:
-        """Rows of a table, optionally in [start, end), ordered by time, with the spec's types."""
+        """Rows of a table, optionally in [start, end), ordered by time, with the layout's types."""
         import sqlalchemy as sa
 
-        table = self._table(name, spec)
-        when = table.c[spec.datetime_column]
+        table = self._table(name, layout)
+        when = table.c[layout.time_column]
         query = sa.select(table).order_by(when)
         if start is not None:
             query = query.where(when >= _py(start))
@@ -108,28 +93,28 @@ class WarehouseResource(dg.ConfigurableResource):
 
         with self.engine.connect() as conn:
             if conn.dialect.name == "postgresql":
-                frame = _copy_out(conn, table, spec, start, end)
+                frame = _copy_out(conn, table, layout, start, end)
             else:
                 frame = pd.read_sql_query(query, conn)
-        return _typed(frame, spec)
+        return _typed(frame, layout)
 
-    def stats(self, name: str, spec: DatasetSpec) -> dict[str, object]:
+    def stats(self, name: str, layout: TableLayout) -> dict[str, object]:
         import sqlalchemy as sa
 
-        table = self._table(name, spec)
-        when = table.c[spec.datetime_column]
+        table = self._table(name, layout)
+        when = table.c[layout.time_column]
         with self.engine.connect() as conn:
             rows, first, last = conn.execute(sa.select(sa.func.count(), sa.func.min(when), sa.func.max(when))).one()
         return {"rows": int(rows), "first": first, "last": last}
 
-    def replace_windows(self, name: str, spec: DatasetSpec, windows: Sequence[Window]) -> list[int]:
+    def replace_windows(self, name: str, layout: TableLayout, windows: Sequence[Window]) -> list[int]:
         """For each (frame, start, end): delete the table's rows in [start, end) and insert the frame. All of
         it in one transaction, so a reader sees the old rows or the new ones, never half. Returns the rows
         deleted per window."""
         import sqlalchemy as sa
 
-        when_col = spec.datetime_column
-        table = self._table(name, spec)
+        when_col = layout.time_column
+        table = self._table(name, layout)
         when = table.c[when_col]
         for frame, start, end in windows:
             outside = (frame[when_col] < start) | (frame[when_col] >= end)
@@ -148,7 +133,7 @@ class WarehouseResource(dg.ConfigurableResource):
             for frame, start, end in windows:
                 result = conn.execute(sa.delete(table).where(when >= _py(start), when < _py(end)))
                 deleted.append(int(result.rowcount or 0))
-                columns = list(spec.columns)
+                columns = list(layout.columns)
                 self._insert(conn, table, frame if list(frame.columns) == columns else frame[columns])
         return deleted
 
@@ -282,7 +267,7 @@ def _copy_into(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> Non
 
 
 def _copy_out(
-    conn: sa.Connection, table: sa.Table, spec: DatasetSpec, start: pd.Timestamp | None, end: pd.Timestamp | None
+    conn: sa.Connection, table: sa.Table, layout: TableLayout, start: pd.Timestamp | None, end: pd.Timestamp | None
 ) -> pd.DataFrame:
     """The rows of [start, end) ordered by time, via COPY (SELECT ...) TO STDOUT, parsed by pyarrow with the
     spec's types. Exact: floats come out in PostgreSQL's shortest round-trip form (extra_float_digits > 0), NULL
@@ -294,8 +279,8 @@ def _copy_out(
     import pyarrow.csv as pa_csv
     from psycopg2 import sql
 
-    names = list(spec.columns)
-    when = sql.Identifier(spec.datetime_column)
+    names = list(layout.columns)
+    when = sql.Identifier(layout.time_column)
     target = sql.Identifier(table.schema, table.name) if table.schema else sql.Identifier(table.name)
     conditions, params = [], []
     if start is not None:
@@ -308,10 +293,7 @@ def _copy_out(
     select = sql.SQL("SELECT {} FROM {}{} ORDER BY {}").format(
         sql.SQL(", ").join(sql.Identifier(c) for c in names), target, where, when
     )
-    arrow_types = {
-        "int": pa.int64(), "bool": pa.int64(), "float": pa.float64(), "str": pa.string(), "datetime": pa.timestamp("us"),
-    }  # fmt: skip
-    schema = pa.schema([(c, arrow_types[spec.columns[c]]) for c in names])
+    schema = pa.schema([(c, arrow_type(layout.columns[c])) for c in names])
     raw = conn.connection.driver_connection
     with raw.cursor() as cursor:
         text = cursor.mogrify(sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv)").format(select), params).decode()
@@ -350,18 +332,14 @@ def _py(value):
     return value.to_pydatetime() if hasattr(value, "to_pydatetime") else value
 
 
-def _typed(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+def _typed(frame: pd.DataFrame, layout: TableLayout) -> pd.DataFrame:
     import pandas as pd
 
     # SQLAlchemy names columns with `quoted_name`, a str subclass that scikit-learn does not take as a feature name.
     frame.columns = [str(c) for c in frame.columns]
-    for col, typ in spec.columns.items():
-        if col not in frame.columns:
+    for col, typ in layout.columns.items():
+        if col not in frame.columns or typ == "str":
             continue
-        if typ == "datetime":
-            frame[col] = pd.to_datetime(frame[col]).astype("datetime64[ns]")
-        elif typ in ("int", "bool"):
-            frame[col] = frame[col].astype("Int64") if frame[col].isna().any() else frame[col].astype("int64")
-        elif typ == "float":
-            frame[col] = frame[col].astype("float64")
+        values = pd.to_datetime(frame[col]) if typ == "datetime" else frame[col]
+        frame[col] = values.astype(pandas_dtype(typ, bool(values.isna().any())))
     return frame

@@ -1,0 +1,127 @@
+"""The settings of each step of a monitor: drift decisions, training, the champion/challenger gate, the
+model-quality check. Defined once, here, as plain pydantic models (no Dagster, no pandas: the code location
+imports them when it loads): the logic takes them (drift.py, training.py), a monitor's YAML sets them
+(monitor.py), and each step's run config is made from them with the monitor's values as defaults
+(assets/__init__.py: `run_config_class`), so the Launchpad can override any of them for one run.
+
+Bounds are checked by validators rather than `Field(gt=...)`: Dagster derives a component's YAML schema from
+plain field types only.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+# Column kinds of the drift decisions (drift.py): numerical or categorical.
+NUM, CAT = "num", "cat"
+# The tutorial's Ridge grid.
+DEFAULT_ALPHAS: tuple[float, ...] = (0.1, 1.0, 2.0, 3.0, 4.0, 10.0, 100.0)
+
+
+class DriftSettings(BaseModel):
+    """Evidently's DataDriftPreset settings; unset means Evidently's default for the column's type and size."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    drift_share: float = Field(default=0.5, description="Share of drifted columns at which the dataset has drifted, [0, 1]")
+    method: str | None = Field(default=None, description="Drift test for every column, e.g. 'ks', 'psi', 'wasserstein'")
+    num_method: str | None = Field(default=None, description="Drift test for numerical columns")
+    cat_method: str | None = Field(default=None, description="Drift test for categorical columns")
+    per_column_method: dict[str, str] = Field(default_factory=dict, description="Drift test per column")
+    threshold: float | None = Field(default=None, description="Threshold for every column's test")
+    num_threshold: float | None = Field(default=None, description="Threshold for numerical columns")
+    cat_threshold: float | None = Field(default=None, description="Threshold for categorical columns")
+    per_column_threshold: dict[str, float] = Field(default_factory=dict, description="Threshold per column")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> DriftSettings:
+        if not 0 <= self.drift_share <= 1:
+            raise ValueError(f"drift_share must be in [0, 1], got {self.drift_share}")
+        return self
+
+    def preset_kwargs(self) -> dict[str, Any]:
+        return {k: v for k, v in self.model_dump().items() if v not in (None, {})}
+
+    def column_method(self, column: str, kind: str) -> str | None:
+        """The configured test of a column, with Evidently's precedence: per column, then per type, then all."""
+        method = self.method
+        by_type = self.cat_method if kind == CAT else self.num_method
+        if by_type is not None:
+            method = by_type
+        return (self.per_column_method or {}).get(column, method)
+
+    def column_threshold(self, column: str, kind: str) -> float | None:
+        """The configured threshold of a column, with Evidently's precedence; None = the test's default."""
+        per_column = self.per_column_threshold or {}
+        if column in per_column:
+            return per_column[column]
+        by_type = self.cat_threshold if kind == CAT else self.num_threshold
+        if by_type is not None:
+            return by_type
+        return self.threshold
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+class TrainingSettings(BaseModel):
+    """Model and search settings (the tutorial's Ridge on log1p of the target, by default)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    alphas: list[float] = Field(
+        default_factory=lambda: list(DEFAULT_ALPHAS), description="Ridge alphas searched by GridSearchCV"
+    )
+    cv_folds: int = Field(default=3, description="Chronological CV folds (TimeSeriesSplit) of the search, at least 2")
+    holdout_share: float = Field(default=0.1, description="Latest share of the history held out for scoring, (0, 1)")
+    n_jobs: int = Field(default=1, description="Parallel jobs of the grid search (-1 = all cores)")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> TrainingSettings:
+        _require(bool(self.alphas) and all(a > 0 for a in self.alphas), f"alphas must be positive numbers, got {self.alphas}")
+        _require(self.cv_folds >= 2, f"cv_folds must be at least 2, got {self.cv_folds}")
+        _require(0 < self.holdout_share < 1, f"holdout_share must be in (0, 1), got {self.holdout_share}")
+        return self
+
+
+class GateSettings(BaseModel):
+    """How the challenger is compared with the champion."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    eval_periods: int = Field(
+        default=4, description="Compare on the labelled rows of the last N periods of the history (those the "
+        "champion's fit has not seen); the challenger is refitted on the rows before them for the comparison",
+    )
+    min_improvement: float = Field(
+        default=0.01, description="Promote only if the challenger's RMSLE is lower than the champion's by at least "
+        "this share (0.01 = 1 %); 0 = any improvement; negative tolerates a slightly worse, fresher model",
+    )
+    min_eval_rows: int = Field(default=7, description="Fewer rows to compare on than this: keep the champion")
+    min_fit_rows: int = Field(default=20, description="Fewer rows to refit the challenger on than this: keep the champion")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> GateSettings:
+        for name in ("eval_periods", "min_eval_rows", "min_fit_rows"):
+            _require(getattr(self, name) >= 1, f"{name} must be at least 1, got {getattr(self, name)}")
+        return self
+
+
+class QualitySettings(BaseModel):
+    """When the champion's error on a period counts as degraded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_ratio: float = Field(
+        default=2.0, description="Fail when the period's RMSLE exceeds this multiple of the model's holdout RMSLE"
+    )
+    severity: Literal["WARN", "ERROR"] = Field(default="ERROR", description="Severity of a failure: WARN or ERROR")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> QualitySettings:
+        _require(self.max_ratio > 0, f"max_ratio must be positive, got {self.max_ratio}")
+        return self
