@@ -7,7 +7,7 @@ Layout under a monitor's folder of the object store (`<store>/<monitor>/`):
                                      version, hyperparameters, metrics, and the artifact's sha256
     models/latest.json               the last trained version; moved only after both files are written
     models/champion.json             the version in service (predictions, the model-quality check); moved by the
-                                     champion/challenger gate and by champion_rollback_job, only to a version
+                                     champion/challenger gate and by the rollback job, only to a version
                                      whose artifact matches its manifest's sha256
     models/audit/<time>-<action>-<version>-<id>.json   one object per champion change, never overwritten
 
