@@ -137,15 +137,14 @@ def history(rows: int, variant: str, host: str, port: int) -> dict[str, Any]:
     "psql_write" = `psql \\copy ... FROM` a file holding the very CSV text `write` streams, into the same (empty,
     same DDL) table;
     "read" = `WarehouseResource.read` of the whole table; "psql_read" = `psql \\copy (SELECT ...) TO` a file."""
-    import shutil
 
     import pandas as pd
-    import psycopg2  # noqa: F401 - imported before the timer, as in a process that already reads the reference
+    import psycopg  # noqa: F401 - imported before the timer, as in a process that already reads the reference
     import pyarrow.csv  # noqa: F401
     import sqlalchemy  # noqa: F401
 
     from benchmarks.data import SPEC, frame
-    from drift_platform.resources.warehouse import WarehouseResource, _CsvSlices
+    from drift_platform.resources.warehouse import WarehouseResource, csv_slices
 
     rows_frame = frame(rows, seed=3)
     start, end = rows_frame["ts"].iloc[0], rows_frame["ts"].iloc[-1] + pd.Timedelta(seconds=1)
@@ -166,8 +165,9 @@ def history(rows: int, variant: str, host: str, port: int) -> dict[str, Any]:
                 warehouse.replace_windows(
                     "history", SPEC.layout, [(rows_frame.iloc[:0], start, end)]
                 )  # the same DDL
-                with _CsvSlices(rows_frame) as stream, csv_path.open("wb") as sink:  # the very text COPY gets
-                    shutil.copyfileobj(stream, sink, 1 << 20)
+                with csv_path.open("wb") as sink:  # the very text COPY gets
+                    for block in csv_slices(rows_frame):
+                        sink.write(block)
                 seconds, out["rss_kb"] = _psql(
                     host, port, url, f"\\copy history ({columns}) FROM '{csv_path}' WITH (FORMAT csv)"
                 )

@@ -306,3 +306,17 @@ def test_postgres_loads_100k_rows(pg_warehouse: WarehouseResource, spec: Dataset
 
     assert pg_warehouse.stats(HISTORY, spec.layout)["rows"] == rows
     pd.testing.assert_frame_equal(pg_warehouse.read(HISTORY, spec.layout), frame, check_exact=True)
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgresql+psycopg2", "postgresql+psycopg"])
+def test_postgres_speaks_psycopg3_whatever_driver_the_url_names(pg_warehouse_url: str, scheme: str) -> None:
+    """URLs written for psycopg2 (the earlier default, still in deployments' env files) keep working: the
+    warehouse connects with psycopg 3, whose cursor.copy() streams the COPY."""
+    url = sa.make_url(pg_warehouse_url).set(drivername=scheme).render_as_string(hide_password=False)
+    warehouse = WarehouseResource(url=url)
+    try:
+        assert warehouse.engine.dialect.driver == "psycopg"
+        with warehouse.engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT 1")).scalar() == 1
+    finally:
+        warehouse.engine.dispose()
