@@ -317,8 +317,64 @@ def training(rows: int, n_jobs: int) -> dict[str, Any]:
     }
 
 
+# --- (f) a week of event data --------------------------------------------------------------------------------------
+def events(rows: int, step: str, host: str | None = None, port: int | None = None) -> dict[str, Any]:
+    """One step of a period of `rows` events (many per timestamp, keyed by event_id), timed alone:
+    "contract" = read the week's CSV file and conform it (source.load_window: parse, datetimes, key, types);
+    "history" = `WarehouseResource.replace_windows` into PostgreSQL (COPY, primary key event_id);
+    "drift" = `compute_drift` against a reference of as many events (decisions and HTML/JSON report);
+    "predictions" = the champion's predictions for the week (`predictions_frame`, a fitted Ridge pipeline);
+    "quality" = `period_quality`, the model-quality check's arithmetic over the week's rows."""
+    import pandas as pd
+
+    from benchmarks.data import EVENT_SPEC, EVENT_WEEK, event_week
+    from drift_platform.assets.predictions import predictions_frame
+    from drift_platform.source import load_window
+    from drift_platform.training import build_pipeline, period_quality
+
+    week = event_week(rows, seed=2, drift=True)
+    start, end = EVENT_WEEK, EVENT_WEEK + pd.Timedelta(days=7)
+    if step == "contract":
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "events.csv"
+            week.assign(ts=week["ts"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")).to_csv(path, index=False)
+            seconds, (frame, _) = _timed(lambda: load_window(str(path), EVENT_SPEC, start, end))
+        assert len(frame) == rows
+    elif step == "history":
+        from drift_platform.resources.warehouse import WarehouseResource
+
+        url, drop = _database(host, port)
+        warehouse = WarehouseResource(url=url)
+        warehouse.engine.connect().close()
+        try:
+            seconds, _ = _timed(lambda: warehouse.replace_windows("events_history", EVENT_SPEC.layout,
+                                                                  [(week, start, end)]))
+            assert warehouse.stats("events_history", EVENT_SPEC.layout)["rows"] == rows
+        finally:
+            warehouse.engine.dispose()
+            drop()
+    elif step == "drift":
+        import evidently.presets  # noqa: F401 - the import is not what is measured
+
+        from drift_platform.drift import compute_drift
+
+        reference = event_week(rows, seed=1, start=pd.Timestamp("2021-01-04"))
+        seconds, result = _timed(lambda: compute_drift(reference, week, EVENT_SPEC))
+        assert result.dataset_drift in (True, False)
+    elif step in ("predictions", "quality"):
+        sample = event_week(min(rows, 20_000), seed=1, start=pd.Timestamp("2021-01-04"))
+        model = build_pipeline(EVENT_SPEC).fit(sample[EVENT_SPEC.features], sample["amount"])
+        seconds, frame = _timed(lambda: predictions_frame(model, week, EVENT_SPEC, "v1"))
+        if step == "quality":
+            seconds, quality = _timed(lambda: period_quality(frame["amount"], frame["predicted_amount"], 0.5, 2.0))
+            assert quality.rows == rows
+    else:
+        raise ValueError(f"unknown events step {step!r}")
+    return {"timings": {"step": seconds}, "rows": rows}
+
+
 CASES: dict[str, Callable[..., dict[str, Any]]] = {
-    "drift": drift, "history": history, "week": week, "backfill": backfill, "training": training,
+    "drift": drift, "history": history, "week": week, "backfill": backfill, "training": training, "events": events,
 }  # fmt: skip
 
 

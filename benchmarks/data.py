@@ -96,3 +96,37 @@ def bike_history(rows: int, seed: int = 0) -> tuple[pd.DataFrame, DatasetSpec]:
         history[col] = (history[col] + rng.normal(0.0, 0.02, rows)).clip(0.0, 1.0)
     history["instant"] = np.arange(1, rows + 1)
     return history, spec
+
+
+# --- an event week: many rows per timestamp, a row key -------------------------------------------------------------
+EVENT_DEVICES = [f"device_{i:03d}" for i in range(400)]
+EVENT_SPEC = DatasetSpec.from_dict(
+    {
+        "name": "events", "datetime_column": "ts", "target": "amount", "key_columns": ["event_id"],
+        "reference_window": {"start": "2021-01-04", "end": "2021-01-31"}, "first_period": "2021-02-01",
+        "columns": {"event_id": "int", "ts": "datetime", "device": "str", "channel": "str", "latency_ms": "float",
+                    "payload_kb": "float", "retries": "int", "amount": "float"},
+        "numerical_features": ["latency_ms", "payload_kb", "retries"], "categorical_features": ["channel"],
+        "max_rows": 10_000_000,
+    }
+)  # fmt: skip
+EVENT_WEEK = pd.Timestamp("2021-02-01")
+
+
+def event_week(rows: int, seed: int, start: pd.Timestamp = EVENT_WEEK, drift: bool = False) -> pd.DataFrame:
+    """`rows` events in the week from `start`: timestamps on whole seconds, ~`rows` / 20,000 distinct ones per
+    hour, so thousands of events share a timestamp; `event_id` is the key (unique across weeks by `seed`)."""
+    rng = np.random.default_rng(seed)
+    distinct = max(1, min(rows, rows // 1000 + 1))
+    stamps = start + pd.to_timedelta(np.sort(rng.integers(0, 7 * 24 * 3600, distinct)), unit="s")
+    shift = 0.3 if drift else 0.0
+    return pd.DataFrame({
+        "event_id": np.arange(rows, dtype=np.int64) + seed * 100_000_000,
+        "ts": np.sort(rng.choice(stamps.to_numpy(), rows)),
+        "device": rng.choice(EVENT_DEVICES, rows),
+        "channel": rng.choice(["web", "ios", "android", "api"], rows, p=[0.4, 0.25, 0.25, 0.1]),
+        "latency_ms": rng.gamma(2.0 + shift, 40.0, rows),
+        "payload_kb": rng.lognormal(2.0, 0.5, rows),
+        "retries": rng.poisson(0.2, rows),
+        "amount": rng.gamma(2.0, 15.0, rows),
+    })  # fmt: skip

@@ -38,7 +38,7 @@ from benchmarks.cases import RESULT_PREFIX
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO / "benchmarks" / "results"
-GROUPS = ("drift", "history", "imports", "platform", "training")
+GROUPS = ("drift", "history", "imports", "platform", "training", "events")
 LARGE_ROWS = 500_000  # the bare preset at this size and above runs --large-repeat times (~90 s a run at 1M)
 PACKAGES = (
     "dagster",
@@ -314,6 +314,31 @@ class Bench:
 
             self.alternate([(self.args.repeat, lambda: one(1)), (self.args.repeat, lambda: one(-1))])
 
+    def events(self) -> None:
+        """One step of an event week at a time, each in a fresh process: rows/s and peak RSS, at the sizes of
+        --event-sizes (7 rows: a one-row-a-day week; 1,000,000: a week of events)."""
+        from benchmarks.servers import PostgresServer
+
+        group = "f. a week of event data (many rows per timestamp, key event_id)"
+        steps = {
+            "contract": "contract: read the CSV (ISO times with Z), types, key, window",
+            "history": "history: replace the week in PostgreSQL (COPY, key event_id)",
+            "drift": "drift: compute_drift vs as many reference events (with the report)",
+            "predictions": "predictions: the champion's predictions for the week",
+            "quality": "quality: the model-quality check's error over the week",
+        }
+        with PostgresServer() as server:
+            for rows in self.args.event_sizes:
+                for step, label in steps.items():
+                    for _ in range(self.args.repeat):
+                        params = {"rows": rows, "step": step}
+                        if step == "history":
+                            params.update(host=server.host, port=server.port)
+                        payload, rss = self.case("events", **params)
+                        seconds = payload["timings"]["step"]
+                        self.record(group, f"{rows:,} events, {label}", seconds, rss,
+                                    f"{rows / seconds:,.0f} rows/s" if seconds > 0 else "")
+
     # --- report ---------------------------------------------------------------------------------------------------
     def agreement(self) -> list[dict[str, Any]]:
         """Per size: do the project's decisions equal the bare preset's, column by column?"""
@@ -556,6 +581,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument(
         "--train-sizes", type=ints, default=[731, 100_000], help="training rows (731 = the sample)"
     )
+    parser.add_argument(
+        "--event-sizes", type=ints, default=[7, 1_000_000], help="events per week (7: a one-row-a-day week)"
+    )
     parser.add_argument("--repeat", type=int, default=3, help="runs per case (fresh process each)")
     parser.add_argument(
         "--large-repeat", type=int, default=2, help=f"runs of the bare preset at >= {LARGE_ROWS:,} rows"
@@ -582,7 +610,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown groups {unknown}; known: {', '.join(GROUPS)}")
     if args.smoke:
-        args.sizes, args.history_sizes, args.train_sizes = [2_000], [2_000], [731]
+        args.sizes, args.history_sizes, args.train_sizes, args.event_sizes = [2_000], [2_000], [731], [2_000]
         args.repeat = args.large_repeat = args.import_repeat = 1
         args.weeks, args.idle_ticks = 3, 2
     args.argv = list(argv)

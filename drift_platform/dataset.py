@@ -82,10 +82,16 @@ def validate_identifier(name: str, what: str) -> str:
 
 @dataclass(frozen=True)
 class TableLayout:
-    """A warehouse table's columns (name -> spec type, in order) and its time column (the primary key)."""
+    """A warehouse table's columns (name -> spec type, in order), its time column (periods are windows of it)
+    and the columns that identify a row (its primary key; the time column alone unless given)."""
 
     columns: Mapping[str, str]
     time_column: str
+    key_columns: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        return self.key_columns or (self.time_column,)
 
 
 class DateWindow(BaseModel):
@@ -119,6 +125,21 @@ class DatasetSpec(BaseModel):
     drift_columns: list[str] = Field(
         default_factory=list, description="Features whose drift is watched; empty = every feature"
     )
+    key_columns: list[str] = Field(
+        default_factory=list,
+        description="Declared columns that identify a row (an id, or entity + time); empty = the datetime column, "
+        "one row per timestamp",
+    )
+    source_names: dict[str, str] = Field(
+        default_factory=dict,
+        description="A column's name in the source when it is not the identifier declared in `columns` "
+        "(identifier -> any string, e.g. home_team: 'Home Team')",
+    )
+    datetime_format: str | None = Field(
+        default=None,
+        description="How the datetime column is written when not ISO 8601: a strptime format (e.g. '%d/%m/%Y') or "
+        "epoch_seconds / epoch_milliseconds; never guessed",
+    )
     reference_dates: DateWindow = Field(
         validation_alias=AliasChoices("reference_window", "reference_dates"),
         description="The baseline: first and last day (inclusive) of the reference window",
@@ -134,14 +155,14 @@ class DatasetSpec(BaseModel):
     )
 
     @model_validator(mode="after")
-    def _roles(self) -> DatasetSpec:
+    def _roles(self) -> DatasetSpec:  # noqa: C901 - one rule after another, each with its own message
         validate_identifier(self.name, "dataset name")
         columns = self.columns
         for column in columns:
             validate_identifier(column, "column")
         if not columns:
             raise ValueError("`columns` must map each column name to one of " + ", ".join(COLUMN_TYPES))
-        for key in ("numerical_features", "categorical_features", "ignored", "drift_columns"):
+        for key in ("numerical_features", "categorical_features", "ignored", "drift_columns", "key_columns"):
             undeclared = [c for c in getattr(self, key) if c not in columns]
             if undeclared:
                 raise ValueError(f"`{key}` names columns not declared in `columns`: {undeclared}")
@@ -162,6 +183,17 @@ class DatasetSpec(BaseModel):
         not_features = sorted(set(self.drift_columns) - set(numerical) - set(categorical))
         if not_features:
             raise ValueError(f"`drift_columns` must be features; these are not: {not_features}")
+        if len(set(self.key_columns)) != len(self.key_columns):
+            raise ValueError(f"`key_columns` repeats a column: {self.key_columns}")
+        unknown = sorted(set(self.source_names) - set(columns))
+        if unknown:
+            raise ValueError(f"`source_names` names columns not declared in `columns`: {unknown}")
+        sources = [name for name in self.source_names.values() if name]
+        if len(sources) != len(self.source_names) or len(set(self.source_names.values())) != len(sources):
+            raise ValueError("`source_names` must give each column a different, non-empty source name")
+        clash = sorted(set(sources) & (set(columns) - set(self.source_names)))
+        if clash:
+            raise ValueError(f"`source_names` maps a column onto another declared column's name: {clash}")
         non_numeric = [c for c in numerical if columns[c] not in NUMERIC_TYPES]
         if non_numeric:
             raise ValueError(f"numerical features must be int or float: {non_numeric}")
@@ -187,8 +219,23 @@ class DatasetSpec(BaseModel):
         return start, dt.datetime.combine(self.reference_dates.end, dt.time()) + dt.timedelta(days=1)
 
     @property
+    def key(self) -> list[str]:
+        """The columns that identify a row: `key_columns`, else the datetime column."""
+        return list(self.key_columns) or [self.datetime_column]
+
+    def source_name(self, column: str) -> str:
+        """The column's name in the source (its identifier unless `source_names` says otherwise)."""
+        return self.source_names.get(column) or column
+
+    def described(self, column: str) -> str:
+        """A column as messages name it: its identifier, and its source name when that differs."""
+        source = self.source_name(column)
+        return repr(column) if source == column else f"{column!r} (source {source!r})"
+
+    @property
     def layout(self) -> TableLayout:
-        return TableLayout(columns=dict(self.columns), time_column=self.datetime_column)
+        return TableLayout(columns=dict(self.columns), time_column=self.datetime_column,
+                           key_columns=tuple(self.key_columns))
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> DatasetSpec:

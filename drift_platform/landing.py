@@ -107,35 +107,34 @@ def inspect_batch(data: bytes, name: str, monitor: Monitor, partitions: dg.TimeW
     Raises BadBatch (quarantine) or NotYet (wait)."""
     import pandas as pd
 
-    from drift_platform.contract import DataContractError, conform, extra_columns
+    from drift_platform.contract import DataContractError, conform, extra_columns, read_times, to_identifiers
     from drift_platform.source import SourceError, parse_csv
 
     spec = monitor.spec
     try:
-        raw = parse_csv(data, name)
+        raw = to_identifiers(parse_csv(data, name), spec)
     except SourceError as exc:
         raise BadBatch(str(exc)) from None
     column = spec.datetime_column
     if column not in raw.columns:
-        raise BadBatch(f"missing required column(s) {[column]}; the dataset spec {spec.name!r} declares them")
+        raise BadBatch(f"missing required column(s) [{spec.described(column)}]; the dataset spec {spec.name!r} "
+                       "declares them")
     if raw.empty:
         raise BadBatch("the file has a header but no rows")
     if len(raw) > spec.max_rows:
         raise BadBatch(f"{len(raw)} rows exceed the cap max_rows={spec.max_rows}")
-    when = pd.to_datetime(raw[column], errors="coerce", format="mixed")
-    unparseable = when.isna() & raw[column].notna()
-    if unparseable.any():
-        examples = raw.loc[unparseable, column].head(3).tolist()
-        raise BadBatch(f"column {column!r}: unparseable datetime in {int(unparseable.sum())} row(s), e.g. {examples}")
+    try:
+        raw = read_times(raw, spec, monitor.timezone)
+    except DataContractError as exc:
+        raise BadBatch(str(exc)) from None
+    when = raw[column]
     if when.isna().any():
-        raise BadBatch(f"column {column!r}: missing datetime in {int(when.isna().sum())} row(s)")
-    if getattr(when.dt, "tz", None) is not None:
-        when = when.dt.tz_convert("UTC").dt.tz_localize(None)
+        raise BadBatch(f"column {spec.described(column)}: missing datetime in {int(when.isna().sum())} row(s)")
     period = _period_of(when, monitor, partitions)
     window = partitions.time_window_for_partition_key(period)
     start, end = (pd.Timestamp(t.replace(tzinfo=None)) for t in (window.start, window.end))
     try:
-        frame = conform(raw, spec, window=(start, end))
+        frame = conform(raw, spec, window=(start, end), timezone=monitor.timezone)
     except DataContractError as exc:
         raise BadBatch(f"breaks the data contract: {exc}") from None
     return Batch(period=period, rows=len(frame), extra_columns=extra_columns(raw, spec))

@@ -16,7 +16,14 @@ from typing import Any
 
 import pandas as pd
 
-from drift_platform.contract import DataContractError, conform, cut_window, extra_columns
+from drift_platform.contract import (
+    DataContractError,
+    conform,
+    cut_window,
+    extra_columns,
+    read_times,
+    to_identifiers,
+)
 from drift_platform.dataset import DatasetSpec
 
 SUPPORTED_SCHEMES = ("http", "https", "s3", "file", "")
@@ -129,30 +136,26 @@ def read_source(url: str, s3_client: Callable[[], Any] | None = None) -> pd.Data
 
 def load_window(
     url: str, spec: DatasetSpec, start: pd.Timestamp, end: pd.Timestamp, *, whole_file: bool = False,
-    s3_client: Callable[[], Any] | None = None,
+    s3_client: Callable[[], Any] | None = None, timezone: str = "UTC",
 ) -> tuple[pd.DataFrame, list[str]]:
     """The source's rows in [start, end), conformed to the spec, and the unknown columns that were dropped.
 
-    With `whole_file`, the file is one batch: a row outside the window is an error instead of being cut off.
+    Datetimes are read once (`contract.read_times`: offsets converted to `timezone`, naive ones taken as in it),
+    then cut to the window. With `whole_file`, the file is one batch: a row outside the window is an error
+    instead of being cut off.
     """
-    raw = read_source(url, s3_client)
-    if spec.datetime_column not in raw.columns:
+    raw = to_identifiers(read_source(url, s3_client), spec)
+    column = spec.datetime_column
+    if column not in raw.columns:
         raise DataContractError(
-            f"missing required column(s) {[spec.datetime_column]}; the dataset spec {spec.name!r} declares them"
+            f"missing required column(s) [{spec.described(column)}]; the dataset spec {spec.name!r} declares them"
         )
-    when = pd.to_datetime(raw[spec.datetime_column], errors="coerce", format="mixed")
-    unparseable = when.isna() & raw[spec.datetime_column].notna()
-    if unparseable.any():
-        examples = raw.loc[unparseable, spec.datetime_column].head(3).tolist()
-        raise DataContractError(
-            f"column {spec.datetime_column!r}: unparseable datetime in {int(unparseable.sum())} row(s) of the "
-            f"source, e.g. {examples}"
-        )
-    window = raw if whole_file else cut_window(raw, spec.datetime_column, start, end)
+    timed = read_times(raw, spec, timezone)
+    window = timed if whole_file else cut_window(timed, column, start, end)
     if window.empty:
         raise DataContractError(
-            f"no rows with {spec.datetime_column!r} in [{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M}): the period is empty"
+            f"no rows with {column!r} in [{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M}): the period is empty"
         )
     if len(window) > spec.max_rows:
         raise DataContractError(f"{len(window)} rows in the window exceed the cap max_rows={spec.max_rows}")
-    return conform(window, spec, window=(start, end)), extra_columns(raw, spec)
+    return conform(window, spec, window=(start, end), timezone=timezone), extra_columns(raw, spec)

@@ -61,19 +61,49 @@ def build_pipeline(spec: DatasetSpec, alpha: float = 1.0):
     return Pipeline([("preprocess", preprocess), ("model", regressor)])
 
 
+def in_time_order(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+    """Rows by time, then by the rest of the key: one order whichever warehouse the rows came from."""
+    order = [spec.datetime_column, *(c for c in spec.key if c != spec.datetime_column and c in frame.columns)]
+    return frame.sort_values(order, kind="stable")
+
+
 def chronological_split(history: pd.DataFrame, spec: DatasetSpec, holdout_share: float):
-    """Sort by time and keep the last `holdout_share` of rows for the holdout: no future leaks into training."""
+    """Sort by time and keep about the last `holdout_share` of rows for the holdout: no future leaks into
+    training, and all rows of one timestamp on the same side (many events may share one)."""
     if not 0 < holdout_share < 1:
         raise ValueError(f"holdout_share must be in (0, 1), got {holdout_share}")
-    ordered = history.sort_values(spec.datetime_column, kind="stable").reset_index(drop=True)
+    ordered = in_time_order(history, spec).reset_index(drop=True)
+    when = ordered[spec.datetime_column]
     n_holdout = max(1, int(round(len(ordered) * holdout_share)))
-    return ordered.iloc[:-n_holdout], ordered.iloc[-n_holdout:]
+    cut = when.iloc[len(ordered) - n_holdout]  # the holdout starts with this timestamp's first row
+    train_part = ordered[when < cut]
+    if train_part.empty:  # one timestamp holds more than the training share: keep its rows for training
+        train_part, holdout = ordered[when <= cut], ordered[when > cut]
+        if holdout.empty:
+            raise ValueError("the history holds a single timestamp: nothing to hold out")
+        return train_part, holdout
+    return train_part, ordered[when >= cut]
+
+
+def time_series_folds(when: pd.Series, n_splits: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """`TimeSeriesSplit` over the distinct timestamps of rows in time order: each fold trains on every row
+    before its test rows, and the rows of one timestamp are never split between train and test."""
+    from sklearn.model_selection import TimeSeriesSplit
+
+    times = pd.Series(pd.factorize(when.to_numpy(), sort=True)[0])  # 0, 1, 2 ... per distinct timestamp
+    distinct = int(times.max()) + 1 if len(times) else 0
+    if distinct <= n_splits:
+        raise ValueError(f"{distinct} distinct timestamps cannot make {n_splits} chronological CV folds")
+    folds = []
+    for train_times, test_times in TimeSeriesSplit(n_splits=n_splits).split(np.arange(distinct)):
+        folds.append((np.flatnonzero(times.isin(train_times)), np.flatnonzero(times.isin(test_times))))
+    return folds
 
 
 def train(history: pd.DataFrame, spec: DatasetSpec, settings: TrainingSettings | None = None) -> TrainingResult:
     """Grid-search Ridge's alpha by chronological CV on the training part, refit, score the holdout."""
     from sklearn.metrics import make_scorer, r2_score
-    from sklearn.model_selection import GridSearchCV, TimeSeriesSplit
+    from sklearn.model_selection import GridSearchCV
 
     settings = settings or TrainingSettings()
     features = spec.features
@@ -86,7 +116,7 @@ def train(history: pd.DataFrame, spec: DatasetSpec, settings: TrainingSettings |
         build_pipeline(spec),
         param_grid={"model__regressor__alpha": list(settings.alphas)},
         scoring=make_scorer(rmsle, greater_is_better=False),  # minimise RMSLE
-        cv=TimeSeriesSplit(n_splits=settings.cv_folds),
+        cv=time_series_folds(train_part[spec.datetime_column], settings.cv_folds),
         n_jobs=settings.n_jobs,
         refit=True,
     )
@@ -118,10 +148,11 @@ def train(history: pd.DataFrame, spec: DatasetSpec, settings: TrainingSettings |
 
 # --- what a model saw, and how well it does on given rows ------------------------------------------------------
 def history_sha256(history: pd.DataFrame, spec: DatasetSpec) -> str:
-    """sha256 of the history as canonical CSV: the spec's columns in spec order, rows by time, ISO datetimes,
-    empty fields for missing values. The same rows give the same hash whichever warehouse they came from."""
+    """sha256 of the history as canonical CSV: the spec's columns in spec order, rows by time (then key), ISO
+    datetimes, empty fields for missing values. The same rows give the same hash whichever warehouse they came
+    from."""
     columns = [c for c in spec.columns if c in history.columns]
-    ordered = history[columns].sort_values(spec.datetime_column, kind="stable")
+    ordered = in_time_order(history[columns], spec)
     text = ordered.to_csv(index=False, lineterminator="\n", date_format="%Y-%m-%dT%H:%M:%S")
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -129,7 +160,7 @@ def history_sha256(history: pd.DataFrame, spec: DatasetSpec) -> str:
 def complete_rows(frame: pd.DataFrame, spec: DatasetSpec, labelled: bool = True) -> pd.DataFrame:
     """Rows with every feature (and the target, if `labelled`) present, in time order."""
     subset = [*spec.features, spec.target] if labelled else list(spec.features)
-    return frame.dropna(subset=subset).sort_values(spec.datetime_column, kind="stable")
+    return in_time_order(frame.dropna(subset=subset), spec)
 
 
 def predict(model: Any, frame: pd.DataFrame, spec: DatasetSpec) -> pd.Series:

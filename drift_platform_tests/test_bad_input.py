@@ -71,7 +71,7 @@ CASES = [
          frame=edit_week("temp", ["warm"])),
     Case("fractional value in an int column", "column 'season' must be int: fractional value",
          frame=edit_week("season", ["1.5"])),
-    Case("unparseable dates", "column 'dteday': unparseable datetime in 1 row(s) of the source, e.g. ['07/02/2011x']",
+    Case("unparseable dates", "column 'dteday': unparseable datetime in 1 row(s), e.g. row 37: dteday='07/02/2011x'; expected ISO 8601",
          frame=edit_week("dteday", ["07/02/2011x"])),
     Case("dates outside the week", "datetimes outside the window [2011-02-07, 2011-02-14) in 1 row(s)",
          frame=lambda f: f[in_week(f) | (f["dteday"] == "2011-03-01")], batch_file=True),

@@ -25,7 +25,7 @@ def test_smoke_benchmark_produces_the_table(tmp_path, capsys) -> None:
     result = json.loads(raw.read_text())
 
     groups = {row["group"].split(".")[0] for row in result["rows"]}
-    assert groups == {"a", "b", "c", "d", "e"}
+    assert groups == {"a", "b", "c", "d", "e", "f"}
     for row in result["rows"]:
         assert row["runs"] >= 1 and row["median_s"] > 0 and row["peak_rss_mb"] > 1, row
         assert f"| {row['case']} |" in table

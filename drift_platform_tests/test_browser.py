@@ -1,5 +1,5 @@
 """What the Dagster UI shows a person, checked in a real browser: dagster-webserver on loopback serving the code
-location as shipped (`-m drift_platform.definitions`: the bike_sharing and grid_load monitors) over an instance
+location as shipped (`-m drift_platform.definitions`: the bike_sharing, grid_load and football monitors) over an instance
 with materialized periods of both, driven by headless Chromium (Debian's chromium + chromium-driver, through
 selenium). The runs are made in-process with the code location's own definitions and the same environment as
 the webserver (DRIFT_DATA_DIR), so the UI's resources point at the files the runs wrote.
@@ -39,13 +39,15 @@ CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
-VIEWPORT = (2200, 1400)  # the whole global lineage (2 monitors' groups of 8 assets) fits
+VIEWPORT = (2200, 2000)  # the whole global lineage (3 monitors' groups of 8 assets) fits
 QUIET_WEEKS = ["2011-01-31", "2011-02-07", "2011-02-14", "2011-03-07", "2011-05-16"]
 DRIFTING_WEEKS = ["2011-04-11", "2011-07-04", "2011-08-08"]  # the last one run is the latest the UI shows
 SHOWN_WEEK = "2011-07-04"
 QUIET_DAYS = ["2011-02-01", "2011-02-02", "2011-02-03"]  # grid_load (daily)
 DRIFTING_DAYS = ["2011-02-08"]  # the storm's sensor fault; the latest day the UI shows
-PERIODS = {"bike_sharing": QUIET_WEEKS + DRIFTING_WEEKS, "grid_load": QUIET_DAYS + DRIFTING_DAYS}
+MATCH_WEEKS = ["2021-09-13", "2021-09-20", "2022-02-14"]  # football (event data); the winter storm drifts
+PERIODS = {"bike_sharing": QUIET_WEEKS + DRIFTING_WEEKS, "grid_load": QUIET_DAYS + DRIFTING_DAYS,
+           "football": MATCH_WEEKS}
 MONITORS = tuple(PERIODS)  # the shipped monitors: one asset group each
 # Every monitor's assets (keys <monitor>/<asset>) and their stage (the tag drift_platform/stage).
 ASSETS = {
@@ -53,7 +55,7 @@ ASSETS = {
     "drift_report": "monitoring", "drift_trend": "monitoring", "predictions": "monitoring",
     "trained_model": "training", "champion_model": "training",
 }  # fmt: skip
-OWNERS = {"bike_sharing": "ml-platform", "grid_load": "energy-forecasting"}  # as the UI shows "team:<name>"
+OWNERS = {"bike_sharing": "ml-platform", "grid_load": "energy-forecasting", "football": "matchday-analytics"}  # as the UI shows "team:<name>"
 SCREENSHOTS = REPO / "docs" / "screenshots"
 TIMEOUT_S = 90
 

@@ -262,7 +262,7 @@ def test_instance_settings():
     assert limit == {"key": RETRAIN_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
     from drift_platform.definitions import defs
 
-    for monitor in ("bike_sharing", "grid_load"):  # one at a time per monitor, monitors side by side
+    for monitor in ("bike_sharing", "grid_load", "football"):  # one at a time per monitor, side by side
         for job in (f"{monitor}_retrain_job", f"{monitor}_rollback_job"):
             assert defs.resolve_job_def(job).tags[RETRAIN_TAG] == monitor, job
     assert instance["sensors"]["use_threads"] and instance["schedules"]["use_threads"]
@@ -272,7 +272,7 @@ def test_instance_settings():
 
 def test_launcher_passes_every_variable_a_run_needs(launcher: dict):
     env = env_example()
-    needed = {k for k in env if k.startswith(("DRIFT_", "AWS_", "SLACK_", "DAGSTER_POSTGRES_", "GRID_LOAD_"))}
+    needed = {k for k in env if k.startswith(("DRIFT_", "AWS_", "SLACK_", "DAGSTER_POSTGRES_")) or k.endswith("_SOURCE_URL")}
     passed = set(launcher["env_vars"])
     assert needed <= passed, f"not passed to runs: {sorted(needed - passed)}"
     # the launcher refuses to start a run when a listed variable is unset: each must be in .env
@@ -331,7 +331,8 @@ def test_env_example_documents_every_deployment_variable():
     assert table and table <= set(env_example()), sorted(table - set(env_example()))
     templated = {name for path in (ROOT / "drift_platform" / "defs").rglob("defs.yaml")
                  for name in re.findall(r"env\.(\w+)", path.read_text())}
-    assert templated == {"DRIFT_SOURCE_URL", "GRID_LOAD_SOURCE_URL"} and templated <= set(env_example())
+    assert templated == {"DRIFT_SOURCE_URL", "GRID_LOAD_SOURCE_URL", "FOOTBALL_SOURCE_URL"}
+    assert templated <= set(env_example())
 
 
 def dockerfile_instructions() -> list[str]:

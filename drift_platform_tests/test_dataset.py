@@ -136,3 +136,25 @@ def test_identifiers_are_validated(name: str) -> None:
 
     with pytest.raises(DatasetSpecError, match="is not a valid identifier"):
         validate_identifier(name, "table")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda s: s.update(key_columns=["nope"]), "`key_columns` names columns not declared in `columns`: ['nope']"),
+        (lambda s: s.update(key_columns=["instant", "instant"]), "`key_columns` repeats a column"),
+        (lambda s: s.update(source_names={"nope": "Nope"}), "`source_names` names columns not declared"),
+        (lambda s: s.update(source_names={"temp": "hum"}), "maps a column onto another declared column's name: ['hum']"),
+        (lambda s: s.update(source_names={"temp": "T", "atemp": "T"}), "a different, non-empty source name"),
+    ],
+)
+def test_invalid_event_keys_are_refused_with_reason(change, message: str) -> None:
+    raw = base_spec()
+    change(raw)
+    with pytest.raises(DatasetSpecError) as excinfo:
+        DatasetSpec.from_dict(raw)
+    assert message in str(excinfo.value)
+
+
+def test_a_spec_without_key_columns_keys_rows_by_time(spec: DatasetSpec) -> None:
+    assert spec.key_columns == [] and spec.key == ["dteday"] and spec.layout.key == ("dteday",)

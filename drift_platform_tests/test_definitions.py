@@ -18,7 +18,7 @@ from drift_platform.definitions import build_definitions, defs
 
 REPO = Path(__file__).resolve().parents[1]
 DG = Path(sys.executable).parent / "dg"
-MONITORS = {"bike_sharing": "weekly", "grid_load": "daily"}
+MONITORS = {"bike_sharing": "weekly", "grid_load": "daily", "football": "weekly"}
 STAGES = {
     "reference_data": "ingestion",
     "current_batch": "ingestion",
@@ -54,10 +54,12 @@ def test_every_monitor_has_its_assets_in_its_own_group() -> None:
     assert "evidently" in kinds
 
 
-@pytest.mark.parametrize(("monitor", "cron", "first"), [
-    ("bike_sharing", "0 11 * * 1", "2011-01-31"), ("grid_load", "30 6 * * *", "2011-01-31"),
+@pytest.mark.parametrize(("monitor", "cron", "first", "timezone"), [
+    ("bike_sharing", "0 11 * * 1", "2011-01-31", "UTC"), ("grid_load", "30 6 * * *", "2011-01-31", "UTC"),
+    ("football", "0 9 * * 1", "2021-09-13", "Europe/London"),
 ])  # fmt: skip
-def test_checks_jobs_schedule_and_sensors_are_named_after_the_monitor(monitor: str, cron: str, first: str) -> None:
+def test_checks_jobs_schedule_and_sensors_are_named_after_the_monitor(monitor: str, cron: str, first: str,
+                                                                     timezone: str) -> None:
     graph = defs.resolve_asset_graph()
     drift_check = dg.AssetCheckKey(dg.AssetKey([monitor, "drift_report"]), "no_dataset_drift")
     quality_check = dg.AssetCheckKey(dg.AssetKey([monitor, "predictions"]), "no_model_degradation")
@@ -77,7 +79,7 @@ def test_checks_jobs_schedule_and_sensors_are_named_after_the_monitor(monitor: s
     assert defs.resolve_job_def(f"{monitor}_model_versions_job")
     assert drift_job.tags["drift_platform/monitor"] == monitor
     schedule = defs.resolve_schedule_def(f"{monitor}_drift_schedule")
-    assert schedule.cron_schedule == cron and schedule.execution_timezone == "UTC"
+    assert schedule.cron_schedule == cron and schedule.execution_timezone == timezone
     assert schedule.job_name == f"{monitor}_drift_job"
     assert drift_job.partitions_def.get_first_partition_key() == first
     sensors = {s.name for s in defs.sensors}
@@ -274,12 +276,12 @@ def test_dg_lists_scaffolds_and_checks_the_component(tmp_path: Path) -> None:
     for check in ("yaml", "defs"):
         result = dg_run(root, env, "check", check)
         assert result.returncode == 0, result.stdout + result.stderr
-    # the scaffolded monitor works as it is: three monitors load, and its reference materializes
-    three = build_definitions(defs_folder=root / "drift_platform" / "defs", env={"DRIFT_DATA_DIR": str(tmp_path / "d")})
-    assert {s.name for s in three.schedules} == {f"{m}_drift_schedule" for m in ("bike_sharing", "grid_load", "orders")}
+    # the scaffolded monitor works as it is: it loads beside the shipped ones, and its reference materializes
+    everything = build_definitions(defs_folder=root / "drift_platform" / "defs", env={"DRIFT_DATA_DIR": str(tmp_path / "d")})
+    assert {s.name for s in everything.schedules} == {f"{m}_drift_schedule" for m in (*MONITORS, "orders")}
     with dg.instance_for_test() as instance:
         key = dg.AssetKey(["orders", "reference_data"])
-        assert dg.materialize([three.resolve_assets_def(key)], instance=instance, selection=[key]).success
+        assert dg.materialize([everything.resolve_assets_def(key)], instance=instance, selection=[key]).success
 
 
 @pytest.mark.slow

@@ -24,7 +24,7 @@ from drift_platform_tests.fixtures.slack import SlackRecorder
 pytestmark = pytest.mark.e2e
 
 DRIFTING, QUIET = "2011-07-04", "2011-01-31"
-BIKE, GRID = "bike_sharing", "grid_load"
+BIKE, GRID, FOOTBALL = "bike_sharing", "grid_load", "football"
 SLACK_TOKEN = "xoxb-e2e-not-a-real-token-7f3a"
 AWS_SECRET = "e2e-secret-key-b81c"
 PG_PASSWORD = "e2e-pg-password-55d1"
@@ -231,6 +231,48 @@ def test_two_monitors_failing_while_the_daemon_is_down_get_one_retrain_and_one_a
     for monitor in (BIKE, GRID):
         event = instance.get_latest_materialization_event(dg.AssetKey([monitor, "trained_model"]))
         assert f"drift/{monitor}/models/" in event.asset_materialization.metadata["artifact"].value
+
+
+def test_event_data_on_postgresql(production: Production) -> None:
+    """The football monitor's event data on the production topology: many matches per kickoff, keyed by match
+    id; each week's rows once in PostgreSQL (also after re-runs), predictions keyed the same way, and the
+    concept-drift week's failed quality check retrains the football model through the daemon."""
+    instance = production.stack.instance()
+
+    def query(sql: str):
+        return production.postgres.execute(sql, dbname=production.warehouse_db)
+
+    for week in ("2021-09-13", "2021-09-20"):
+        assert production.wait_run(production.launch_week(week, FOOTBALL)) == dg.DagsterRunStatus.SUCCESS
+    [(rows, distinct)] = query("SELECT count(*), count(DISTINCT match_id) FROM football_history")
+    [(shared,)] = query("SELECT max(n) FROM (SELECT count(*) AS n FROM football_history GROUP BY kickoff) AS k")
+    assert rows == distinct == 240 + 2 * 60 and shared >= 8
+    [(key,)] = query("SELECT string_agg(a.attname, ',') FROM pg_index i JOIN pg_attribute a ON a.attrelid = "
+                     "i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = 'football_history'::regclass "
+                     "AND i.indisprimary")
+    assert key == "match_id"
+
+    first = production.stack.client().submit_job_execution(f"{FOOTBALL}_retrain_job", run_config={})
+    assert production.wait_run(first) == dg.DagsterRunStatus.SUCCESS  # the first model in service, by hand
+    for _ in range(3):  # the concept-drift week, three times: its rows once
+        assert production.wait_run(production.launch_week("2021-10-04", FOOTBALL)) == dg.DagsterRunStatus.SUCCESS
+    [(rows, distinct)] = query("SELECT count(*), count(DISTINCT match_id) FROM football_history")
+    assert rows == distinct == 240 + 3 * 60
+    [(predicted, keys)] = query("SELECT count(*), count(DISTINCT match_id) FROM football_predictions "
+                                "WHERE kickoff >= '2021-10-04' AND kickoff < '2021-10-11'")
+    assert predicted == keys == 60
+    check = dg.AssetCheckKey(dg.AssetKey([FOOTBALL, "predictions"]), "no_model_degradation")
+    evaluations = instance.event_log_storage.get_asset_check_execution_history(check, limit=3)
+    assert [e.status.value for e in evaluations] == ["FAILED"] * 3
+    # one sensor-requested retrain per failed evaluation, each of the football job, one alert each
+    wait_for(lambda: len([r for r in production.retrain_runs(instance, FOOTBALL)
+                          if r.tags.get("drift_platform/trigger") == "quality"]) == 3, 180,
+             "three quality retrains", diagnostics=production.stack.diagnostics)
+    alerts = lambda: [m for m in production.slack.messages() if "*[football] Model degradation*" in m["text"]]  # noqa: E731
+    wait_for(lambda: len(alerts()) == 3, 60, "three football alerts")
+    assert {m["channel"] for m in alerts()} == {"#football-ops"}
+    for run in production.retrain_runs(instance, FOOTBALL):
+        assert production.wait_run(run.run_id) == dg.DagsterRunStatus.SUCCESS
 
 
 def test_no_secret_in_logs_metadata_or_deployment_files(production: Production) -> None:

@@ -63,3 +63,32 @@ def test_training_is_deterministic(spec, source_frame) -> None:
     a, b = train(source_frame, spec), train(source_frame, spec)
     frame = source_frame[spec.features].tail(10)
     pd.testing.assert_series_equal(pd.Series(a.model.predict(frame)), pd.Series(b.model.predict(frame)))
+
+
+def test_splits_and_folds_keep_each_timestamp_on_one_side() -> None:
+    """Many rows per timestamp: the holdout and every CV fold cut between timestamps, never through one."""
+    import numpy as np
+    import pandas as pd
+
+    from drift_platform.dataset import DatasetSpec
+    from drift_platform.training import time_series_folds
+
+    spec = DatasetSpec.from_dict({
+        "name": "events", "datetime_column": "ts", "target": "y", "key_columns": ["id"],
+        "columns": {"id": "int", "ts": "datetime", "x": "float", "y": "float"}, "numerical_features": ["x"],
+        "reference_window": {"start": "2020-01-01", "end": "2020-01-28"}, "first_period": "2020-02-03",
+    })  # fmt: skip
+    rng = np.random.default_rng(3)
+    sizes = rng.integers(1, 40, 60)  # 60 timestamps with 1..39 rows each
+    ts = pd.date_range("2020-01-01", periods=60, freq="h").repeat(sizes)
+    history = pd.DataFrame({"id": np.arange(len(ts)), "ts": ts, "x": rng.random(len(ts)), "y": rng.random(len(ts))})
+    train_part, holdout = chronological_split(history.sample(frac=1, random_state=0), spec, 0.1)
+    assert train_part["ts"].max() < holdout["ts"].min() and len(train_part) + len(holdout) == len(history)
+    assert abs(len(holdout) / len(history) - 0.1) < 0.05
+    when = train_part["ts"].reset_index(drop=True)
+    folds = time_series_folds(when, 3)
+    assert len(folds) == 3
+    for fit, test in folds:
+        assert when[fit].max() < when[test].min()  # every fit row before every test row
+        assert not set(when[fit]) & set(when[test])
+    assert sorted(np.concatenate([folds[-1][0], folds[-1][1]])) == list(range(len(when)))

@@ -320,3 +320,41 @@ def test_postgres_speaks_psycopg3_whatever_driver_the_url_names(pg_warehouse_url
             assert conn.execute(sa.text("SELECT 1")).scalar() == 1
     finally:
         warehouse.engine.dispose()
+
+
+# An event table: many rows per timestamp, identified by (device, ts).
+EVENT_SPEC = DatasetSpec.from_dict({
+    "name": "readings", "datetime_column": "ts", "target": "value", "key_columns": ["device", "ts"],
+    "reference_window": {"start": "2020-01-01", "end": "2020-01-28"}, "first_period": "2020-02-03",
+    "columns": {"device": "str", "ts": "datetime", "load": "float", "value": "float"},
+    "numerical_features": ["load"],
+})  # fmt: skip
+
+
+def _readings(start: str, hours: int, devices: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    times = pd.date_range(start, periods=hours, freq="h").repeat(devices)
+    return pd.DataFrame({"device": [f"d{i:03d}" for i in range(devices)] * hours, "ts": times,
+                         "load": rng.random(len(times)), "value": rng.random(len(times))})
+
+
+def test_event_rows_keyed_by_entity_and_time(make_warehouse) -> None:
+    """Many rows share a timestamp: the primary key is the spec's key; a period is replaced whole (its rows
+    once, however often); a repeated key in one write rolls it back and leaves the table as it was."""
+    layout = EVENT_SPEC.layout
+    assert layout.key == ("device", "ts")
+    warehouse = make_warehouse()
+    week = (pd.Timestamp("2020-02-03"), pd.Timestamp("2020-02-10"))
+    frame = _readings("2020-02-03", hours=7 * 24, devices=50, seed=1)
+    for _ in range(3):
+        warehouse.replace_windows(HISTORY, layout, [(frame, *week)])
+    assert sa.inspect(warehouse.engine).get_pk_constraint(HISTORY)["constrained_columns"] == ["device", "ts"]
+    back = warehouse.read(HISTORY, layout)
+    assert len(back) == 7 * 24 * 50 and not back.duplicated(["device", "ts"]).any()
+    expected = frame.sort_values(["ts", "device"], kind="stable").reset_index(drop=True)
+    pd.testing.assert_frame_equal(back, expected)  # time order, then the rest of the key, on both backends
+
+    twice = pd.concat([frame.iloc[:10], frame.iloc[:1]])
+    with pytest.raises(sa.exc.IntegrityError):
+        warehouse.replace_windows(HISTORY, layout, [(twice, *week)])
+    pd.testing.assert_frame_equal(warehouse.read(HISTORY, layout), expected)

@@ -24,17 +24,23 @@ def frame_metadata(frame: DataFrame, when: str) -> dict[str, dg.MetadataValue]:
 
 def table_schema(spec) -> dg.TableSchema:
     """The dataset's columns as Dagster sees them (shown in the asset's Columns tab)."""
-    roles = {spec.datetime_column: "datetime (primary key)", spec.target: "target"}
+    roles = {spec.datetime_column: "datetime", spec.target: "target"}
     roles.update({c: "numerical feature" for c in spec.numerical_features})
     roles.update({c: "categorical feature" for c in spec.categorical_features})
     roles.update({c: "ignored" for c in spec.ignored})
+    key = spec.key
+    for name in key:
+        roles[name] = f"{roles[name] + ', ' if name in roles else ''}row key" + (" (with " + ", ".join(
+            k for k in key if k != name) + ")" if len(key) > 1 else "")
+    sources = {c: f" (source column {spec.source_name(c)!r})" for c in spec.columns if spec.source_name(c) != c}
     return dg.TableSchema(
         columns=[
-            dg.TableColumn(name, typ, description=roles.get(name, ""),
-                           constraints=dg.TableColumnConstraints(nullable=name != spec.datetime_column,
-                                                                 unique=name == spec.datetime_column))
+            dg.TableColumn(name, typ, description=roles.get(name, "") + sources.get(name, ""),
+                           constraints=dg.TableColumnConstraints(
+                               nullable=name not in (*key, spec.datetime_column), unique=[name] == key))
             for name, typ in spec.columns.items()
-        ]
+        ],
+        constraints=dg.TableConstraints(other=[f"primary key ({', '.join(key)})"]),
     )
 
 
@@ -49,7 +55,8 @@ def load_checked(
 
     url = batch_url or monitor.source
     try:
-        return load_window(url, monitor.spec, start, end, whole_file=bool(batch_url), s3_client=store.s3_client)
+        return load_window(url, monitor.spec, start, end, whole_file=bool(batch_url), s3_client=store.s3_client,
+                           timezone=monitor.timezone)
     except DataContractError as exc:
         raise dg.Failure(
             description=f"{what} breaks the data contract: {exc}",

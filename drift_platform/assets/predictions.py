@@ -1,7 +1,7 @@
 """Predictions: the champion's predictions for each period's batch, in the warehouse table `<monitor>_predictions`.
 
 Users and the model-quality check (`no_model_degradation`, checks.py) read the same rows: the period's
-datetimes, the labels (the target, when known), the predictions and the model version that made them. A re-run
+datetimes and row keys, the labels (the target, when known), the predictions and the model version that made them. A re-run
 of a period replaces that period's rows in one transaction, like the history. Before any model has been promoted
 there is no champion: the period's predictions are then skipped (no materialization, an observation saying why),
 and the run still succeeds.
@@ -26,26 +26,33 @@ def prediction_column(spec: DatasetSpec) -> str:
     return f"predicted_{spec.target}"
 
 
+def identity_columns(spec: DatasetSpec) -> list[str]:
+    """The columns that place a prediction: the datetime column and the row key."""
+    return list(dict.fromkeys([spec.datetime_column, *spec.key]))
+
+
 def predictions_layout(spec: DatasetSpec) -> TableLayout:
-    """The predictions table: the datetime column (primary key), the label (the spec's target, nullable), the
-    prediction (float) and the model version (text)."""
+    """The predictions table: the datetime and key columns (the key is its primary key, as in the history),
+    the label (the spec's target, nullable), the prediction (float) and the model version (text)."""
     predicted = prediction_column(spec)
-    clash = {predicted, MODEL_VERSION_COLUMN} & {spec.datetime_column, spec.target}
+    identity = identity_columns(spec)
+    clash = {predicted, MODEL_VERSION_COLUMN} & {*identity, spec.target}
     if clash:
-        raise ValueError(f"the dataset's datetime or target column is named like a predictions column: {sorted(clash)}")
-    columns = {spec.datetime_column: "datetime", spec.target: spec.columns[spec.target], predicted: "float",
-               MODEL_VERSION_COLUMN: "str"}
-    return TableLayout(columns=columns, time_column=spec.datetime_column)
+        raise ValueError(f"the dataset's key or target column is named like a predictions column: {sorted(clash)}")
+    columns = {c: spec.columns[c] for c in identity}
+    columns.update({spec.target: spec.columns[spec.target], predicted: "float", MODEL_VERSION_COLUMN: "str"})
+    return TableLayout(columns=columns, time_column=spec.datetime_column, key_columns=tuple(spec.key_columns))
 
 
 def predictions_frame(model, batch: DataFrame, spec: DatasetSpec, version: str) -> DataFrame:
-    """One row per batch row: datetime, label, prediction (NaN where a feature is missing), model version."""
-    from drift_platform.training import predict
+    """One row per batch row: its datetime and key, label, prediction (NaN where a feature is missing), model
+    version."""
+    from drift_platform.training import in_time_order, predict
 
-    frame = batch[[spec.datetime_column, spec.target]].copy()
+    frame = batch[[*identity_columns(spec), spec.target]].copy()
     frame[prediction_column(spec)] = predict(model, batch, spec)
     frame[MODEL_VERSION_COLUMN] = version
-    return frame.sort_values(spec.datetime_column, kind="stable").reset_index(drop=True)
+    return in_time_order(frame, spec).reset_index(drop=True)
 
 
 def read_period(warehouse: WarehouseResource, monitor: Monitor, start, end) -> DataFrame | None:

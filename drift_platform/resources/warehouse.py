@@ -68,9 +68,9 @@ class WarehouseResource(dg.ConfigurableResource):
         import sqlalchemy as sa
 
         validate_identifier(name, "table")
-        key = layout.time_column
+        key = layout.key
         columns = [
-            sa.Column(col, sql_type(typ), primary_key=(col == key), nullable=(col != key))
+            sa.Column(col, sql_type(typ), primary_key=(col in key), nullable=(col not in key))
             for col, typ in layout.columns.items()
         ]
         return sa.Table(name, sa.MetaData(schema=self.db_schema), *columns)
@@ -89,7 +89,7 @@ class WarehouseResource(dg.ConfigurableResource):
 
         table = self._table(name, layout)
         when = table.c[layout.time_column]
-        query = sa.select(table).order_by(when)
+        query = sa.select(table).order_by(*(table.c[c] for c in _order(layout)))
         if start is not None:
             query = query.where(when >= _py(start))
         if end is not None:
@@ -234,7 +234,8 @@ def _copy_out(
                   for op, bound in ((">=", start), ("<", end)) if bound is not None]
     where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("")
     statement = sql.SQL("COPY (SELECT {} FROM {}{} ORDER BY {}) TO STDOUT WITH (FORMAT csv)").format(
-        sql.SQL(", ").join(sql.Identifier(c) for c in names), target, where, when
+        sql.SQL(", ").join(sql.Identifier(c) for c in names), target, where,
+        sql.SQL(", ").join(sql.Identifier(c) for c in _order(layout)),
     )
     schema = pa.schema([(c, arrow_type(layout.columns[c])) for c in names])
     raw = conn.connection.driver_connection
@@ -271,6 +272,11 @@ def _dbapi_errors(conn: sa.Connection, statement: str) -> Iterator[None]:
         yield
     except psycopg.Error as exc:
         raise sa.exc.DBAPIError.instance(statement, None, exc, psycopg.Error, dialect=conn.dialect) from exc
+
+
+def _order(layout: TableLayout) -> list[str]:
+    """Rows in time order, then by the rest of the key: the same order from SQLite and PostgreSQL."""
+    return [layout.time_column, *(c for c in layout.key if c != layout.time_column)]
 
 
 def _py(value):
