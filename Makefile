@@ -13,7 +13,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 help:
 	@echo "make demo     set up, then run the reference, a sequence of weeks, the sensor and retraining; print a summary"
 	@echo "make test     set up, then run the whole test suite (starts PostgreSQL, S3, Slack and Dagster on loopback)"
-	@echo "make dev      open the Dagster UI on the embedded default (http://127.0.0.1:3000)"
+	@echo "make dev      the Dagster UI (http://127.0.0.1:3000) and Evidently's UI (http://127.0.0.1:8000), embedded default"
 	@echo "make check    validate the definitions (dg check defs) and lint"
 	@echo "make lock     re-resolve requirements.lock from pyproject.toml"
 
@@ -45,7 +45,7 @@ test-fast: install
 	$(BIN)/python -m pytest -m "not e2e and not slow" $(PYTEST_ARGS)
 
 dev: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -m drift_platform.definitions -h 127.0.0.1 -p 3000
+	bash scripts/dev.sh
 
 check: install
 	$(BIN)/dg check defs

@@ -32,6 +32,7 @@ def drift_check_result(summary: dict) -> dg.AssetCheckResult:
             "drifted_columns": dg.MetadataValue.text(", ".join(drifted) or "-"),
             "drifted_count": dg.MetadataValue.int(len(drifted)),
             "report_html": dg.MetadataValue.text(summary["report_html"]),
+            **({"report_url": dg.MetadataValue.url(summary["report_url"])} if summary.get("report_url") else {}),
         },
     )
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -49,6 +49,17 @@ REPORT_SAMPLE_SEED = 0
 
 
 @dataclass(frozen=True)
+class RunInfo:
+    """What Evidently's UI shows of a report's snapshot: its time (the period's start, so a dashboard plots
+    periods in order), its name and metadata."""
+
+    timestamp: Any = None  # a datetime; None = now
+    name: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ColumnDrift:
     column: str
     method: str
@@ -66,6 +77,7 @@ class DriftResult:
     dataset_drift: bool
     report_html: bytes = b""
     report_json: str = ""
+    snapshot: Any = field(default=None, compare=False, repr=False)  # Evidently's Snapshot (for its UI), in memory
 
     @property
     def drifted_columns(self) -> list[str]:
@@ -245,10 +257,12 @@ def compute_drift(
     with_report: bool = True,
     report_sample_rows: int = REPORT_SAMPLE_ROWS,
     report_seed: int = REPORT_SAMPLE_SEED,
+    run: RunInfo | None = None,
 ) -> DriftResult:
     """Drift of `current` against `reference` on the spec's monitored columns, with the decisions of Evidently's
     DataDriftPreset computed once per column on all rows, and (`with_report`) Evidently's HTML and JSON report
-    rendered from a seeded sample of at most `report_sample_rows` rows of each side."""
+    rendered from a seeded sample of at most `report_sample_rows` rows of each side. `run` names the Evidently
+    snapshot (its time, name, metadata) for Evidently's UI."""
     settings = settings or DriftSettings()
     kinds = column_kinds(spec)
     _check_inputs(reference, current, list(kinds))
@@ -270,10 +284,12 @@ def compute_drift(
     )
     if not with_report:
         return result
-    html, document = render_report(
-        reference, current, kinds, settings, result, tests, sample_rows=report_sample_rows, seed=report_seed
+    html, document, snapshot = render_report(
+        reference, current, kinds, settings, result, tests, sample_rows=report_sample_rows, seed=report_seed,
+        run=run,
     )
-    return DriftResult(**{**_fields(result), "report_html": html, "report_json": json.dumps(document)})
+    return DriftResult(**{**_fields(result), "report_html": html, "report_json": json.dumps(document),
+                          "snapshot": snapshot})
 
 
 def _fields(result: DriftResult) -> dict[str, Any]:
@@ -299,8 +315,9 @@ def render_report(
     *,
     sample_rows: int = REPORT_SAMPLE_ROWS,
     seed: int = REPORT_SAMPLE_SEED,
-) -> tuple[bytes, dict[str, Any]]:
-    """Evidently's preset on (a sample of) both sides: the HTML bytes and the JSON document."""
+    run: RunInfo | None = None,
+) -> tuple[bytes, dict[str, Any], Any]:
+    """Evidently's preset on (a sample of) both sides: the HTML bytes, the JSON document and the snapshot."""
     import tempfile
     from pathlib import Path
 
@@ -325,9 +342,14 @@ def render_report(
         categorical_columns=[c for c, k in kinds.items() if k == CAT],
     )
     report = Report([DataDriftPreset(columns=monitored, **preset_kwargs)], include_tests=True)
+    run = run or RunInfo()
     snapshot = report.run(  # current first, then reference
         Dataset.from_pandas(cur_sample, data_definition=definition),
         Dataset.from_pandas(ref_sample, data_definition=definition),
+        timestamp=run.timestamp,
+        name=run.name,
+        metadata={**run.metadata, "drift_platform/sampled": str(sampled).lower()},
+        tags=list(run.tags),
     )
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "report.html"
@@ -343,7 +365,7 @@ def render_report(
     totals = {"reference_rows": len(reference), "current_rows": len(current)}
     if sampled:
         html = _with_banner(html, sample, totals, result)
-    return html, report_document(json.loads(snapshot.json()), result, sample, totals)
+    return html, report_document(json.loads(snapshot.json()), result, sample, totals), snapshot
 
 
 def report_document(

@@ -21,7 +21,7 @@ def build_jobs(monitor: Monitor, assets: dict[str, dg.AssetsDefinition], ops) ->
     # The retrain and the rollback carry the same tag: dagster.yaml runs one of them at a time per monitor, so the
     # gate and a rollback never move the champion pointer at once, and versions are trained one after another.
     serial = {**tags, TAG_RETRAIN: monitor.name}
-    rollback_op, versions_op = ops
+    rollback_op, versions_op, viewer_op = ops
     drift_job = dg.define_asset_job(
         monitor.job_name("drift_job"),
         # Selecting the assets selects their checks too: no_dataset_drift runs with drift_report,
@@ -59,7 +59,14 @@ def build_jobs(monitor: Monitor, assets: dict[str, dg.AssetsDefinition], ops) ->
     def model_versions_job():
         versions_op()
 
-    return {"drift": drift_job, "retrain": retrain_job, "rollback": rollback_job, "model_versions": model_versions_job}
+    @dg.job(name=monitor.job_name("viewer_sync_job"), tags=tags,
+            description="Push to Evidently's UI the drift reports it missed while it was down (their snapshots wait "
+            "in the store), oldest first; each push replaces the period's earlier run.")
+    def viewer_sync_job():
+        viewer_op()
+
+    return {"drift": drift_job, "retrain": retrain_job, "rollback": rollback_job, "model_versions": model_versions_job,
+            "viewer_sync": viewer_sync_job}
 
 
 def build_schedule(monitor: Monitor, drift_job) -> dg.ScheduleDefinition:

@@ -159,7 +159,8 @@ def evaluation_facts(record: Any) -> dict[str, Any]:
         "drift_share": meta.get("drift_share"),
         "threshold": meta.get("drift_share_threshold"),
         "drifted_columns": meta.get("drifted_columns", "-"),
-        "report": meta.get("report_html", "-"),
+        "report": meta.get("report_url"),  # its page in Evidently's UI (None: the viewer did not take it)
+        "report_file": meta.get("report_html", "-"),
     }
 
 
@@ -191,7 +192,8 @@ def format_alert(monitor: Monitor, drift: dict[str, Any] | None, quality: dict[s
             f":warning: *[{monitor.name}] Data drift* in {label} {drift['period']}: drift share "
             f"{_num(drift['drift_share'], '.2f')} (threshold {_num(drift['threshold'], '.2f')})\n"
             f"Drifted columns: {drift['drifted_columns']}\n"
-            f"Report: {drift['report']}"
+            + (f"Report: {drift['report']}\n" if drift.get("report") else "")
+            + f"Report file: {drift['report_file']}"
         )
     if quality is not None:
         parts.append(

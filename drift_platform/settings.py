@@ -20,6 +20,9 @@ in the monitor's defs.yaml.
 | DRIFT_SLACK_CHANNEL           | #ml-alerts                            | #ml-alerts (a monitor may name its own)   |
 | DRIFT_SLACK_BASE_URL          | https://slack.com/api/                | a Slack-compatible gateway                |
 | DRIFT_UI_URL                  | http://localhost:3000                 | https://dagster.example.com               |
+| DRIFT_EVIDENTLY_UI_URL        | http://127.0.0.1:8000                 | https://evidently.example.com (links)     |
+| DRIFT_EVIDENTLY_API_URL       | (a local workspace, <data dir>/evidently) | http://evidently-ui:8000              |
+| DRIFT_EVIDENTLY_SECRET        | (none)                                | the UI's write secret                     |
 | DRIFT_DATA_DIR                | $DAGSTER_HOME/drift_data              | -                                         |
 """
 
@@ -149,7 +152,18 @@ class DeploymentSettings:
             dagster_ui_url=ui_url,
         )
 
+    def viewer(self):
+        """Evidently's UI: a local workspace under the data dir (what `make dev` serves), or a running
+        `evidently ui` reached over HTTP with its write secret."""
+        from drift_platform.resources.viewer import ReportViewer
+
+        ui_url = self.env.get("DRIFT_EVIDENTLY_UI_URL") or "http://127.0.0.1:8000"
+        if self._set("DRIFT_EVIDENTLY_API_URL"):
+            secret = {"secret": dg.EnvVar("DRIFT_EVIDENTLY_SECRET")} if self._set("DRIFT_EVIDENTLY_SECRET") else {}
+            return ReportViewer(ui_url=ui_url, api_url=self.env["DRIFT_EVIDENTLY_API_URL"], **secret)
+        return ReportViewer(ui_url=ui_url, workspace_path=str(self.data_dir / "evidently"))
+
     def resources(self) -> dict[str, Any]:
         """The resources every monitor shares, by the keys its assets, checks and sensors ask for."""
         return {"warehouse": self.warehouse(), "store": self.store(), "alerts": self.alerts(),
-                "io_manager": self.io_manager()}
+                "viewer": self.viewer(), "io_manager": self.io_manager()}

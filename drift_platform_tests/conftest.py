@@ -14,7 +14,7 @@ import pytest
 
 from drift_platform.dataset import DatasetSpec
 from drift_platform.monitor import Monitor
-from drift_platform.resources import Alerter, LocalObjectStore, WarehouseResource
+from drift_platform.resources import Alerter, LocalObjectStore, ReportViewer, WarehouseResource
 from drift_platform.resources.slack import SlackAlerter
 from drift_platform_tests.fixtures.slack import SlackRecorder, SlackServer
 
@@ -78,12 +78,13 @@ def slack(slack_server: SlackRecorder) -> SlackRecorder:
 
 
 def local_resources(root: Path, alerts: Alerter | None = None, warehouse_url: str | None = None,
-                    store=None) -> dict:
+                    store=None, viewer: ReportViewer | None = None) -> dict:
     """The embedded default's resources on a temp folder (as drift_platform/settings.py makes them)."""
     return {
         "warehouse": WarehouseResource(url=warehouse_url or f"sqlite:///{root / 'warehouse.db'}"),
         "store": store or LocalObjectStore(root=str(root / "store")),
         "alerts": alerts or Alerter(),
+        "viewer": viewer or ReportViewer(workspace_path=str(root / "evidently")),
         "io_manager": dg.FilesystemIOManager(base_dir=str(root / "io")),
     }
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -29,6 +30,7 @@ import dagster as dg
 import pytest
 
 from drift_platform_tests.fixtures.dagster_stack import BIN, REPO, ManagedProcess, wait_for
+from drift_platform_tests.fixtures.evidently_ui import EvidentlyUI
 from drift_platform_tests.fixtures.services import free_port
 
 pytestmark = pytest.mark.e2e
@@ -93,9 +95,11 @@ def materialize_periods(home: Path, env: dict[str, str]) -> None:
 
 
 class UI:
-    def __init__(self, base_url: str, driver, shots: Path, webserver: ManagedProcess, data_dir: Path) -> None:
+    def __init__(self, base_url: str, driver, shots: Path, webserver: ManagedProcess, data_dir: Path,
+                 viewer: EvidentlyUI) -> None:
         self.base_url, self.driver, self.shots, self.webserver = base_url, driver, shots, webserver
         self.data_dir = data_dir  # DRIFT_DATA_DIR of the runs and of the webserver
+        self.viewer = viewer  # Evidently's UI over the runs' workspace
 
     def open(self, path: str) -> None:
         self.driver.get(self.base_url + path)
@@ -144,11 +148,14 @@ def ui(tmp_path_factory) -> Iterator[UI]:
     # Nothing of the caller's deployment leaks in (a retired DRIFT_* variable would stop the code location);
     # DRIFT_DATA_DIR puts the warehouse and the store of the runs and of the webserver in the same folder.
     data_dir = root / "drift_data"
+    viewer = EvidentlyUI(data_dir / "evidently")  # Evidently's UI over the runs' workspace, as `make dev` starts it
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DRIFT_", "DAGSTER_", "AWS_", "SLACK_"))},
         "DAGSTER_HOME": str(home), "DRIFT_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1",
+        "DRIFT_EVIDENTLY_UI_URL": viewer.url,
     }  # fmt: skip
     materialize_periods(home, env)
+    viewer.start()
 
     port = free_port()
     webserver = ManagedProcess(
@@ -178,11 +185,12 @@ def ui(tmp_path_factory) -> Iterator[UI]:
         driver.get(base_url + "/server_info")
         # A fresh browser profile would first see Dagster's "join the community" dialog; mark it as seen.
         driver.execute_script("window.localStorage.setItem('communityNux', '\"1\"')")
-        yield UI(base_url, driver, root / "shots", webserver, data_dir)
+        yield UI(base_url, driver, root / "shots", webserver, data_dir, viewer)
     finally:
         if driver is not None:
             driver.quit()
         webserver.stop()
+        viewer.stop()
 
 
 # --- what a person sees ----------------------------------------------------------------------------------------
@@ -326,3 +334,50 @@ def assert_picture(path: Path) -> None:
     with Image.open(path) as image:
         assert image.size == VIEWPORT
         assert image.convert("RGB").getcolors(maxcolors=500) is None, f"{path} looks blank"
+
+
+def test_the_report_link_opens_the_week_in_evidently_ui_and_its_dashboard_has_every_week(ui: UI) -> None:
+    """From the drift report's partition page in the Dagster UI, one click on `report_url` lands on Evidently's
+    page of that week's report, which shows the drift share the Dagster metadata shows; the monitor's project
+    dashboard has one point per materialized week."""
+    from selenium.webdriver.common.by import By
+
+    ui.open(f"/assets/bike_sharing/drift_report?view=partitions&partition={SHOWN_WEEK}")
+    ui.wait_text("report_url", "drift_share")
+    share = float(re.search(r"drift_share\s*\n?\s*([0-9.]+)", ui.body()).group(1))
+    link = ui.wait(lambda: next((a for a in ui.driver.find_elements(By.TAG_NAME, "a")
+                                 if (a.get_attribute("href") or "").startswith(ui.viewer.url + "/projects/")), None),
+                   "the report_url link")
+    [project] = [p for p in ui.viewer.projects() if p["name"] == "bike_sharing"]
+    [run] = [r for r in ui.viewer.runs(project["id"]) if r["metadata"]["period"] == SHOWN_WEEK]
+    assert link.get_attribute("href") == f"{ui.viewer.url}/projects/{project['id']}/reports/{run['id']}"
+    before = set(ui.driver.window_handles)
+    link.click()
+    ui.wait(lambda: len(ui.driver.window_handles) > len(before) or ui.driver.current_url.startswith(ui.viewer.url),
+            "the link to open")
+    opened = set(ui.driver.window_handles) - before
+    if opened:
+        ui.driver.switch_to.window(opened.pop())
+        ui.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",  # the new tab: the same size as the first
+                                  {"width": 1600, "height": 1300, "deviceScaleFactor": 1, "mobile": False})
+    ui.wait_text("Dataset Drift", "Share of Drifted Columns", "Drifted Columns")
+    drifted, total = round(share * 5), 5
+    ui.wait_text(f"Drift is detected for {share * 100:.1f}% of columns ({drifted} out of {total}).")
+    assert f"{share:g}" in ui.body().split("Share of Drifted Columns")[0]  # the tile above the label
+    ui.screenshot("evidently_report")
+
+    ui.driver.get(f"{ui.viewer.url}/projects/{project['id']}")
+    weeks = len(PERIODS["bike_sharing"])
+
+    def marks() -> list[int]:  # the points (marks) of each line chart on the page (MUI X charts: svg circles)
+        return ui.driver.execute_script(
+            "return [...document.querySelectorAll('svg')].map(s => s.querySelectorAll('circle').length)"
+            ".filter(n => n > 0)")
+
+    ui.wait(lambda: len(marks()) == 2 + 5, "the dashboard's seven panels")  # share, count, one per monitored column
+    assert marks() == [weeks] * 7, marks()  # one point per materialized week, in every panel
+    ui.wait_text("Dataset drift share (the dataset drifts at 0.50)", f"{SHOWN_WEEK} 00:00:00")
+    ui.screenshot("evidently_dashboard")
+    if opened:
+        ui.driver.close()
+        ui.driver.switch_to.window(next(iter(before)))

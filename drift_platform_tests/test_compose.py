@@ -27,7 +27,7 @@ DOCKER_INSTANCE = ROOT / "deploy" / "dagster.docker.yaml"
 WORKSPACE = ROOT / "workspace.yaml"
 DOCKERFILE = ROOT / "Dockerfile"
 
-LONG_RUNNING = {"postgres", "minio", "drift_user_code", "dagster_webserver", "dagster_daemon"}
+LONG_RUNNING = {"postgres", "minio", "drift_user_code", "dagster_webserver", "dagster_daemon", "evidently_ui"}
 DAGSTER_HOME = "/opt/dagster/dagster_home"
 SECRET_KEY = re.compile(r"PASSWORD|SECRET|TOKEN", re.IGNORECASE)
 POSTGRES_VARS = {f"DAGSTER_POSTGRES_{x}" for x in ("USER", "PASSWORD", "HOST", "DB", "PORT")}
@@ -397,3 +397,18 @@ def test_docker_compose_validates(tmp_path: Path):
     listed = run("config", "--services")
     assert listed.returncode == 0, listed.stderr
     assert set(listed.stdout.split()) == LONG_RUNNING | {"minio-init"}
+
+
+def test_evidently_ui_service(services: dict, launcher: dict):
+    """The report viewer: Evidently's UI on loopback, its workspace on a volume, the write secret read from the
+    env file as EVIDENTLY_SECRET (never on its command line); runs reach it with the same secret."""
+    viewer = services["evidently_ui"]
+    assert viewer["env_file"] == [".env"] or viewer["env_file"] == ".env"
+    command = " ".join(viewer["command"])
+    assert 'EVIDENTLY_SECRET="${DRIFT_EVIDENTLY_SECRET}" exec evidently ui' in command.replace("$$", "$")
+    assert "--secret" not in command and "--host 0.0.0.0 --port 8000" in command
+    assert [interpolate(p, {}) for p in viewer["ports"]] == ["127.0.0.1:8000:8000"]
+    assert any(str(v).startswith("evidently_workspace:") for v in viewer["volumes"])
+    env = env_example()
+    assert env["DRIFT_EVIDENTLY_API_URL"] == "http://evidently_ui:8000" and env["DRIFT_EVIDENTLY_SECRET"] == "change-me"
+    assert {"DRIFT_EVIDENTLY_API_URL", "DRIFT_EVIDENTLY_SECRET", "DRIFT_EVIDENTLY_UI_URL"} <= set(launcher["env_vars"])

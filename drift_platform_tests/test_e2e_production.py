@@ -18,6 +18,7 @@ import dagster as dg
 import pytest
 
 from drift_platform_tests.fixtures.dagster_stack import BIN, REPO, DagsterStack, production_env, wait_for
+from drift_platform_tests.fixtures.evidently_ui import EvidentlyUI
 from drift_platform_tests.fixtures.services import MotoServer, PostgresServer, unique_name
 from drift_platform_tests.fixtures.slack import SlackRecorder
 
@@ -28,6 +29,7 @@ BIKE, GRID, FOOTBALL = "bike_sharing", "grid_load", "football"
 SLACK_TOKEN = "xoxb-e2e-not-a-real-token-7f3a"
 AWS_SECRET = "e2e-secret-key-b81c"
 PG_PASSWORD = "e2e-pg-password-55d1"
+EVIDENTLY_SECRET = "e2e-evidently-secret-3b7a"
 
 
 @dataclass
@@ -39,6 +41,7 @@ class Production:
     slack: SlackRecorder
     dagster_db: str
     warehouse_db: str
+    viewer: EvidentlyUI
 
     def launch_week(self, week: str, monitor: str = BIKE) -> str:
         return self.stack.client().submit_job_execution(
@@ -78,6 +81,7 @@ class Production:
 def production(tmp_path_factory, slack_server: SlackRecorder) -> Iterator[Production]:
     postgres = PostgresServer().start()
     s3 = MotoServer().start()
+    viewer = EvidentlyUI(tmp_path_factory.mktemp("evidently") / "workspace", secret=EVIDENTLY_SECRET).start()
     try:
         postgres.execute(f"ALTER USER postgres PASSWORD '{PG_PASSWORD}'")
         dagster_db, warehouse_db = "dagster", "drift_warehouse"
@@ -87,14 +91,16 @@ def production(tmp_path_factory, slack_server: SlackRecorder) -> Iterator[Produc
         env = production_env(
             postgres, s3, bucket, warehouse_url, slack_server.base_url, pg_password=PG_PASSWORD,
             aws_secret=AWS_SECRET, slack_token=SLACK_TOKEN, DRIFT_SLACK_CHANNEL="#drift-e2e",
-            DRIFT_UI_URL="http://dagster.example.test",
+            DRIFT_UI_URL="http://dagster.example.test", DRIFT_EVIDENTLY_API_URL=viewer.url,
+            DRIFT_EVIDENTLY_SECRET=EVIDENTLY_SECRET, DRIFT_EVIDENTLY_UI_URL=viewer.url,
         )
         stack = DagsterStack(env, home=tmp_path_factory.mktemp("dagster_home")).start()
         try:
-            yield Production(stack, postgres, s3, bucket, slack_server, dagster_db, warehouse_db)
+            yield Production(stack, postgres, s3, bucket, slack_server, dagster_db, warehouse_db, viewer)
         finally:
             stack.stop()
     finally:
+        viewer.stop()
         s3.stop()
         postgres.close()
 
@@ -139,6 +145,12 @@ def test_drifting_week_triggers_one_retrain_and_one_alert(production: Production
     report = instance.get_latest_materialization_event(dg.AssetKey([BIKE, "drift_report"])).asset_materialization
     link = report.metadata["report_html"].value  # a presigned http URL of the object
     assert f"{production.bucket}/drift/{BIKE}/drift_reports/{DRIFTING}/" in link and ".html" in link
+    # ... and the report is a run of the monitor's project in Evidently's UI, pushed with the write secret
+    assert report.metadata["viewer_push"].value == "ok"
+    [project] = [p for p in production.viewer.projects() if p["name"] == BIKE]
+    [run] = production.viewer.runs(project["id"])
+    assert report.metadata["report_url"].value == f"{production.viewer.url}/projects/{project['id']}/reports/{run['id']}"
+    assert run["metadata"]["period"] == DRIFTING
 
     # one Slack alert naming the week and the drift share, and one with the retrain's outcome
     wait_for(production.drift_alerts, 30, "the Slack alert")
@@ -148,6 +160,7 @@ def test_drifting_week_triggers_one_retrain_and_one_alert(production: Production
     assert alert["channel"] == "#drift-e2e"  # the deployment's channel: the bike monitor names none
     share = instance.get_latest_materialization_event(dg.AssetKey([BIKE, "drift_report"])).asset_materialization
     assert f"week {DRIFTING}" in alert["text"] and f"drift share {share.metadata['drift_share'].value:.2f}" in alert["text"]
+    assert f"Report: {report.metadata['report_url'].value}" in alert["text"]  # one click to Evidently's page
     assert "Bearer " + SLACK_TOKEN in production.slack.requests[-1].headers.get("Authorization", "")
 
     # the same week again: no row count changes, exactly one more retrain for the new failed evaluation
@@ -159,6 +172,7 @@ def test_drifting_week_triggers_one_retrain_and_one_alert(production: Production
     retrains = production.retrain_runs(instance)
     assert len(retrains) == 2 and len({r.tags["dagster/run_key"] for r in retrains}) == 2
     assert production.history_rows() == 28 + 7
+    assert [r["metadata"]["period"] for r in production.viewer.runs(project["id"])] == [DRIFTING]  # the newer only
     wait_for(lambda: len(production.drift_alerts()) >= 2, 30, "the second alert")
     assert len(production.drift_alerts()) == 2
     for r in retrains:
@@ -292,6 +306,6 @@ def test_no_secret_in_logs_metadata_or_deployment_files(production: Production) 
     for name in ("docker-compose.yml", "Dockerfile", ".env.example", "dagster.yaml", "workspace.yaml"):
         haystacks[name] = (REPO / name).read_text()
     assert sum("compute_logs" in k or k.endswith((".out", ".err")) for k in haystacks) > 0, "no compute logs scanned"
-    for secret in (SLACK_TOKEN, AWS_SECRET, PG_PASSWORD):
+    for secret in (SLACK_TOKEN, AWS_SECRET, PG_PASSWORD, EVIDENTLY_SECRET):
         leaks = [where for where, text in haystacks.items() if secret in text]
         assert leaks == [], f"{secret[:8]}... leaked into {leaks}"

@@ -1,12 +1,14 @@
 """Monitoring: each period's drift report of the current batch against the reference."""
 
+from typing import Any
+
 import dagster as dg
 
 from drift_platform.assets import DataFrame, asset_args, asset_key, run_config_class, settings_from
 from drift_platform.assets.ingestion import ensure_reference
 from drift_platform.constants import CURRENT_BATCH, DRIFT_REPORT, MONITORING, REFERENCE_DATA
 from drift_platform.monitor import Monitor
-from drift_platform.resources import ObjectStore, WarehouseResource
+from drift_platform.resources import ObjectStore, ReportViewer, WarehouseResource
 from drift_platform.step_settings import DriftSettings
 
 TOP_DRIFTED = 5
@@ -34,6 +36,45 @@ def top_drifted(columns, limit: int = TOP_DRIFTED) -> str:
     ) or "-"
 
 
+VIEWER_RUN_ID = "evidently_run_id"
+VIEWER_SNAPSHOT = "viewer_snapshot_key"  # where a report the viewer did not take waits, in the monitor's folder
+
+
+def recorded_viewer_runs(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str) -> list[str]:
+    """The Evidently runs the period's earlier reports became (materializations, and observations of pushes made
+    later by the viewer sync job): the runs a new report of the period replaces."""
+    runs = []
+    records = [*instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]),
+                                                limit=100).records,
+               *instance.fetch_observations(dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]),
+                                            limit=100).records]
+    for record in records:
+        event = record.asset_materialization or record.asset_observation
+        value = event.metadata.get(VIEWER_RUN_ID) if event else None
+        if value is not None and value.value not in ("", "-"):
+            runs.append(str(value.value))
+    return runs
+
+
+def push_to_viewer(context, viewer: ReportViewer, monitor: Monitor, result, period: str, key: dg.AssetKey,
+                   snapshot_folder, snapshot_key: str) -> dict[str, dg.MetadataValue]:
+    """The report as a run of the monitor's Evidently project, or, when the viewer is down, the snapshot kept in
+    the store for `<monitor>_viewer_sync_job` and the failure in the metadata; never a failed step."""
+    from drift_platform.resources.viewer import ViewerUnavailable
+
+    try:
+        published = viewer.publish(monitor.name, monitor.description, result.snapshot, monitor.spec.monitored_columns,
+                                   result.drift_share_threshold,
+                                   replaces=recorded_viewer_runs(context.instance, key, period), log=context.log)
+    except ViewerUnavailable as exc:
+        snapshot_folder.write_bytes(snapshot_key, result.snapshot.dumps().encode(), "application/json")
+        context.log.warning(f"the report is in the store; Evidently UI ({viewer.describe()}) did not take it: {exc}")
+        return {"viewer_push": dg.MetadataValue.text(f"failed: {exc}"), VIEWER_RUN_ID: dg.MetadataValue.text("-"),
+                VIEWER_SNAPSHOT: dg.MetadataValue.text(snapshot_key)}
+    return {"report_url": dg.MetadataValue.url(published.url), "viewer_push": dg.MetadataValue.text("ok"),
+            VIEWER_RUN_ID: dg.MetadataValue.text(published.run_id)}
+
+
 def build_drift_report(monitor: Monitor, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     DriftConfig = run_config_class(DriftSettings, monitor.drift, f"DriftConfig_{monitor.name}")  # noqa: N806
 
@@ -48,26 +89,35 @@ def build_drift_report(monitor: Monitor, partitions: dg.PartitionsDefinition) ->
         current_batch: DataFrame,
         warehouse: WarehouseResource,
         store: ObjectStore,
+        viewer: ReportViewer,
     ) -> dg.Output[dict]:
         """Evidently's data-drift preset, this period's batch against the reference, over the spec's monitored
-        columns. The HTML and JSON reports go to the report store; the per-column results are in the metadata,
-        and the `no_dataset_drift` check turns the dataset-level verdict into a pass or a fail."""
-        from drift_platform.drift import compute_drift
+        columns. The HTML and JSON reports go to the store; the report also becomes a run of the monitor's
+        project in Evidently's UI (`report_url` opens it; a re-run period keeps one run, the newer); the
+        per-column results are in the metadata, and the `no_dataset_drift` check turns the dataset-level verdict
+        into a pass or a fail."""
+        from drift_platform.drift import RunInfo, compute_drift
+        from drift_platform.partitions import period_window
 
         reference = ensure_reference(monitor, warehouse, store, context.log)
-        result = compute_drift(reference, current_batch, monitor.spec, settings_from(config, DriftSettings))
+        partition, run_id = context.partition_key, context.run.run_id
+        run = RunInfo(timestamp=period_window(context)[0].to_pydatetime(), name=f"{monitor.period_label} {partition}",
+                      metadata={"monitor": monitor.name, "period": partition, "dagster_run_id": run_id})
+        result = compute_drift(reference, current_batch, monitor.spec, settings_from(config, DriftSettings), run=run)
 
         folder = store.scoped(monitor.name)
-        partition, run_id = context.partition_key, context.run.run_id
         html_key, json_key = report_key(partition, run_id, "html"), report_key(partition, run_id, "json")
         folder.write_bytes(html_key, result.report_html, "text/html")
         folder.write_bytes(json_key, result.report_json.encode(), "application/json")
+        viewed = push_to_viewer(context, viewer, monitor, result, partition, context.asset_key, folder,
+                                report_key(partition, run_id, "snapshot.json"))
         summary = {
             **result.summary(),
             "monitor": monitor.name,
             "period": partition,
             "report_html": folder.location(html_key),
             "report_json": folder.location(json_key),
+            "report_url": viewed["report_url"].value if "report_url" in viewed else None,
             "reference_rows": len(reference),
             "current_rows": len(current_batch),
         }
@@ -83,6 +133,7 @@ def build_drift_report(monitor: Monitor, partitions: dg.PartitionsDefinition) ->
             "report_json": folder.link(json_key),
             "reference_rows": dg.MetadataValue.int(len(reference)),
             "current_rows": dg.MetadataValue.int(len(current_batch)),
+            **viewed,
         }
         for column in result.columns:
             metadata[f"score/{column.column}"] = dg.MetadataValue.float(column.score)
@@ -90,3 +141,50 @@ def build_drift_report(monitor: Monitor, partitions: dg.PartitionsDefinition) ->
         return dg.Output(summary, metadata=metadata)
 
     return drift_report
+
+
+def unpushed_reports(instance: dg.DagsterInstance, key: dg.AssetKey) -> dict[str, str]:
+    """Periods whose latest report the viewer did not take, and no later push did: period -> snapshot key."""
+    latest: dict[str, Any] = {}
+    for record in instance.fetch_materializations(key, limit=10_000, ascending=True).records:
+        latest[record.partition_key] = record
+    pushed_later = {
+        record.partition_key: record.storage_id
+        for record in instance.fetch_observations(key, limit=10_000, ascending=True).records
+        if VIEWER_RUN_ID in record.asset_observation.metadata
+    }
+    waiting = {}
+    for period, record in latest.items():
+        metadata = record.asset_materialization.metadata
+        if VIEWER_SNAPSHOT in metadata and pushed_later.get(period, -1) < record.storage_id:
+            waiting[period] = str(metadata[VIEWER_SNAPSHOT].value)
+    return dict(sorted(waiting.items()))
+
+
+def build_viewer_sync(monitor: Monitor) -> dg.OpDefinition:
+    """The op of `<monitor>_viewer_sync_job`: push the reports the viewer missed, oldest period first."""
+    key = asset_key(monitor, DRIFT_REPORT)
+
+    @dg.op(name=f"{monitor.name}_push_missing_reports",
+           description="Push to Evidently's UI every period's latest drift report it did not take (down or slow at "
+           "the time); each push is recorded as an observation of drift_report with the run's link.")
+    def push_missing_reports(context: dg.OpExecutionContext, store: ObjectStore, viewer: ReportViewer) -> None:
+        from evidently.core.report import Snapshot
+
+        folder, pushed = store.scoped(monitor.name), 0
+        waiting = unpushed_reports(context.instance, key)
+        for period, snapshot_key in waiting.items():
+            snapshot = Snapshot.loads(folder.read_bytes(snapshot_key).decode())
+            summary = snapshot.dict()
+            threshold = next((m["config"].get("drift_share", 0.5) for m in summary["metrics"]
+                              if m["config"].get("type", "").endswith(":DriftedColumnsCount")), 0.5)
+            published = viewer.publish(monitor.name, monitor.description, snapshot, monitor.spec.monitored_columns,
+                                       threshold, replaces=recorded_viewer_runs(context.instance, key, period),
+                                       log=context.log)
+            context.log_event(dg.AssetObservation(asset_key=key, partition=period, metadata={
+                "report_url": dg.MetadataValue.url(published.url), "viewer_push": dg.MetadataValue.text("ok (later)"),
+                VIEWER_RUN_ID: dg.MetadataValue.text(published.run_id)}))
+            pushed += 1
+        context.log.info(f"pushed {pushed} report(s) the viewer had missed" if pushed else "nothing to push")
+
+    return push_missing_reports

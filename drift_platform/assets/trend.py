@@ -176,6 +176,17 @@ def trend_key(run_id: str) -> str:
     return f"drift_trend/{run_id}.png"
 
 
+def trend_condition() -> dg.AutomationCondition:
+    """Materialize the trend when it is missing (a new deployment, a new monitor: the trend is there when the UI
+    opens) or after any period's drift report changed; not while a period or the trend itself is running. Unlike
+    `eager()`, it does not wait for every period to exist: most never will."""
+    return (
+        (dg.AutomationCondition.newly_missing() | dg.AutomationCondition.any_deps_updated().since_last_handled())
+        & ~dg.AutomationCondition.any_deps_in_progress()
+        & ~dg.AutomationCondition.in_progress()
+    ).with_label("missing, or a drift report changed; not while a period runs")
+
+
 def build_drift_trend(monitor: Monitor) -> tuple[dg.AssetsDefinition, dg.SensorDefinition]:
     """The trend asset and the automation sensor that keeps it fresh."""
     report = asset_key(monitor, DRIFT_REPORT)
@@ -183,10 +194,7 @@ def build_drift_trend(monitor: Monitor) -> tuple[dg.AssetsDefinition, dg.SensorD
 
     @dg.asset(
         **asset_args(monitor, DRIFT_TREND, MONITORING, deps=[report], kinds={"matplotlib", "pandas"},
-                     # Refresh after any period's drift report changes, not while a period is still running.
-                     # Unlike `eager()`, it does not wait for every period to exist: most never will.
-                     automation_condition=dg.AutomationCondition.eager().without(
-                         ~dg.AutomationCondition.any_deps_missing()))
+                     automation_condition=trend_condition())
     )
     def drift_trend(context: dg.AssetExecutionContext, store: ObjectStore) -> dg.MaterializeResult:
         """Drift over time: every period's latest drift report in one table (drift share, threshold, verdict and

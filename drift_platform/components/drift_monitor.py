@@ -26,7 +26,7 @@ from pydantic import BaseModel, ValidationError
 
 from drift_platform.assets.ingestion import build_ingestion
 from drift_platform.assets.lifecycle import build_champion_model, build_registry_ops
-from drift_platform.assets.monitoring import build_drift_report
+from drift_platform.assets.monitoring import build_drift_report, build_viewer_sync
 from drift_platform.assets.predictions import build_predictions
 from drift_platform.assets.training import build_trained_model
 from drift_platform.assets.trend import build_drift_trend
@@ -155,7 +155,7 @@ class MonitorConfigError(ValueError):
 
 
 def build_monitor_defs(monitor: Monitor, origin: str | None = None) -> dg.Definitions:
-    """Everything one monitor is made of, named after it: eight assets, two checks, four jobs, a schedule and
+    """Everything one monitor is made of, named after it: eight assets, two checks, five jobs, a schedule and
     three sensors. Resources are the deployment's (drift_platform/definitions.py). `origin` (its defs.yaml)
     names where a problem is."""
     problems = monitor.problems()
@@ -171,7 +171,7 @@ def build_monitor_defs(monitor: Monitor, origin: str | None = None) -> dg.Defini
         "combined_history": history, "trained_model": build_trained_model(monitor),
         "champion_model": build_champion_model(monitor), "predictions": predictions, "drift_trend": drift_trend,
     }  # fmt: skip
-    jobs = build_jobs(monitor, assets, build_registry_ops(monitor))
+    jobs = build_jobs(monitor, assets, (*build_registry_ops(monitor), build_viewer_sync(monitor)))
     return dg.Definitions(
         assets=list(assets.values()),
         asset_checks=build_checks(monitor, drift_report, predictions, partitions),

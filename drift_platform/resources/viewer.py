@@ -1,0 +1,121 @@
+"""The report viewer: Evidently's own UI (`evidently ui`), where every drift report is a run of its monitor's
+project, one click from the Dagster UI and from Slack.
+
+Embedded default: a local Evidently workspace folder under the data dir, written directly; `make dev` serves it
+with `evidently ui` on 127.0.0.1:8000. Production: the `evidently-ui` service of docker-compose, written over
+HTTP with Evidently's `RemoteWorkspace` and a write secret (`dg.EnvVar`, never logged). The viewer never holds
+the pipeline back: a push is tried a few times, then the caller records that it failed and carries on
+(drift_platform/viewer.py has the Evidently logic; this resource adds where, retries and a lock).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+
+class ViewerUnavailable(RuntimeError):
+    """The viewer could not take the run after the retries (down, slow, or refusing the secret)."""
+
+
+class ReportViewer(dg.ConfigurableResource):
+    """Evidently's UI: a local workspace folder, or a running `evidently ui` reached over HTTP."""
+
+    ui_url: str = Field(default="http://127.0.0.1:8000", description="The UI's address as browsers reach it (links)")
+    workspace_path: str | None = Field(default=None, description="Local workspace folder (embedded default)")
+    api_url: str | None = Field(default=None, description="The UI's address as runs reach it (remote workspace)")
+    secret: str | None = Field(default=None, description="Write secret of a remote `evidently ui --secret`")
+    attempts: int = Field(default=3, description="Tries of one push before giving up")
+    retry_delay_s: float = Field(default=1.0, description="First delay between tries; doubled at each")
+
+    def describe(self) -> str:
+        return self.api_url or self.workspace_path or "-"
+
+    timeout_s: float = Field(default=10.0, description="Timeout of one HTTP request to a remote UI")
+
+    def _workspace(self):
+        from evidently.ui.workspace import Workspace
+
+        if self.api_url:
+            return remote_workspace(self.api_url, self.secret, self.timeout_s)
+        if not self.workspace_path:
+            raise ViewerUnavailable("no Evidently workspace configured (workspace_path or api_url)")
+        Path(self.workspace_path).mkdir(parents=True, exist_ok=True)
+        return Workspace.create(self.workspace_path)
+
+    @contextlib.contextmanager
+    def _project_lock(self) -> Iterator[None]:
+        """Local workspace: one process at a time finds or creates a project (a file lock). A remote one is
+        deduplicated after the fact (drift_platform.viewer.find_or_create_project)."""
+        if self.api_url or not self.workspace_path:
+            yield
+            return
+        import fcntl
+
+        Path(self.workspace_path).mkdir(parents=True, exist_ok=True)
+        with open(Path(self.workspace_path) / ".drift_platform.lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def publish(self, monitor: str, description: str, snapshot: Any, columns: Sequence[str], threshold: float,
+                replaces: Iterable[str] = (), log: Any = None):
+        """The snapshot as a run of the monitor's project (the project and its dashboard made or updated on the
+        way); the runs it replaces deleted. Retried; raises ViewerUnavailable when every try failed."""
+        from drift_platform.viewer import dashboard, ensure_dashboard, find_or_create_project, publish
+
+        delay, failures = self.retry_delay_s, []
+        for attempt in range(1, self.attempts + 1):
+            try:
+                workspace = self._workspace()
+                with self._project_lock():
+                    project_id = find_or_create_project(workspace, monitor, description)
+                ensure_dashboard(workspace, project_id, dashboard(columns, threshold))
+                return publish(workspace, project_id, snapshot, self.ui_url, replaces)
+            except Exception as exc:  # the viewer's trouble must not become the pipeline's
+                failures.append(f"try {attempt}: {type(exc).__name__}: {_first_line(exc, self.secret)}")
+                if log is not None:
+                    log.warning(f"Evidently UI push failed ({failures[-1]})")
+                if attempt < self.attempts:
+                    time.sleep(delay)
+                    delay *= 2
+        raise ViewerUnavailable("; ".join(failures))
+
+
+def remote_workspace(url: str, secret: str | None, timeout_s: float):
+    """Evidently's `RemoteWorkspace` with a timeout on every request (its client waits forever on a hung server)
+    and the two calls evidently 0.7.23's client leaves unimplemented though the server has them: listing a
+    project's runs and deleting one."""
+    from evidently.ui.workspace import RemoteWorkspace
+    from requests import Session
+
+    class Remote(RemoteWorkspace):
+        def _request(self, path, method, query_params=None, body=None, response_model=None, cookies=None,
+                     headers=None, form_data=False):
+            from evidently._pydantic_compat import parse_obj_as
+
+            request = self._prepare_request(path, method, query_params, body, cookies, headers, form_data=form_data)
+            response = Session().send(request.prepare(), timeout=timeout_s)
+            response.raise_for_status()
+            return parse_obj_as(response_model, response.json()) if response_model is not None else response
+
+        def list_runs(self, project_id):
+            return [run["id"] for run in self._request(f"/api/projects/{project_id}/snapshots", "GET").json()]
+
+        def delete_run(self, project_id, snapshot_id):
+            self._request(f"/api/projects/{project_id}/{snapshot_id}", "DELETE")
+
+    return Remote(url, secret=secret)
+
+
+def _first_line(exc: Exception, secret: str | None) -> str:
+    text = (str(exc).splitlines() or [""])[0][:300]
+    return text.replace(secret, "***") if secret else text
