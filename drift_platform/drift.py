@@ -297,6 +297,24 @@ def _fields(result: DriftResult) -> dict[str, Any]:
 
 
 # --- the visual report --------------------------------------------------------------------------------------------
+def drift_margin(column: ColumnDrift) -> float:
+    """How far past (or short of) its threshold a column's score is, as a ratio (scores point both ways: a
+    p-value drifts below its threshold, a distance above it)."""
+    low, high = sorted((abs(column.score), abs(column.threshold)))
+    return float("inf") if low == 0 else high / low
+
+
+def report_columns(result: DriftResult, limit: int) -> list[str]:
+    """The columns the HTML report shows: every one up to `limit`; beyond, the drifted first (furthest past their
+    threshold first), then the others in the spec's order."""
+    names = [c.column for c in result.columns]
+    if len(names) <= limit:
+        return names
+    drifted = [c.column for c in sorted((c for c in result.columns if c.drifted), key=drift_margin, reverse=True)]
+    chosen = set((drifted + [n for n in names if n not in drifted])[:limit])
+    return [n for n in names if n in chosen]
+
+
 def seeded_sample(frame: pd.DataFrame, columns: Sequence[str], rows: int, seed: int) -> pd.DataFrame:
     """At most `rows` rows of `columns`, chosen with a seeded generator and kept in their original order."""
     if len(frame) <= rows:
@@ -324,16 +342,18 @@ def render_report(
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
-    monitored = list(kinds)
+    monitored = report_columns(result, settings.report_max_columns)
+    capped = len(monitored) < len(kinds)
+    kinds = {c: kinds[c] for c in monitored}
     ref_sample = seeded_sample(reference, monitored, sample_rows, seed)
     cur_sample = seeded_sample(current, monitored, sample_rows, seed + 1)
     sampled = len(ref_sample) < len(reference) or len(cur_sample) < len(current)
-    if sampled:
+    if sampled or capped:
         # Same test and threshold as the decisions: only the rows differ, never the method.
         preset_kwargs = {
             "drift_share": settings.drift_share,
             "per_column_method": {c: tests[c].name for c in monitored},
-            "per_column_threshold": {c.column: c.threshold for c in result.columns},
+            "per_column_threshold": {c.column: c.threshold for c in result.columns if c.column in kinds},
         }
     else:
         preset_kwargs = settings.preset_kwargs()
@@ -348,7 +368,9 @@ def render_report(
         Dataset.from_pandas(ref_sample, data_definition=definition),
         timestamp=run.timestamp,
         name=run.name,
-        metadata={**run.metadata, "drift_platform/sampled": str(sampled).lower()},
+        metadata={**run.metadata, "drift_platform/sampled": str(sampled).lower(),
+                  "drift_platform/columns_shown": f"{len(monitored)} of {len(result.columns)}",
+                  "drift_platform/drift_share_all_columns": f"{result.share:.6g}"},
         tags=list(run.tags),
     )
     with tempfile.TemporaryDirectory() as tmp:
@@ -357,13 +379,15 @@ def render_report(
         html = path.read_bytes()
     sample = {
         "sampled": sampled,
+        "columns_shown": list(monitored),
+        "columns_total": len(result.columns),
         "reference_rows": len(ref_sample),
         "current_rows": len(cur_sample),
         "max_rows_per_side": sample_rows,
         "seed": seed,
     }
     totals = {"reference_rows": len(reference), "current_rows": len(current)}
-    if sampled:
+    if sampled or capped:
         html = _with_banner(html, sample, totals, result)
     return html, report_document(json.loads(snapshot.json()), result, sample, totals), snapshot
 
@@ -397,13 +421,16 @@ def report_document(
 def _with_banner(
     html: bytes, sample: Mapping[str, Any], totals: Mapping[str, int], result: DriftResult
 ) -> bytes:
-    drifted = ", ".join(result.drifted_columns) or "none"
+    drifted = result.drifted_columns
+    named = ", ".join(drifted[:20]) + (f" and {len(drifted) - 20} more" if len(drifted) > 20 else "") or "none"
+    shown = (f"{len(sample['columns_shown']):,} of the {sample['columns_total']:,} monitored columns (the drifted "
+             "first, then the others) and " if len(sample["columns_shown"]) < sample["columns_total"] else "")
     text = (
-        f"Charts and scores below: a seeded sample of {sample['reference_rows']:,} of {totals['reference_rows']:,} "
-        f"reference rows and {sample['current_rows']:,} of {totals['current_rows']:,} current rows, with the same "
-        f"tests and thresholds. Decisions of record (all rows): {result.drifted_count} of {len(result.columns)} "
-        f"columns drifted ({drifted}), share {result.share:.3f}, dataset drift "
-        f"{'YES' if result.dataset_drift else 'no'} - see the JSON report's drift_platform.full_data."
+        f"Charts and scores below: {shown}a seeded sample of {sample['reference_rows']:,} of "
+        f"{totals['reference_rows']:,} reference rows and {sample['current_rows']:,} of {totals['current_rows']:,} "
+        f"current rows, with the same tests and thresholds. Decisions of record (all rows, all columns): "
+        f"{result.drifted_count} of {len(result.columns)} columns drifted ({named}), share {result.share:.3f}, "
+        f"dataset drift {'YES' if result.dataset_drift else 'no'} - see the JSON report's drift_platform.full_data."
     )
     banner = (
         '<div style="font-family:sans-serif;padding:8px 16px;background:#fff8e1;border-bottom:1px solid #e0c36b">'

@@ -34,15 +34,22 @@ class DriftSettings(BaseModel):
     num_threshold: float | None = Field(default=None, description="Threshold for numerical columns")
     cat_threshold: float | None = Field(default=None, description="Threshold for categorical columns")
     per_column_threshold: dict[str, float] = Field(default_factory=dict, description="Threshold per column")
+    report_max_columns: int = Field(
+        default=50, description="Columns the HTML report shows (the drifted first, then the rest); decisions always "
+        "cover every monitored column",
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> DriftSettings:
         if not 0 <= self.drift_share <= 1:
             raise ValueError(f"drift_share must be in [0, 1], got {self.drift_share}")
+        if self.report_max_columns < 1:
+            raise ValueError(f"report_max_columns must be at least 1, got {self.report_max_columns}")
         return self
 
     def preset_kwargs(self) -> dict[str, Any]:
-        return {k: v for k, v in self.model_dump().items() if v not in (None, {})}
+        """The settings DataDriftPreset takes (the report's own settings left out)."""
+        return {k: v for k, v in self.model_dump(exclude={"report_max_columns"}).items() if v not in (None, {})}
 
     def column_method(self, column: str, kind: str) -> str | None:
         """The configured test of a column, with Evidently's precedence: per column, then per type, then all."""

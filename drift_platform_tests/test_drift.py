@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from drift_platform.dataset import DatasetSpec
-from drift_platform.drift import compute_drift
+from drift_platform.drift import compute_drift, drift_margin
 from drift_platform.step_settings import DriftSettings
 
 SPEC = DatasetSpec.from_dict(
@@ -319,11 +319,34 @@ def test_report_on_a_sample_keeps_the_full_data_decisions() -> None:
                                for c in result.columns]
     assert (full["reference_rows"], full["current_rows"], full["share"]) == (6000, 3000, result.share)
     sample = document["drift_platform"]["evidently_sample"]
-    assert sample == {"sampled": True, "reference_rows": 1500, "current_rows": 1500, "max_rows_per_side": 1500,
-                      "seed": 0}
+    assert sample == {"sampled": True, "columns_shown": WIDE_COLUMNS, "columns_total": len(WIDE_COLUMNS),
+                      "reference_rows": 1500, "current_rows": 1500, "max_rows_per_side": 1500, "seed": 0}
     pinned = {m["config"]["column"]: (m["config"]["method"], m["config"]["threshold"])
               for m in document["metrics"] if m["config"]["type"].endswith(":ValueDrift")}
     assert pinned == {c.column: ("wasserstein" if c.column in ("temp", "hum") else "jensenshannon", c.threshold)
                       for c in result.columns}
     assert b"seeded sample of 1,500 of 6,000 reference rows" in result.report_html
     assert result.report_html.lstrip().startswith(b"<!DOCTYPE html>")
+
+
+def test_report_of_a_wide_table_shows_the_drifted_columns_first_up_to_the_cap() -> None:
+    """Decisions cover every column; the HTML report shows `report_max_columns` of them, the drifted first (the
+    furthest past their threshold first), then the others in the spec's order, and says so."""
+    import json
+
+    reference, current = wide_frame(90, 400), wide_frame(91, 300)
+    current = current.assign(city=current["city"].where(current.index % 2 == 0, "Zurich"), temp=current["temp"] + 30)
+    result = compute_drift(reference, current, WIDE, DriftSettings(report_max_columns=3))
+    drifted = [c for c in result.columns if c.drifted]
+    assert {c.column for c in drifted} >= {"temp", "city"} and len(result.columns) == len(WIDE_COLUMNS)
+    document = json.loads(result.report_json)
+    shown = document["drift_platform"]["evidently_sample"]["columns_shown"]
+    ranked = [c.column for c in sorted(drifted, key=drift_margin, reverse=True)]
+    expected = (ranked + [c for c in WIDE_COLUMNS if c not in ranked])[:3]
+    assert shown == [c for c in WIDE_COLUMNS if c in expected]  # the spec's order
+    assert {"temp", "city"} <= set(shown)
+    reported = {m["config"]["column"] for m in document["metrics"] if m["config"]["type"].endswith(":ValueDrift")}
+    assert reported == set(shown)
+    assert document["drift_platform"]["full_data"]["drifted_count"] == len(drifted)
+    assert b"3 of the 7 monitored columns (the drifted first" in result.report_html
+    assert result.snapshot.to_snapshot_model().metadata["drift_platform/columns_shown"] == "3 of 7"

@@ -25,11 +25,9 @@ def top_drifted(columns, limit: int = TOP_DRIFTED) -> str:
     Scores point both ways (a p-value drifts below its threshold, a distance above it), so a column's distance
     past the threshold is the ratio of the two, whichever way round is above 1."""
 
-    def margin(c) -> float:
-        low, high = sorted((abs(c.score), abs(c.threshold)))
-        return float("inf") if low == 0 else high / low
+    from drift_platform.drift import drift_margin
 
-    drifted = sorted((c for c in columns if c.drifted), key=margin, reverse=True)[:limit]
+    drifted = sorted((c for c in columns if c.drifted), key=drift_margin, reverse=True)[:limit]
     return ", ".join(
         f"{c.column} ({c.method} {c.score:.3g} {'<' if c.score < c.threshold else '>='} {c.threshold:.3g})"
         for c in drifted
