@@ -78,3 +78,9 @@ bench: install
 
 bench-smoke: install
 	$(BIN)/python -m benchmarks --smoke $(BENCH_ARGS)
+
+# False alarms and power of the drift checks by simulation (docs/statistics.md; raw counts in
+# benchmarks/results/stats_sim.json): ~15 min on 2 cores (13.5 min on a busy one, 2026-12-02).
+.PHONY: bench-stats
+bench-stats: install
+	$(BIN)/python -m benchmarks.stats_sim $(BENCH_ARGS)

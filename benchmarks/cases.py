@@ -10,6 +10,7 @@ Imports a case needs anyway (evidently, drift_platform) happen before the timer,
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -29,42 +30,117 @@ def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 
 # --- (a) drift ----------------------------------------------------------------------------------------------------
-def drift(rows: int, variant: str) -> dict[str, Any]:
-    """variant: "preset" = bare `Report([DataDriftPreset()], include_tests=True).run(cur, ref)` on the 12 columns;
-    "project" = `compute_drift` with its HTML and JSON report; "decisions" = `compute_drift(with_report=False)`."""
+def _spec(shape: str, columns: int | None):
+    from benchmarks import data
+
+    return data.SPEC if shape == "long" else data.wide_spec(columns)
+
+
+def _reference(shape: str, rows: int, columns: int | None):
+    from benchmarks import data
+
+    return data.frame(rows, seed=1) if shape == "long" else data.wide_frame(rows, columns, seed=1)
+
+
+def _current(shape: str, rows: int, columns: int | None):
+    """The week: "long" = 12 columns (benchmarks/data.py `pair`, some drifted), "wide" = `columns` columns, half
+    numerical, half 8-level text, 10% of each half drifted."""
+    import pandas as pd
+
+    from benchmarks import data
+
+    if shape == "long":
+        return data.frame(rows, seed=2, drift=True, start=data.START + pd.Timedelta(seconds=rows))
+    return data.wide_frame(rows, columns, seed=2, drifted_share=0.1)
+
+
+def build_stats(shape: str, rows: int, path: str, columns: int | None = None) -> dict[str, Any]:
+    """The reference's statistics, built in a process of their own and written to `path` (so a warm week's peak
+    RSS is its own, not that of making the reference)."""
+    from drift_platform.drift import column_kinds
+    from drift_platform.reference_stats import build_reference_stats
+
+    reference = _reference(shape, rows, columns)
+    seconds, stats = _timed(lambda: build_reference_stats(reference, column_kinds(_spec(shape, columns))))
+    data = stats.to_bytes()
+    Path(path).write_bytes(data)
+    return {"timings": {"build": seconds}, "bytes": len(data)}
+
+
+def _cached_stats(shape: str, rows: int, columns: int | None):
+    """The statistics of the shape's reference, built once per (shape, rows, columns) by a child process."""
+    from drift_platform.reference_stats import ReferenceStats
+
+    cache = Path(os.environ.get("DAGSTER_HOME") or tempfile.gettempdir()) / "drift-bench-stats"
+    cache.mkdir(exist_ok=True)
+    path = cache / f"{shape}-{rows}-{columns}.npz"
+    if not path.exists():
+        params = {"shape": shape, "rows": rows, "path": str(path) + ".tmp", "columns": columns}
+        subprocess.run([sys.executable, "-m", "benchmarks.cases", "build_stats", json.dumps(params)], check=True,
+                       stdout=subprocess.DEVNULL)
+        Path(str(path) + ".tmp").rename(path)
+    return ReferenceStats.from_bytes(path.read_bytes())
+
+
+def floor(current, spec) -> float:
+    """The machine's floor for one week's decisions: what no implementation can skip on the current side, each
+    numerical column sorted once (numpy) and each categorical one counted once (pandas factorize + bincount)."""
+    import numpy as np
+    import pandas as pd
+
+    def work() -> None:
+        for name in spec.numerical_features:
+            if name in spec.monitored_columns:
+                np.sort(current[name].to_numpy())
+        for name in spec.categorical_features:
+            if name in spec.monitored_columns:
+                codes, _ = pd.factorize(current[name])
+                np.bincount(codes[codes >= 0])
+
+    return _timed(work)[0]
+
+
+def drift(rows: int, variant: str, shape: str = "long", columns: int | None = None) -> dict[str, Any]:
+    """variant: "preset" = bare `Report([DataDriftPreset()], include_tests=True).run(cur, ref)` on the monitored
+    columns; "project" = `compute_drift` from the reference frame (its statistics built in the call: a cold
+    week) with its HTML and JSON report; "decisions" = the same with_report=False; "cached" / "cached_decisions" =
+    `compute_drift` from the reference's statistics built beforehand (a warm week), with / without the report;
+    "floor" = the machine's floor (`floor`). shape: "long" (12 columns) or "wide" (`columns` columns)."""
     import evidently.legacy.calculations.stattests  # noqa: F401 - the import is not what is measured
     import evidently.presets  # noqa: F401
 
-    from benchmarks.data import FEATURES, SPEC, pair
     from drift_platform.drift import compute_drift, parse_snapshot
 
-    reference, current = pair(rows)
+    spec = _spec(shape, columns)
+    features = spec.monitored_columns
+    current = _current(shape, rows, columns)
+    if variant in ("cached", "cached_decisions"):
+        reference = _cached_stats(shape, rows, columns)
+    elif variant != "floor":
+        reference = _reference(shape, rows, columns)
+    if variant == "floor":
+        return {"timings": {"drift": floor(current, spec)}}
     if variant == "preset":
         from evidently import Report
         from evidently.presets import DataDriftPreset
 
-        cur, ref = current[FEATURES], reference[FEATURES]
+        cur, ref = current[features], reference[features]
         seconds, snapshot = _timed(
             lambda: Report([DataDriftPreset()], include_tests=True).run(cur, ref).dict()
         )
-        columns, count, share = parse_snapshot(snapshot, 0.5)
+        columns_, count, share = parse_snapshot(snapshot, 0.5)
         dataset_drift = share >= 0.5
         report_bytes = None
     else:
-        with_report = variant == "project"
-        seconds, result = _timed(lambda: compute_drift(reference, current, SPEC, with_report=with_report))
-        columns, count, share, dataset_drift = (
-            result.columns,
-            result.drifted_count,
-            result.share,
-            result.dataset_drift,
-        )
+        with_report = variant in ("project", "cached")
+        seconds, result = _timed(lambda: compute_drift(reference, current, spec, with_report=with_report))
+        columns_, count, share, dataset_drift = result.columns, result.drifted_count, result.share, result.dataset_drift
         report_bytes = len(result.report_html) + len(result.report_json) if with_report else None
     return {
         "timings": {"drift": seconds},
         "columns": {
             c.column: {"method": c.method, "score": c.score, "threshold": c.threshold, "drifted": c.drifted}
-            for c in columns
+            for c in columns_
         },
         "drifted_count": count,
         "share": share,
@@ -374,7 +450,7 @@ def events(rows: int, step: str, host: str | None = None, port: int | None = Non
 
 
 CASES: dict[str, Callable[..., dict[str, Any]]] = {
-    "drift": drift, "history": history, "week": week, "backfill": backfill, "training": training, "events": events,
+    "drift": drift, "build_stats": build_stats, "history": history, "week": week, "backfill": backfill, "training": training, "events": events,
 }  # fmt: skip
 
 

@@ -130,3 +130,39 @@ def event_week(rows: int, seed: int, start: pd.Timestamp = EVENT_WEEK, drift: bo
         "retries": rng.poisson(0.2, rows),
         "amount": rng.gamma(2.0, 15.0, rows),
     })  # fmt: skip
+
+
+# --- a wide table: hundreds to thousands of columns ------------------------------------------------------------------
+WIDE_LEVELS = np.array([f"level_{i}" for i in range(8)], dtype=object)
+
+
+def wide_spec(columns: int) -> DatasetSpec:
+    """`columns` monitored columns: the first half numerical (float), the second half 8-level text."""
+    half = columns // 2
+    numerical = [f"x{i:04d}" for i in range(half)]
+    categorical = [f"c{i:04d}" for i in range(columns - half)]
+    return DatasetSpec.from_dict({
+        "name": "wide", "datetime_column": "ts", "target": "y", "target_nonnegative": False,
+        "reference_window": {"start": "2020-01-01", "end": "2020-01-28"}, "first_period": "2020-02-03",
+        "columns": {"ts": "datetime", "y": "float", **dict.fromkeys(numerical, "float"),
+                    **dict.fromkeys(categorical, "str")},
+        "numerical_features": numerical, "categorical_features": categorical, "max_rows": 10_000_000,
+    })  # fmt: skip
+
+
+def wide_frame(rows: int, columns: int, seed: int, drifted_share: float = 0.0) -> pd.DataFrame:
+    """`rows` rows of `wide_spec(columns)`; with `drifted_share`, that share of each half moves (numerical: mean
+    +0.5 sigma; text: one level's share up by ~15 points). Text is Python strings (object), as the warehouse
+    returns it."""
+    rng = np.random.default_rng(seed)
+    spec = wide_spec(columns)
+    data: dict[str, object] = {"ts": pd.date_range(START, periods=rows, freq="s"), "y": rng.normal(size=rows)}
+    numerical, categorical = spec.numerical_features, spec.categorical_features
+    moved_num, moved_cat = int(len(numerical) * drifted_share), int(len(categorical) * drifted_share)
+    for i, name in enumerate(numerical):
+        data[name] = rng.normal(0.5 if i < moved_num else 0.0, 1.0 + (i % 5), rows)
+    base = _probabilities(len(WIDE_LEVELS), 0.0)
+    tilted = _probabilities(len(WIDE_LEVELS), 1.0)
+    for i, name in enumerate(categorical):
+        data[name] = WIDE_LEVELS[rng.choice(len(WIDE_LEVELS), rows, p=tilted if i < moved_cat else base)]
+    return pd.DataFrame(data)

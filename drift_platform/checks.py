@@ -5,7 +5,11 @@ import warnings
 import dagster as dg
 
 from drift_platform.assets import run_config_class, settings_from
-from drift_platform.constants import NO_DATASET_DRIFT_CHECK, NO_MODEL_DEGRADATION_CHECK
+from drift_platform.constants import (
+    NO_DATASET_DRIFT_CHECK,
+    NO_MODEL_DEGRADATION_CHECK,
+    NO_MULTIVARIATE_DRIFT_CHECK,
+)
 from drift_platform.monitor import Monitor
 from drift_platform.partitions import period_window
 from drift_platform.resources import ObjectStore, WarehouseResource
@@ -37,8 +41,44 @@ def drift_check_result(summary: dict) -> dg.AssetCheckResult:
     )
 
 
+def multivariate_check_result(summary: dict) -> dg.AssetCheckResult:
+    """`no_multivariate_drift` from the drift report's summary: the domain classifier's AUC against the threshold
+    the reference's own chunks set, the p-value, and the columns it leaned on most."""
+    numbers = summary["multivariate"]
+    level = dg.AssetCheckSeverity(numbers["severity"])
+    metadata: dict[str, dg.MetadataValue] = {
+        "monitor": dg.MetadataValue.text(summary["monitor"]),
+        "period": dg.MetadataValue.text(summary["period"]),
+    }
+    if "skipped" in numbers:
+        return dg.AssetCheckResult(passed=True, severity=level, metadata=metadata,
+                                   description=f"not evaluated: {numbers['skipped']}")
+    top = numbers["top_columns"]
+    metadata.update({
+        "auc": dg.MetadataValue.float(numbers["auc"]),
+        "threshold": dg.MetadataValue.float(numbers["threshold"]),
+        "p_value": dg.MetadataValue.float(numbers["p_value"]),
+        "null_draws": dg.MetadataValue.int(numbers["null_draws"]),
+        "null_median_auc": dg.MetadataValue.float(numbers["null_median"]),
+        "reference_rows_used": dg.MetadataValue.int(numbers["rows_used"][0]),
+        "current_rows_used": dg.MetadataValue.int(numbers["rows_used"][1]),
+        "top_columns": dg.MetadataValue.text(", ".join(f"{c} ({w:.2f})" for c, w in top.items()) or "-"),
+        "method": dg.MetadataValue.text(numbers["method"]),
+    })
+    return dg.AssetCheckResult(
+        passed=not numbers["drifted"],
+        severity=level,
+        description=(f"domain classifier AUC {numbers['auc']:.3f} {'above' if numbers['drifted'] else 'within'} the "
+                     f"threshold {numbers['threshold']:.3f} set by the reference's own chunks (p = "
+                     f"{numbers['p_value']:.3f}); leaned on {', '.join(list(top)[:3]) or '-'}"),
+        metadata=metadata,
+    )
+
+
 def quality_check_result(quality, monitor: str, period: str, version: str, severity: str) -> dg.AssetCheckResult:
-    """The check's result from `training.period_quality` on the period's stored predictions."""
+    """The check's result from `training.period_quality` on the period's stored predictions: the error, the bound
+    and how it was set (the walk-forward baseline's mean, spread and size, or the holdout ratio), and why a period
+    was not judged."""
     level = dg.AssetCheckSeverity(severity)
     metadata: dict[str, dg.MetadataValue] = {
         "monitor": dg.MetadataValue.text(monitor),
@@ -47,21 +87,39 @@ def quality_check_result(quality, monitor: str, period: str, version: str, sever
         "labelled_rows": dg.MetadataValue.int(quality.rows),
         "holdout_rmsle": dg.MetadataValue.float(quality.holdout_rmsle),
         "max_ratio": dg.MetadataValue.float(quality.max_ratio),
+        "bound_method": dg.MetadataValue.text(quality.method),
+        "judged": dg.MetadataValue.bool(quality.judged),
+        "note": dg.MetadataValue.text(quality.note or "-"),
     }
+    baseline = quality.baseline
+    if baseline is not None:
+        metadata["baseline_periods"] = dg.MetadataValue.int(baseline.n)
+        metadata["baseline_rows"] = dg.MetadataValue.int(sum(baseline.rows))
+        if baseline.mean is not None:
+            metadata["baseline_mean_rmsle"] = dg.MetadataValue.float(baseline.mean)
+        if baseline.std is not None:
+            metadata["baseline_std_rmsle"] = dg.MetadataValue.float(baseline.std)
+    if quality.bound is not None:
+        metadata["bound_rmsle"] = dg.MetadataValue.float(quality.bound)
     if quality.rmsle is None:
         return dg.AssetCheckResult(
             passed=True, severity=level, metadata=metadata,
             description=f"not evaluated: no labelled row with a prediction in {period} yet",
         )
     metadata["rmsle"] = dg.MetadataValue.float(quality.rmsle)
-    metadata["rmsle_ratio"] = dg.MetadataValue.float(quality.ratio)
+    if quality.ratio is not None:
+        metadata["rmsle_ratio"] = dg.MetadataValue.float(quality.ratio)
+    if not quality.judged:
+        return dg.AssetCheckResult(
+            passed=True, severity=level, metadata=metadata,
+            description=f"champion {version}: RMSLE {quality.rmsle:.4f} on {period}, not judged: {quality.note}",
+        )
     return dg.AssetCheckResult(
         passed=not quality.degraded,
         severity=level,
         description=(
-            f"champion {version}: RMSLE {quality.rmsle:.4f} on {period} vs {quality.holdout_rmsle:.4f} on its "
-            f"holdout, ratio {quality.ratio:.2f} ({'above' if quality.degraded else 'within'} the bound "
-            f"{quality.max_ratio:.2f})"
+            f"champion {version}: RMSLE {quality.rmsle:.4f} on {period}, {'above' if quality.degraded else 'within'} "
+            f"the bound {quality.bound:.4f} ({quality.note})"
         ),
         metadata=metadata,
     )
@@ -86,8 +144,9 @@ def build_checks(monitor: Monitor, drift_report: dg.AssetsDefinition, prediction
         name=NO_MODEL_DEGRADATION_CHECK,
         partitions_def=partitions,
         blocking=False,  # a degraded period is still appended to the history; the retrain sensor reacts
-        description="The champion's error on the period's labelled batch stays within a bound of its own holdout "
-        "error (concept drift: the relation between features and target changed).",
+        description="The champion's error on the period's labelled batch stays within the bound its recipe's own "
+        "walk-forward errors set (mean + sigmas x std; or max_ratio x its holdout error): else concept drift, the "
+        "relation between features and target changed. Too few labelled rows to tell: passes, and says so.",
     )
     def no_model_degradation(
         context: dg.AssetCheckExecutionContext, config: QualityConfig, warehouse: WarehouseResource,
@@ -95,7 +154,7 @@ def build_checks(monitor: Monitor, drift_report: dg.AssetsDefinition, prediction
     ) -> dg.AssetCheckResult:
         from drift_platform.assets.predictions import MODEL_VERSION_COLUMN, prediction_column, read_period
         from drift_platform.model_registry import metric, read_manifest
-        from drift_platform.training import period_quality
+        from drift_platform.training import QualityBaseline, period_quality
 
         settings = settings_from(config, QualitySettings)
         period = context.partition_key
@@ -107,11 +166,35 @@ def build_checks(monitor: Monitor, drift_report: dg.AssetsDefinition, prediction
         if len(versions) != 1:
             raise dg.Failure(f"{period} holds predictions of {len(versions)} model versions: {versions}",
                              allow_retries=False)
-        holdout = metric(read_manifest(store.scoped(monitor.name), versions[0]), "holdout_rmsle")
+        manifest = read_manifest(store.scoped(monitor.name), versions[0])
+        holdout = metric(manifest, "holdout_rmsle")
         if holdout is None:
             raise dg.Failure(f"model {versions[0]} has no holdout RMSLE in its manifest", allow_retries=False)
+        baseline = manifest.get("metrics", {}).get("quality_baseline")
         spec = monitor.spec
-        quality = period_quality(rows[spec.target], rows[prediction_column(spec)], holdout, settings.max_ratio)
+        quality = period_quality(
+            rows[spec.target], rows[prediction_column(spec)], holdout, settings.max_ratio,
+            baseline=QualityBaseline.from_dict(baseline) if baseline else None, bound=settings.bound,
+            sigmas=settings.sigmas, min_period_rows=settings.min_period_rows,
+            min_baseline_periods=settings.min_baseline_periods,
+        )
         return quality_check_result(quality, monitor.name, period, versions[0], settings.severity)
 
-    return [no_dataset_drift, no_model_degradation]
+    checks = [no_dataset_drift, no_model_degradation]
+    if monitor.multivariate.enabled:
+
+        @dg.asset_check(
+            asset=drift_report,
+            name=NO_MULTIVARIATE_DRIFT_CHECK,
+            partitions_def=partitions,
+            blocking=False,
+            description="The period's rows cannot be told from the reference's by a classifier on the monitored "
+            "columns together (cross-validated ROC AUC within the threshold the reference's own chunks set): "
+            "catches changes no single column shows, e.g. a flipped correlation. WARN by default; the retrain "
+            "sensor acts on it only when the monitor's retrain_on lists it.",
+        )
+        def no_multivariate_drift(drift_report: dict) -> dg.AssetCheckResult:
+            return multivariate_check_result(drift_report)
+
+        checks.append(no_multivariate_drift)
+    return checks

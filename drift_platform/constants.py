@@ -16,6 +16,7 @@ INGESTION, MONITORING, TRAINING = "ingestion", "monitoring", "training"
 
 NO_DATASET_DRIFT_CHECK = "no_dataset_drift"
 NO_MODEL_DEGRADATION_CHECK = "no_model_degradation"
+NO_MULTIVARIATE_DRIFT_CHECK = "no_multivariate_drift"
 
 OWNERS = ("team:ml-platform",)
 
@@ -31,6 +32,7 @@ TAG_QUALITY_EVALUATION_ID = "drift_platform/quality_evaluation_id"
 # TAG_TRIGGER's values for retrains requested by the sensor: "drift", "quality" or "drift+quality".
 TRIGGER_DRIFT = "drift"
 TRIGGER_QUALITY = "quality"
+TRIGGER_MULTIVARIATE = "multivariate"
 
 # Carried by every retrain and rollback run, with the monitor's name as value: dagster.yaml runs one of them
 # at a time per monitor (the champion pointer is never moved by two runs at once).

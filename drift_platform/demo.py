@@ -18,6 +18,7 @@ from drift_platform.constants import (
     DRIFT_TREND,
     NO_DATASET_DRIFT_CHECK,
     NO_MODEL_DEGRADATION_CHECK,
+    NO_MULTIVARIATE_DRIFT_CHECK,
     REFERENCE_DATA,
     TAG_EVALUATION_ID,
     TAG_PERIOD,
@@ -49,10 +50,19 @@ def monitor_names(defs: dg.Definitions) -> list[str]:
 
 
 def _check_outcome(evaluation) -> str:
+    """PASSED / FAILED with the numbers that decided it: the period's RMSLE against its bound (quality), the
+    classifier's AUC against its threshold (multivariate); "not judged" when too few rows to tell."""
     if evaluation is None:
         return "-"
-    ratio = evaluation.metadata.get("rmsle_ratio")
-    return ("PASSED" if evaluation.passed else "FAILED") + (f" ({ratio.value:.2f}x)" if ratio else "")
+    meta = {key: value.value for key, value in evaluation.metadata.items()}
+    if meta.get("judged") is False:
+        return "not judged" + (f" (RMSLE {meta['rmsle']:.3f}; thin baseline)" if "rmsle" in meta else "")
+    outcome = "PASSED" if evaluation.passed else "FAILED"
+    if "rmsle" in meta and "bound_rmsle" in meta:
+        return f"{outcome} (RMSLE {meta['rmsle']:.3f} {'>' if not evaluation.passed else '<='} {meta['bound_rmsle']:.3f})"
+    if "auc" in meta:
+        return f"{outcome} (AUC {meta['auc']:.2f} {'>' if not evaluation.passed else '<='} {meta['threshold']:.2f})"
+    return outcome
 
 
 def _materialize(defs: dg.Definitions, instance: dg.DagsterInstance, key: dg.AssetKey) -> None:
@@ -104,8 +114,9 @@ def run_monitor(defs: dg.Definitions, instance: dg.DagsterInstance, name: str, p
             "period": period,
             "drift_share": report["share"] if report else None,
             "drift": ("PASSED" if drift.passed else "FAILED") if drift else "ERROR",
-            # the champion's RMSLE on the period / its holdout RMSLE; "-" while no model is in service
+            # the champion's RMSLE on the period against its bound; "-" while no model is in service
             "quality": _check_outcome(evaluations.get(NO_MODEL_DEGRADATION_CHECK)),
+            "multivariate": _check_outcome(evaluations.get(NO_MULTIVARIATE_DRIFT_CHECK)),
             "retrain": "no",
             "report": report["report_html"] if report else "-",
         }
@@ -127,7 +138,8 @@ def print_summary(summary: dict) -> None:
 
     name = summary["monitor"]
     print(f"\n=== {name}: drift monitoring ({len(summary['periods'])} periods, {summary['seconds']:.1f} s) ===")
-    table = pd.DataFrame(summary["periods"])[["period", "drift_share", "drift", "quality", "retrain", "report"]]
+    table = pd.DataFrame(summary["periods"])[["period", "drift_share", "drift", "multivariate", "quality", "retrain",
+                                               "report"]]
     print(table.to_markdown(index=False, floatfmt=".2f"))
     if not summary["retrains"]:
         print("\nNo failed evaluation: no retrain.")

@@ -1,48 +1,49 @@
-"""Data drift of a current batch against the reference: Evidently's statistics, each column computed once.
+"""Data drift of a current batch against the reference: Evidently's decisions, the reference's side computed once.
 
 Pure functions over DataFrames, no Dagster. Evidently is imported inside the functions that use it: the import
 costs seconds and hundreds of MB, which a code-location load or a sensor tick should not pay.
 
 Evidently's `DataDriftPreset` computes every column's drift three times (once per `ValueDrift` metric, once for
 `DriftedColumnsCount`, once more for the preset's rendered table) and builds histograms, correlations and plots
-over all rows: 87 s and 1.6 GB for 1M x 12 columns. `compute_drift` splits the work in two:
+over all rows: ~70-90 s and 1.6 GB for 1M x 12 columns. `compute_drift` splits the work in two:
 
 1. Decisions, on ALL rows: for each monitored column, the test Evidently 0.7.23 would pick (or the one
-   configured) is resolved here exactly as Evidently resolves it, and run once through Evidently's own
-   registered `StatTest` on the full, cleaned column. Scores, per-column decisions, the drifted share and the
-   dataset verdict therefore equal those of `Report([DataDriftPreset(...)], include_tests=True)` bit for bit
-   (drift_platform_tests/test_drift.py checks that on small, large, binary and configured cases).
+   configured), with Evidently's thresholds, computed by drift_platform/reference_stats.py from the reference's
+   statistics (sorted values, category counts, distinct counts: built once per reference version and kept by
+   the platform) and the current column, which alone is sorted and counted. Scores equal Evidently's within
+   1e-9 relative and decisions are identical: drift_platform_tests/test_drift.py and test_reference_stats.py
+   run Evidently's own preset and `StatTest`s (`column_drift` below) on the same rows. Columns are decided by a
+   small pool of threads, a few at a time, with progress in the log on long runs.
 2. The visual report, on a bounded seeded sample (`REPORT_SAMPLE_ROWS` rows of each side; all rows when a side
-   is smaller): Evidently's preset renders the HTML, with each column's test and threshold pinned to the ones
-   decided in step 1. Its numbers are the SAMPLE's; the HTML says so in a banner, and the JSON report keeps the
-   two apart (see `report_document`).
-
-Columns are processed one at a time, so only one column's temporaries are alive at once; the frames are never
-copied whole.
+   is smaller) and at most `report_max_columns` columns (the drifted first): Evidently's preset renders the
+   HTML, with each column's test and threshold pinned to the ones decided in step 1. Its numbers are the
+   SAMPLE's; the HTML says so in a banner, and the JSON report keeps the two apart (see `report_document`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
+from drift_platform.columns import (
+    FEW_VALUES,
+    SMALL_REFERENCE_ROWS,
+    ColumnDrift,
+    clean_column,
+    seeded_sample,
+)
 from drift_platform.dataset import DatasetSpec
 from drift_platform.step_settings import CAT, NUM, DriftSettings
 
 if TYPE_CHECKING:
     from evidently.legacy.calculations.stattests import StatTest
 
-# Evidently's auto-selection (evidently/legacy/calculations/stattests/registry.py, `_get_default_stattest`):
-# up to this many reference rows a p-value test (K-S, chi-square, Z), above it a distance (Wasserstein, J-S).
-SMALL_REFERENCE_ROWS = 1000
-# A numerical column with at most this many distinct values (reference and current together) is tested like
-# a categorical one (chi-square / Z-test on a small reference, Jensen-Shannon on a large one).
-FEW_VALUES = 5
+    from drift_platform.reference_stats import ReferenceStats
+
 # The HTML report is rendered from at most this many rows of each side (seeded sample, original row order).
 REPORT_SAMPLE_ROWS = 5_000
 REPORT_SAMPLE_SEED = 0
@@ -57,15 +58,6 @@ class RunInfo:
     name: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class ColumnDrift:
-    column: str
-    method: str
-    score: float
-    threshold: float
-    drifted: bool
 
 
 @dataclass(frozen=True)
@@ -130,34 +122,7 @@ def parse_snapshot(snapshot: Mapping[str, Any], drift_share: float) -> tuple[lis
     return columns, count, share
 
 
-# --- one column ---------------------------------------------------------------------------------------------------
-def clean_column(values: pd.Series, column: str, side: str) -> pd.Series:
-    """What Evidently tests: the column without NaN, None and +-inf (`replace([-inf, inf], nan).dropna()`).
-
-    The same operation, skipped when it provably changes nothing (a finite float column; strings or integers
-    without nulls), since on an object column of 1M rows it alone costs ~0.2 s."""
-    if pd.api.types.is_float_dtype(values.dtype) and isinstance(values.dtype, np.dtype):
-        clean = bool(np.isfinite(values.to_numpy()).all())
-    elif (
-        values.dtype == object
-        or pd.api.types.is_integer_dtype(values.dtype)
-        or pd.api.types.is_bool_dtype(values.dtype)
-    ):
-        clean = (
-            pd.api.types.infer_dtype(values, skipna=False) in ("string", "integer", "boolean")
-            and not values.hasnans
-        )
-    else:
-        clean = False
-    if not clean:
-        values = values.replace([-np.inf, np.inf], np.nan).dropna()
-    if values.empty:
-        raise ValueError(
-            f"An empty column '{column}' was provided for drift calculation in the {side} dataset."
-        )
-    return values
-
-
+# --- one column through Evidently's StatTest, the reference implementation the tests hold to --------------------------
 def _distinct_more_than(reference: pd.Series, current: pd.Series, limit: int, head: int = 10_000) -> bool:
     """`pd.concat([reference, current]).nunique() > limit`, Evidently's count, without hashing every row when the
     first rows already hold more than `limit` distinct values (the heads concatenate to the same dtype)."""
@@ -226,13 +191,12 @@ def column_drift(
 
 
 # --- the batch ----------------------------------------------------------------------------------------------------
-def _check_inputs(reference: pd.DataFrame, current: pd.DataFrame, monitored: Sequence[str]) -> None:
-    for name, frame in (("reference", reference), ("current", current)):
-        missing = [c for c in monitored if c not in frame.columns]
-        if missing:
-            raise ValueError(f"{name} data lacks monitored column(s) {missing}")
-        if frame.empty:
-            raise ValueError(f"{name} data has no rows")
+def _check_inputs(frame: pd.DataFrame, name: str, monitored: Sequence[str]) -> None:
+    missing = [c for c in monitored if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{name} data lacks monitored column(s) {missing}")
+    if frame.empty:
+        raise ValueError(f"{name} data has no rows")
 
 
 def column_kinds(spec: DatasetSpec) -> dict[str, str]:
@@ -249,7 +213,7 @@ def column_kinds(spec: DatasetSpec) -> dict[str, str]:
 
 
 def compute_drift(
-    reference: pd.DataFrame,
+    reference: pd.DataFrame | ReferenceStats,
     current: pd.DataFrame,
     spec: DatasetSpec,
     settings: DriftSettings | None = None,
@@ -258,21 +222,33 @@ def compute_drift(
     report_sample_rows: int = REPORT_SAMPLE_ROWS,
     report_seed: int = REPORT_SAMPLE_SEED,
     run: RunInfo | None = None,
+    workers: int | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> DriftResult:
-    """Drift of `current` against `reference` on the spec's monitored columns, with the decisions of Evidently's
+    """Drift of `current` against the reference on the spec's monitored columns, with the decisions of Evidently's
     DataDriftPreset computed once per column on all rows, and (`with_report`) Evidently's HTML and JSON report
     rendered from a seeded sample of at most `report_sample_rows` rows of each side. `run` names the Evidently
-    snapshot (its time, name, metadata) for Evidently's UI."""
+    snapshot (its time, name, metadata) for Evidently's UI.
+
+    `reference` is the reference frame, or its statistics built once (`reference_stats.build_reference_stats`,
+    kept by the platform per reference version): with them, only the current side is sorted and counted. Columns
+    are decided by `workers` threads (default: the machine's cores, at most 4); `log` receives progress lines
+    (columns done / total, rate) every PROGRESS_SECONDS on long runs."""
+    from drift_platform.reference_stats import ReferenceStats, build_reference_stats
+
     settings = settings or DriftSettings()
     kinds = column_kinds(spec)
-    _check_inputs(reference, current, list(kinds))
+    if isinstance(reference, ReferenceStats):
+        _check_stats(reference, kinds)
+    else:
+        _check_inputs(reference, "reference", list(kinds))
+    _check_inputs(current, "current", list(kinds))
+    stats = (reference if isinstance(reference, ReferenceStats)
+             else build_reference_stats(reference, kinds, sample_rows=report_sample_rows, seed=report_seed))
 
-    columns: list[ColumnDrift] = []
-    tests: dict[str, StatTest] = {}
-    for column, kind in kinds.items():
-        drift, stattest = column_drift(reference[column], current[column], column, kind, settings)
-        columns.append(drift)
-        tests[column] = stattest
+    decided = decide_columns(stats, current, kinds, settings, workers=workers, log=log)
+    columns = [drift for drift, _ in decided]
+    tests = {drift.column: name for drift, name in decided}
     count = sum(c.drifted for c in columns)
     share = count / len(columns)
     result = DriftResult(
@@ -285,11 +261,72 @@ def compute_drift(
     if not with_report:
         return result
     html, document, snapshot = render_report(
-        reference, current, kinds, settings, result, tests, sample_rows=report_sample_rows, seed=report_seed,
-        run=run,
+        stats, current, kinds, settings, result, tests, sample_rows=report_sample_rows, seed=report_seed, run=run,
     )
     return DriftResult(**{**_fields(result), "report_html": html, "report_json": json.dumps(document),
                           "snapshot": snapshot})
+
+
+PROGRESS_SECONDS = 10.0
+MAX_WORKERS = 4
+
+
+def decide_columns(
+    stats: ReferenceStats,
+    current: pd.DataFrame,
+    kinds: Mapping[str, str],
+    settings: DriftSettings,
+    *,
+    workers: int | None = None,
+    log: Callable[[str], None] | None = None,
+) -> list[tuple[ColumnDrift, str]]:
+    """Each monitored column's decision and the Evidently test it used, in the spec's order.
+
+    Columns go to a pool of threads (numpy's sorts, searches and counts release the GIL), at most `2 x workers`
+    in flight, so only a few columns' temporaries are alive at once however wide the table."""
+    import os
+    import time
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    from drift_platform.reference_stats import column_drift_from_stats
+
+    names = list(kinds)
+    workers = workers or min(os.cpu_count() or 1, MAX_WORKERS)
+
+    def one(column: str) -> tuple[ColumnDrift, str]:
+        return column_drift_from_stats(stats.columns[column], current[column], settings)
+
+    if workers == 1 or len(names) < 2 * workers:
+        return [one(column) for column in names]
+    results: dict[str, tuple[ColumnDrift, str]] = {}
+    began = last = time.perf_counter()
+    pending = iter(names)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="drift") as pool:
+        running = {pool.submit(one, c): c for c in (next(pending) for _ in range(2 * workers))}
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                results[running.pop(future)] = future.result()
+                following = next(pending, None)
+                if following is not None:
+                    running[pool.submit(one, following)] = following
+            now = time.perf_counter()
+            if log is not None and now - last >= PROGRESS_SECONDS:
+                last = now
+                log(f"drift decisions: {len(results):,} / {len(names):,} columns, "
+                    f"{len(results) / (now - began):.1f} columns/s")
+    if log is not None and time.perf_counter() - began >= PROGRESS_SECONDS:
+        log(f"drift decisions: {len(names):,} columns in {time.perf_counter() - began:.1f} s")
+    return [results[c] for c in names]
+
+
+def _check_stats(stats: ReferenceStats, kinds: Mapping[str, str]) -> None:
+    built = {name: column.kind for name, column in stats.columns.items()}
+    if any(built.get(name) != kind for name, kind in kinds.items()):
+        raise ValueError(
+            f"the reference statistics were built for columns {built}, the spec monitors {dict(kinds)}; "
+            "rebuild them from the reference"
+        )
 
 
 def _fields(result: DriftResult) -> dict[str, Any]:
@@ -315,27 +352,21 @@ def report_columns(result: DriftResult, limit: int) -> list[str]:
     return [n for n in names if n in chosen]
 
 
-def seeded_sample(frame: pd.DataFrame, columns: Sequence[str], rows: int, seed: int) -> pd.DataFrame:
-    """At most `rows` rows of `columns`, chosen with a seeded generator and kept in their original order."""
-    if len(frame) <= rows:
-        return frame[list(columns)].reset_index(drop=True)
-    positions = np.sort(np.random.default_rng(seed).choice(len(frame), size=rows, replace=False))
-    return frame[list(columns)].iloc[positions].reset_index(drop=True)
-
-
 def render_report(
-    reference: pd.DataFrame,
+    reference: ReferenceStats,
     current: pd.DataFrame,
     kinds: Mapping[str, str],
     settings: DriftSettings,
     result: DriftResult,
-    tests: Mapping[str, StatTest],
+    tests: Mapping[str, str],
     *,
     sample_rows: int = REPORT_SAMPLE_ROWS,
     seed: int = REPORT_SAMPLE_SEED,
     run: RunInfo | None = None,
 ) -> tuple[bytes, dict[str, Any], Any]:
-    """Evidently's preset on (a sample of) both sides: the HTML bytes, the JSON document and the snapshot."""
+    """Evidently's preset on (a sample of) both sides: the HTML bytes, the JSON document and the snapshot. The
+    reference side is the sample kept in its statistics; `tests` names the Evidently test each column was decided
+    with."""
     import tempfile
     from pathlib import Path
 
@@ -345,14 +376,14 @@ def render_report(
     monitored = report_columns(result, settings.report_max_columns)
     capped = len(monitored) < len(kinds)
     kinds = {c: kinds[c] for c in monitored}
-    ref_sample = seeded_sample(reference, monitored, sample_rows, seed)
+    ref_sample = seeded_sample(reference.sample, monitored, sample_rows, seed)
     cur_sample = seeded_sample(current, monitored, sample_rows, seed + 1)
-    sampled = len(ref_sample) < len(reference) or len(cur_sample) < len(current)
+    sampled = len(ref_sample) < reference.rows or len(cur_sample) < len(current)
     if sampled or capped:
         # Same test and threshold as the decisions: only the rows differ, never the method.
         preset_kwargs = {
             "drift_share": settings.drift_share,
-            "per_column_method": {c: tests[c].name for c in monitored},
+            "per_column_method": {c: tests[c] for c in monitored},
             "per_column_threshold": {c.column: c.threshold for c in result.columns if c.column in kinds},
         }
     else:
@@ -386,7 +417,7 @@ def render_report(
         "max_rows_per_side": sample_rows,
         "seed": seed,
     }
-    totals = {"reference_rows": len(reference), "current_rows": len(current)}
+    totals = {"reference_rows": reference.rows, "current_rows": len(current)}
     if sampled or capped:
         html = _with_banner(html, sample, totals, result)
     return html, report_document(json.loads(snapshot.json()), result, sample, totals), snapshot

@@ -20,11 +20,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from drift_platform.constants import NO_DATASET_DRIFT_CHECK, NO_MODEL_DEGRADATION_CHECK, OWNERS
 from drift_platform.dataset import DatasetSpec
-from drift_platform.step_settings import DriftSettings, GateSettings, QualitySettings, TrainingSettings
+from drift_platform.step_settings import (
+    DriftSettings,
+    GateSettings,
+    MultivariateSettings,
+    QualitySettings,
+    TrainingSettings,
+)
 
 Cadence = Literal["weekly", "daily"]
 CADENCES: tuple[str, ...] = ("weekly", "daily")
-ActionableCheck = Literal["no_dataset_drift", "no_model_degradation"]
+ActionableCheck = Literal["no_dataset_drift", "no_model_degradation", "no_multivariate_drift"]
 # A monitor's name prefixes its tables (`<name>_predictions`: at most 63 characters in PostgreSQL).
 MAX_NAME_LENGTH = 40
 _NAME = re.compile(rf"^[a-z][a-z0-9_]{{0,{MAX_NAME_LENGTH - 1}}}$")
@@ -71,12 +77,14 @@ class Monitor(_Settings):
     timezone: str = Field(default="UTC", description="Timezone of the partitions and the schedule")
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     drift: DriftSettings = Field(default_factory=DriftSettings)
+    multivariate: MultivariateSettings = Field(default_factory=MultivariateSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     gate: GateSettings = Field(default_factory=GateSettings)
     quality: QualitySettings = Field(default_factory=QualitySettings)
     retrain_on: list[ActionableCheck] = Field(
         default_factory=lambda: [NO_DATASET_DRIFT_CHECK, NO_MODEL_DEGRADATION_CHECK],
-        description="Checks whose failures retrain the model and alert (others are recorded only)",
+        description="Checks whose failures retrain the model and alert (others are recorded only); "
+        "no_multivariate_drift is left out by default (WARN, acted on only when listed here)",
     )
     slack_channel: str | None = Field(default=None, description="Channel of this monitor's alerts (None: the deployment's)")
     landing: LandingSettings = Field(default_factory=LandingSettings)

@@ -40,6 +40,7 @@ from drift_platform.constants import (
     DRIFT_REPORT,
     NO_DATASET_DRIFT_CHECK,
     NO_MODEL_DEGRADATION_CHECK,
+    NO_MULTIVARIATE_DRIFT_CHECK,
     PREDICTIONS,
     TAG_EVALUATION_ID,
     TAG_MONITOR,
@@ -47,6 +48,7 @@ from drift_platform.constants import (
     TAG_QUALITY_EVALUATION_ID,
     TAG_TRIGGER,
     TRIGGER_DRIFT,
+    TRIGGER_MULTIVARIATE,
     TRIGGER_QUALITY,
 )
 from drift_platform.monitor import Monitor
@@ -59,10 +61,14 @@ ALERT_TICK_BUDGET_S = 20  # a tick stops trying alerts after this long; Dagster 
 
 def watched_checks(monitor: Monitor) -> dict[str, dg.AssetCheckKey]:
     """The monitor's checks the sensor reads, by check name."""
-    return {
+    checks = {
         NO_DATASET_DRIFT_CHECK: dg.AssetCheckKey(asset_key(monitor, DRIFT_REPORT), NO_DATASET_DRIFT_CHECK),
         NO_MODEL_DEGRADATION_CHECK: dg.AssetCheckKey(asset_key(monitor, PREDICTIONS), NO_MODEL_DEGRADATION_CHECK),
     }
+    if monitor.multivariate.enabled:
+        checks[NO_MULTIVARIATE_DRIFT_CHECK] = dg.AssetCheckKey(asset_key(monitor, DRIFT_REPORT),
+                                                               NO_MULTIVARIATE_DRIFT_CHECK)
+    return checks
 
 
 @dataclass
@@ -176,6 +182,23 @@ def quality_facts(record: Any) -> dict[str, Any]:
         "holdout_rmsle": meta.get("holdout_rmsle"),
         "ratio": meta.get("rmsle_ratio"),
         "max_ratio": meta.get("max_ratio"),
+        "bound": meta.get("bound_rmsle"),
+        "method": meta.get("bound_method", "ratio"),
+        "note": meta.get("note"),
+    }
+
+
+def multivariate_facts(record: Any) -> dict[str, Any]:
+    """Period, the domain classifier's AUC, its threshold and the columns it leaned on."""
+    meta = _metadata(record)
+    return {
+        "evaluation_id": record.id,
+        "run_id": record.run_id,
+        "period": record.partition or meta.get("period", "?"),
+        "auc": meta.get("auc"),
+        "threshold": meta.get("threshold"),
+        "p_value": meta.get("p_value"),
+        "top_columns": meta.get("top_columns", "-"),
     }
 
 
@@ -184,7 +207,7 @@ def _num(value: Any, spec: str) -> str:
 
 
 def format_alert(monitor: Monitor, drift: dict[str, Any] | None, quality: dict[str, Any] | None, alerts: Alerter,
-                 run_key: str) -> str:
+                 run_key: str, multivariate: dict[str, Any] | None = None) -> str:
     label = monitor.period_label
     parts = []
     if drift is not None:
@@ -196,13 +219,24 @@ def format_alert(monitor: Monitor, drift: dict[str, Any] | None, quality: dict[s
             + f"Report file: {drift['report_file']}"
         )
     if quality is not None:
+        if quality.get("method") == "baseline":
+            against = (f"above the bound {_num(quality['bound'], '.4f')} its recipe's walk-forward errors set "
+                       f"({quality.get('note') or '-'})")
+        else:
+            against = (f"vs {_num(quality['holdout_rmsle'], '.4f')} on its holdout (ratio "
+                       f"{_num(quality['ratio'], '.2f')}, bound {_num(quality['max_ratio'], '.2f')})")
         parts.append(
             f":warning: *[{monitor.name}] Model degradation* in {label} {quality['period']}: champion "
-            f"`{quality['model_version']}` RMSLE {_num(quality['rmsle'], '.4f')} vs "
-            f"{_num(quality['holdout_rmsle'], '.4f')} on its holdout (ratio {_num(quality['ratio'], '.2f')}, "
-            f"bound {_num(quality['max_ratio'], '.2f')})"
+            f"`{quality['model_version']}` RMSLE {_num(quality['rmsle'], '.4f')} {against}"
         )
-    run_ids = list(dict.fromkeys(f["run_id"] for f in (drift, quality) if f is not None))
+    if multivariate is not None:
+        parts.append(
+            f":warning: *[{monitor.name}] Multivariate drift* in {label} {multivariate['period']}: a classifier "
+            f"tells the period's rows from the reference's (AUC {_num(multivariate['auc'], '.3f')} above the "
+            f"threshold {_num(multivariate['threshold'], '.3f')} the reference's own chunks set, p = "
+            f"{_num(multivariate['p_value'], '.3f')}); it leaned on {multivariate['top_columns']}"
+        )
+    run_ids = list(dict.fromkeys(f["run_id"] for f in (drift, quality, multivariate) if f is not None))
     retrains = f"{alerts.dagster_ui_url.rstrip('/')}/runs?q%5B0%5D=tag%3Adagster%2Frun_key%3D{run_key}"
     return (
         "\n".join(parts) + "\n"
@@ -227,21 +261,26 @@ def plan_retrains(
         if not acted:
             continue
         drift_record, quality_record = acted.get(NO_DATASET_DRIFT_CHECK), acted.get(NO_MODEL_DEGRADATION_CHECK)
+        multivariate_record = acted.get(NO_MULTIVARIATE_DRIFT_CHECK)
         drift = evaluation_facts(drift_record) if drift_record is not None else None
         quality = quality_facts(quality_record) if quality_record is not None else None
-        primary = drift_record if drift_record is not None else quality_record
-        run_key = run_key_for(primary.id, NO_DATASET_DRIFT_CHECK if drift else NO_MODEL_DEGRADATION_CHECK)
+        multivariate = multivariate_facts(multivariate_record) if multivariate_record is not None else None
+        # The run key names the first of the run's acted-on failures in this order (one retrain per run and period).
+        primary_name, primary = next((name, acted[name]) for name in (
+            NO_DATASET_DRIFT_CHECK, NO_MODEL_DEGRADATION_CHECK, NO_MULTIVARIATE_DRIFT_CHECK) if name in acted)
+        run_key = run_key_for(primary.id, primary_name)
+        triggers = ((TRIGGER_DRIFT, drift), (TRIGGER_QUALITY, quality), (TRIGGER_MULTIVARIATE, multivariate))
         tags = {
             TAG_MONITOR: monitor.name,
             TAG_EVALUATION_ID: str(primary.id),
-            TAG_PERIOD: str((drift or quality)["period"]),
-            TAG_TRIGGER: "+".join(t for t, f in ((TRIGGER_DRIFT, drift), (TRIGGER_QUALITY, quality)) if f is not None),
+            TAG_PERIOD: str((drift or quality or multivariate)["period"]),
+            TAG_TRIGGER: "+".join(t for t, f in triggers if f is not None),
         }
         if quality is not None:
             tags[TAG_QUALITY_EVALUATION_ID] = str(quality_record.id)
         requests.append(dg.RunRequest(run_key=run_key, tags=tags))
         queued.append({"evaluation_id": primary.id, "run_key": run_key,
-                       "text": format_alert(monitor, drift, quality, alerts, run_key), "since": now})
+                       "text": format_alert(monitor, drift, quality, alerts, run_key, multivariate), "since": now})
     return requests, queued, ignored
 
 

@@ -10,6 +10,7 @@ plain field types only.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -86,12 +87,17 @@ class TrainingSettings(BaseModel):
     cv_folds: int = Field(default=3, description="Chronological CV folds (TimeSeriesSplit) of the search, at least 2")
     holdout_share: float = Field(default=0.1, description="Latest share of the history held out for scoring, (0, 1)")
     n_jobs: int = Field(default=1, description="Parallel jobs of the grid search (-1 = all cores)")
+    baseline_periods: int = Field(
+        default=26, description="Last periods of the history scored walk-forward (the recipe refitted on the rows "
+        "before each): the model-quality check's baseline",
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> TrainingSettings:
         _require(bool(self.alphas) and all(a > 0 for a in self.alphas), f"alphas must be positive numbers, got {self.alphas}")
         _require(self.cv_folds >= 2, f"cv_folds must be at least 2, got {self.cv_folds}")
         _require(0 < self.holdout_share < 1, f"holdout_share must be in (0, 1), got {self.holdout_share}")
+        _require(self.baseline_periods >= 1, f"baseline_periods must be at least 1, got {self.baseline_periods}")
         return self
 
 
@@ -119,16 +125,80 @@ class GateSettings(BaseModel):
 
 
 class QualitySettings(BaseModel):
-    """When the champion's error on a period counts as degraded."""
+    """When the champion's error on a period counts as degraded (docs/statistics.md: why these defaults)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    bound: Literal["baseline", "ratio"] = Field(
+        default="baseline", description="baseline: fail when the period's RMSLE exceeds mean + sigmas x std of the "
+        "champion recipe's walk-forward per-period errors on its training history; ratio: when it exceeds max_ratio "
+        "x the model's holdout RMSLE",
+    )
+    sigmas: float = Field(default=3.0, description="Width of the baseline bound, in standard deviations")
+    min_period_rows: int = Field(
+        default=5, description="Fewer labelled rows than this in the period (or in a baseline period): not judged",
+    )
+    min_baseline_periods: int = Field(
+        default=5, description="A baseline of fewer periods than this is too thin to judge by: the check passes and "
+        "says so",
+    )
     max_ratio: float = Field(
-        default=2.0, description="Fail when the period's RMSLE exceeds this multiple of the model's holdout RMSLE"
+        default=2.0, description="bound=ratio (or a model without a baseline): fail when the period's RMSLE exceeds "
+        "this multiple of the model's holdout RMSLE",
     )
     severity: Literal["WARN", "ERROR"] = Field(default="ERROR", description="Severity of a failure: WARN or ERROR")
 
     @model_validator(mode="after")
     def _bounds(self) -> QualitySettings:
         _require(self.max_ratio > 0, f"max_ratio must be positive, got {self.max_ratio}")
+        _require(self.sigmas > 0, f"sigmas must be positive, got {self.sigmas}")
+        _require(self.min_period_rows >= 1, f"min_period_rows must be at least 1, got {self.min_period_rows}")
+        _require(self.min_baseline_periods >= 2,
+                 f"min_baseline_periods must be at least 2 (a spread needs two), got {self.min_baseline_periods}")
+        return self
+
+
+class MultivariateSettings(BaseModel):
+    """The domain-classifier drift test (`no_multivariate_drift`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(default=True, description="Run the multivariate drift check")
+    alpha: float = Field(
+        default=0.05,
+        description="False-alarm rate aimed at: the threshold is the (1 - alpha) quantile of the "
+        "AUCs of reference chunks against the rest of the reference, (0, 1)",
+    )
+    null_draws: int = Field(
+        default=100, description="Reference chunks scored to set the threshold; at least 1/alpha - 1"
+    )
+    folds: int = Field(
+        default=5, description="Cross-validation folds (at most the smaller side's rows), at least 2"
+    )
+    max_rows_per_side: int = Field(
+        default=5_000, description="Larger sides are subsampled (seeded) to this many rows, at least 10"
+    )
+    seed: int = Field(default=0, description="Seed of the folds, the chunks and the subsamples")
+    max_columns: int = Field(
+        default=100, description="Monitors with more monitored columns skip the check (its null would take minutes)"
+    )
+    severity: Literal["WARN", "ERROR"] = Field(
+        default="WARN", description="Severity of a failure: WARN or ERROR"
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> MultivariateSettings:
+        if not 0 < self.alpha < 1:
+            raise ValueError(f"alpha must be in (0, 1), got {self.alpha}")
+        if self.null_draws < 1 or 1 / (1 + self.null_draws) > self.alpha:
+            raise ValueError(
+                f"null_draws must be at least {math.ceil(1 / self.alpha - 1)} for alpha {self.alpha} (the "
+                f"smallest p-value is 1 / (1 + null_draws)), got {self.null_draws}"
+            )
+        if self.folds < 2:
+            raise ValueError(f"folds must be at least 2, got {self.folds}")
+        if self.max_rows_per_side < 10:
+            raise ValueError(f"max_rows_per_side must be at least 10, got {self.max_rows_per_side}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be non-negative, got {self.seed}")
         return self

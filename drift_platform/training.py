@@ -305,23 +305,113 @@ def decide(comparison: GateComparison, has_champion: bool, min_improvement: floa
 
 # --- the model-quality check ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
+class QualityBaseline:
+    """The champion recipe's error per period on its own training history, walk-forward: for each of the last
+    periods, the recipe (the same pipeline and alpha) refitted on every row before the period and scored on the
+    period's labelled rows. Its spread is the noise a period's error shows when nothing has changed."""
+
+    periods: tuple[str, ...]  # the first day of each period
+    errors: tuple[float, ...]  # RMSLE of each period
+    rows: tuple[int, ...]  # labelled rows of each period
+
+    def kept(self, min_rows: int) -> QualityBaseline:
+        """The periods with at least `min_rows` labelled rows (a 2-row period's RMSLE is mostly noise)."""
+        keep = [i for i, n in enumerate(self.rows) if n >= min_rows]
+        return QualityBaseline(*(tuple(getattr(self, f)[i] for i in keep) for f in ("periods", "errors", "rows")))
+
+    @property
+    def n(self) -> int:
+        return len(self.errors)
+
+    @property
+    def mean(self) -> float | None:
+        return float(np.mean(self.errors)) if self.errors else None
+
+    @property
+    def std(self) -> float | None:
+        return float(np.std(self.errors, ddof=1)) if self.n >= 2 else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"periods": list(self.periods), "errors": list(self.errors), "rows": list(self.rows)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> QualityBaseline:
+        return cls(tuple(data["periods"]), tuple(float(e) for e in data["errors"]), tuple(int(n) for n in data["rows"]))
+
+
+def walk_forward_baseline(
+    history: pd.DataFrame, spec: DatasetSpec, alpha: float, cadence: str = "weekly", *, min_fit_rows: int = 14,
+    max_periods: int = 26,
+) -> QualityBaseline:
+    """The recipe's walk-forward errors on `history` (see QualityBaseline): the last `max_periods` periods that
+    have at least `min_fit_rows` complete labelled rows before them."""
+    data = complete_rows(history, spec).reset_index(drop=True)
+    starts = period_start(data[spec.datetime_column], cadence)
+    eligible = [start for start in sorted(starts.unique()) if int((starts < start).sum()) >= min_fit_rows]
+    periods, errors, rows = eligible[-max_periods:], [], []
+    for start in periods:
+        before, inside = data[starts < start], data[starts == start]
+        model = build_pipeline(spec, alpha).fit(before[spec.features], before[spec.target].astype(float))
+        errors.append(rmsle(inside[spec.target].astype(float), model.predict(inside[spec.features])))
+        rows.append(len(inside))
+    return QualityBaseline(tuple(f"{p:%Y-%m-%d}" for p in periods), tuple(errors), tuple(rows))
+
+
+@dataclass(frozen=True)
 class PeriodQuality:
     rows: int  # labelled rows with a prediction
     rmsle: float | None
     holdout_rmsle: float
-    ratio: float | None
+    ratio: float | None  # rmsle / the reference error (the baseline's mean, or the holdout's with bound="ratio")
     max_ratio: float
     degraded: bool
+    bound: float | None = None  # the RMSLE above which the period counts as degraded (None: not judged)
+    method: str = "ratio"  # how the bound was set: "baseline" (mean + sigmas x std) or "ratio" (max_ratio x holdout)
+    judged: bool = True  # False: too few rows (in the period or the baseline) to tell degradation from noise
+    note: str = ""  # why not judged, or how
+    baseline: QualityBaseline | None = None
 
 
-def period_quality(actual: Any, predicted: Any, holdout_rmsle: float, max_ratio: float) -> PeriodQuality:
-    """The model's RMSLE on a period's labelled rows against its own holdout RMSLE: degraded when the ratio
-    exceeds `max_ratio`. Rows without a label or a prediction are left out; none left means not evaluated."""
+def period_quality(
+    actual: Any, predicted: Any, holdout_rmsle: float, max_ratio: float, *, baseline: QualityBaseline | None = None,
+    bound: str = "ratio", sigmas: float = 3.0, min_period_rows: int = 1, min_baseline_periods: int = 5,
+) -> PeriodQuality:
+    """The model's RMSLE on a period's labelled rows, judged against a bound with a known spread.
+
+    bound="baseline": degraded when the error exceeds mean + `sigmas` x std of the recipe's walk-forward
+    per-period errors (`baseline`, periods with fewer than `min_period_rows` rows left out); not judged, and
+    passing, when the period has fewer than `min_period_rows` labelled rows or the baseline fewer than
+    `min_baseline_periods` periods. A model without a baseline is judged by the ratio, and the note says so.
+    bound="ratio": degraded when the error exceeds `max_ratio` x the model's holdout RMSLE.
+    Rows without a label or a prediction are left out; none left means not evaluated."""
     actual = pd.Series(actual, dtype=float).reset_index(drop=True)
     predicted = pd.Series(predicted, dtype=float).reset_index(drop=True)
     keep = actual.notna() & predicted.notna()
-    if not keep.any():
-        return PeriodQuality(0, None, holdout_rmsle, None, max_ratio, False)
+    rows = int(keep.sum())
+    if not rows:
+        return PeriodQuality(0, None, holdout_rmsle, None, max_ratio, False, judged=False,
+                             note="no labelled row with a prediction")
     error = rmsle(actual[keep], predicted[keep])
+    if rows < min_period_rows:
+        return PeriodQuality(rows, error, holdout_rmsle, None, max_ratio, False, judged=False,
+                             note=f"{rows} labelled row(s), fewer than min_period_rows={min_period_rows}: not judged")
+    if bound == "baseline" and baseline is not None:
+        kept = baseline.kept(min_period_rows)
+        if kept.n < min_baseline_periods:
+            return PeriodQuality(
+                rows, error, holdout_rmsle, None, max_ratio, False, method="baseline", judged=False, baseline=kept,
+                note=(f"the baseline rests on {kept.n} period(s) of >= {min_period_rows} rows ({sum(kept.rows)} rows), "
+                      f"fewer than min_baseline_periods={min_baseline_periods}: too few to tell degradation from "
+                      "noise, not judged"))
+        limit = kept.mean + sigmas * kept.std
+        ratio = error / kept.mean if kept.mean > 0 else (np.inf if error > 0 else 1.0)
+        return PeriodQuality(
+            rows, error, holdout_rmsle, float(ratio), max_ratio, bool(error > limit), bound=float(limit),
+            method="baseline", baseline=kept,
+            note=f"bound = mean {kept.mean:.4f} + {sigmas:g} x std {kept.std:.4f} of {kept.n} walk-forward periods")
     ratio = error / holdout_rmsle if holdout_rmsle > 0 else (np.inf if error > 0 else 1.0)
-    return PeriodQuality(int(keep.sum()), error, holdout_rmsle, float(ratio), max_ratio, bool(ratio > max_ratio))
+    note = f"bound = max_ratio {max_ratio:g} x holdout RMSLE {holdout_rmsle:.4f}"
+    if bound == "baseline":
+        note += " (the model has no walk-forward baseline: trained before it was recorded)"
+    return PeriodQuality(rows, error, holdout_rmsle, float(ratio), max_ratio, bool(ratio > max_ratio),
+                         bound=max_ratio * holdout_rmsle, method="ratio", note=note)

@@ -81,8 +81,10 @@ class Platform:
         return hashlib.sha256(history.to_csv(index=False).encode()).hexdigest()
 
 
-def check_evaluations(result) -> list:
-    return [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+def check_evaluations(result, name: str | None = None) -> list:
+    """The run's check evaluations (of the check `name` only, if given)."""
+    return [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+            and (name is None or e.event_specific_data.check_name == name)]
 
 
 def step_failure_message(result) -> str:

@@ -90,7 +90,7 @@ def test_drifting_week_end_to_end(platform: Platform) -> None:
     assert "metrics" in json.loads(Path(report["report_json"].value).read_text())
     assert report["score/temp"].value < 0.05  # K-S p-value of the summer temperature
 
-    [evaluation] = check_evaluations(result)
+    [evaluation] = check_evaluations(result, "no_dataset_drift")
     assert evaluation.check_name == "no_dataset_drift" and evaluation.passed is False
     assert evaluation.severity == dg.AssetCheckSeverity.ERROR
     assert evaluation.metadata["drift_share"].value == report["drift_share"].value
@@ -104,7 +104,7 @@ def test_drifting_week_end_to_end(platform: Platform) -> None:
 
 def test_quiet_week_passes_the_check(platform: Platform) -> None:
     result = platform.run_week(QUIET_WEEK)
-    [evaluation] = check_evaluations(result)
+    [evaluation] = check_evaluations(result, "no_dataset_drift")
     assert evaluation.passed is True
     assert materialization(result, "drift_report").metadata["dataset_drift"].value is False
 
@@ -176,5 +176,5 @@ def test_drift_thresholds_come_from_run_config(platform: Platform) -> None:
     report = materialization(result, "drift_report").metadata
     assert report["drift_share_threshold"].value == 0.99 and report["dataset_drift"].value is False
     assert "wasserstein" in report["columns"].value
-    [evaluation] = check_evaluations(result)
+    [evaluation] = check_evaluations(result, "no_dataset_drift")
     assert evaluation.passed is True

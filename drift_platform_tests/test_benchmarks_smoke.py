@@ -25,7 +25,7 @@ def test_smoke_benchmark_produces_the_table(tmp_path, capsys) -> None:
     result = json.loads(raw.read_text())
 
     groups = {row["group"].split(".")[0] for row in result["rows"]}
-    assert groups == {"a", "b", "c", "d", "e", "f"}
+    assert groups == {"a", "a2", "b", "c", "d", "e", "f"}
     for row in result["rows"]:
         assert row["runs"] >= 1 and row["median_s"] > 0 and row["peak_rss_mb"] > 1, row
         assert f"| {row['case']} |" in table
@@ -34,11 +34,34 @@ def test_smoke_benchmark_produces_the_table(tmp_path, capsys) -> None:
             "python -c 'import drift_platform.definitions'", "backfill: the first 3 sample weeks, one in-process run each",
             "731 rows (the sample's history), n_jobs=-1"} <= cases
 
-    [with_report, decisions_only] = result["agreement"]
-    for agreement in (with_report, decisions_only):
-        assert agreement["rows"] == 2000 and agreement["columns"] == 12 and 0 < agreement["drifted"] < 12
+    long = [a for a in result["agreement"] if a["rows"] == "2,000"]
+    wide = [a for a in result["agreement"] if a["rows"] == "2,000 x 40"]
+    assert [a["variant"] for a in long] == [a["variant"] for a in wide] == [
+        "project", "decisions", "cached", "cached_decisions"]
+    for agreement in long + wide:
+        assert agreement["columns"] == (12 if agreement in long else 40) and agreement["drifted"] > 0
         assert agreement["decisions_identical"] and agreement["methods_identical"] and agreement["dataset_drift_identical"]
-        assert agreement["max_abs_score_diff"] == 0
+        assert agreement["max_rel_score_diff"] <= 1e-9
     targets = {t["target"]: t for t in result["targets"]}
-    assert targets["drift 2,000 x 12: identical per-column decisions"]["holds"] is True
+    assert targets["drift 2,000 x 12: identical per-column decisions (cold and warm)"]["holds"] is True
+    assert targets["wide 2,000 x 40: identical per-column decisions"]["holds"] is True
     assert {t["target"].split(" ")[0] for t in result["targets"]} >= {"drift", "history", "code-location", "sensor"}
+
+
+@pytest.mark.slow
+def test_stats_simulation_at_a_smoke_size_writes_the_table_between_the_markers(tmp_path) -> None:
+    """`make bench-stats` at 4 periods per kind (of 500): every kind and check appears, rates are shares, and a
+    file with the markers keeps its text around the table, as docs/statistics.md does."""
+    from benchmarks import stats_sim
+
+    page = tmp_path / "statistics.md"
+    page.write_text(f"# intro\n\n{stats_sim.BEGIN}\nold\n{stats_sim.END}\n\nafter\n")
+    raw = tmp_path / "sim.json"
+    assert stats_sim.main(["--periods", "4", "--sizes", "28x7", "--jobs", "1", "--out", str(page),
+                           "--json", str(raw)]) == 0
+    text = page.read_text()
+    assert text.startswith("# intro\n") and text.rstrip().endswith("after") and "\nold\n" not in text
+    assert "### 28 reference rows vs 7 current rows" in text and "temp-atemp correlation flipped" in text
+    assert "`no_multivariate_drift`" in text and "`no_dataset_drift`" in text
+    results = json.loads(raw.read_text())
+    assert results and "wall_seconds" in results

@@ -161,11 +161,21 @@ def evidently_preset(reference: pd.DataFrame, current: pd.DataFrame, spec: Datas
 
 def same_decisions(reference: pd.DataFrame, current: pd.DataFrame, spec: DatasetSpec = WIDE,
                    settings: DriftSettings | None = None, typed: bool = True):
+    """compute_drift, cold (from the frame) and warm (from statistics built beforehand), against the bare preset:
+    the same columns, methods, thresholds and decisions, scores within 1e-9 relative, the same share and verdict."""
+    from drift_platform.drift import column_kinds
+    from drift_platform.reference_stats import ReferenceStats, build_reference_stats
+
     settings = settings or DriftSettings()
-    ours = compute_drift(reference, current, spec, settings, with_report=False)
     columns, count, share, dataset_drift = evidently_preset(reference, current, spec, settings, typed)
-    assert [tuple(asdict_(c)) for c in ours.columns] == [tuple(asdict_(c)) for c in columns]
-    assert (ours.drifted_count, ours.share, ours.dataset_drift) == (count, share, dataset_drift)
+    stats = ReferenceStats.from_bytes(build_reference_stats(reference, column_kinds(spec)).to_bytes())
+    for source in (reference, stats):
+        ours = compute_drift(source, current, spec, settings, with_report=False)
+        assert [(c.column, c.method, c.threshold, c.drifted) for c in ours.columns] == [
+            (c.column, c.method, c.threshold, c.drifted) for c in columns]
+        for mine, theirs in zip(ours.columns, columns, strict=True):
+            assert mine.score == pytest.approx(theirs.score, rel=1e-9, abs=1e-300), mine.column
+        assert (ours.drifted_count, ours.share, ours.dataset_drift) == (count, share, dataset_drift)
     return ours
 
 
@@ -206,6 +216,48 @@ def test_large_reference_matches_preset(seed, ref_rows, cur_rows, shift) -> None
     assert methods["city"] == ("Jensen-Shannon distance" if large_city else "Z-test p_value")
     assert (large_hum, large_city) == ((False, False) if ref_rows == 1001 else (True, True))
     assert {c.threshold for c in ours.columns} == ({0.05, 0.1} if ref_rows == 1001 else {0.1})
+
+
+def test_wide_tied_constant_and_tiny_columns_match_preset() -> None:
+    """A wide table (60 columns: numerical with ties, constants on one or both sides, NaN/inf, text levels new
+    or missing in the current side), on both sides of the 1000-row edge, and a tiny current batch."""
+    columns, numerical, categorical = {"ts": "datetime", "y": "float"}, [], []
+
+    def make(n: int, shift: float, seed: int) -> pd.DataFrame:
+        rng = np.random.default_rng(seed)
+        data = {"ts": pd.date_range("2020-01-01", periods=n, freq="min"), "y": rng.normal(size=n)}
+        for i in range(30):
+            kind = i % 6
+            if kind == 0:
+                values = rng.normal(shift * (i % 3), 1.0, n)
+            elif kind == 1:
+                values = np.round(rng.normal(shift, 1.0, n), 1)  # many ties
+            elif kind == 2:
+                values = np.full(n, 3.0 if shift == 0 or i % 4 else 4.0)  # constant (differently in some)
+            elif kind == 3:
+                values = rng.integers(0, 4 + (shift > 0), n).astype(float)  # few values, one new
+            elif kind == 4:
+                values = rng.gamma(2.0, 1.0 + shift, n)
+                values[rng.random(n) < 0.05] = np.nan
+                values[rng.random(n) < 0.01] = -np.inf
+            else:
+                values = rng.integers(0, 40, n).astype(float) + shift
+            data[f"x{i:02d}"] = values
+            levels = np.array([f"l{j}" for j in range(6 + (i % 3))], dtype=object)
+            text = levels[rng.integers(0, len(levels) - (1 if shift and i % 2 else 0), n)]
+            if shift and i % 5 == 0:
+                text[: max(1, n // 10)] = "brand_new"
+            data[f"c{i:02d}"] = text
+        return pd.DataFrame(data)
+
+    for i in range(30):
+        columns[f"x{i:02d}"], columns[f"c{i:02d}"] = "float", "str"
+        numerical.append(f"x{i:02d}")
+        categorical.append(f"c{i:02d}")
+    spec = DatasetSpec.from_dict({**_wide_raw(), "columns": columns, "numerical_features": numerical,
+                                  "categorical_features": categorical})
+    for ref_rows, cur_rows in ((600, 400), (2500, 1500), (2500, 3)):
+        same_decisions(make(ref_rows, 0.0, ref_rows), make(cur_rows, 0.3, cur_rows + 1), spec)
 
 
 def test_untyped_frames_match_preset() -> None:
@@ -350,3 +402,21 @@ def test_report_of_a_wide_table_shows_the_drifted_columns_first_up_to_the_cap() 
     assert document["drift_platform"]["full_data"]["drifted_count"] == len(drifted)
     assert b"3 of the 7 monitored columns (the drifted first" in result.report_html
     assert result.snapshot.to_snapshot_model().metadata["drift_platform/columns_shown"] == "3 of 7"
+
+
+def test_columns_in_a_pool_give_the_same_decisions_and_log_progress(monkeypatch) -> None:
+    """A wide table's columns go to a bounded pool of threads: the decisions equal the sequential ones, in the spec's
+    order, and long runs log columns done / total and the rate."""
+    import drift_platform.drift as drift
+
+    reference, current = wide_frame(95, 1500), wide_frame(96, 800, 0.4)
+    spec = DatasetSpec.from_dict({**_wide_raw(), "numerical_features": ["temp", "hum", "level", "flag"],
+                                  "categorical_features": ["weather", "city", "label"]})
+    sequential = compute_drift(reference, current, spec, with_report=False, workers=1)
+    monkeypatch.setattr(drift, "PROGRESS_SECONDS", 0.0)
+    lines: list[str] = []
+    pooled = compute_drift(reference, current, spec, with_report=False, workers=2, log=lines.append)
+    assert pooled == sequential and [c.column for c in pooled.columns] == WIDE_COLUMNS
+    assert lines and lines[-1].startswith("drift decisions: 7 columns in ")
+    assert any(line.startswith("drift decisions: ") and " / 7 columns, " in line and "columns/s" in line
+               for line in lines)

@@ -126,7 +126,7 @@ def test_landed_week_is_archived_and_goes_the_scheduled_weeks_way(landing: Landi
     run = landing.run(request)
     batch = run.asset_materializations_for_node("bike_sharing__current_batch")[0].metadata
     assert batch["rows"].value == 7 and batch["source"].value == str(landing.root / archived)
-    [evaluation] = check_evaluations(run)
+    [evaluation] = check_evaluations(run, "no_dataset_drift")
     assert evaluation.check_name == "no_dataset_drift" and evaluation.passed is False
     assert evaluation.asset_key == landing.platform.key("drift_report")
     assert len(landing.platform.history()) == 28 + 7
@@ -298,6 +298,6 @@ def test_daily_monitor_lands_a_day_and_refuses_two(tmp_path, instance) -> None:
     batch = run.asset_materializations_for_node("grid_load__current_batch")[0]
     assert batch.partition == "2011-02-08" and batch.asset_key == dg.AssetKey(["grid_load", "current_batch"])
     assert batch.metadata["rows"].value == 24 and batch.metadata["source"].value == str(landing.root / archived)
-    [evaluation] = check_evaluations(run)  # the storm day's sensor fault: data drift
+    [evaluation] = check_evaluations(run, "no_dataset_drift")  # the storm day's sensor fault: data drift
     assert evaluation.check_name == "no_dataset_drift" and evaluation.passed is False
     assert not landing.tick().run_requests

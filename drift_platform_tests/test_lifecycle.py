@@ -35,12 +35,15 @@ from drift_platform.sensors import DriftSensorCursor, evaluate
 from drift_platform.training import (
     GateComparison,
     GateSettings,
+    QualityBaseline,
+    build_pipeline,
     compare_models,
     decide,
     history_sha256,
     period_quality,
     rmsle,
     train,
+    walk_forward_baseline,
 )
 from drift_platform_tests.conftest import BIKE_SOURCE as DEFAULT_SOURCE_PATH
 from drift_platform_tests.conftest import bike_monitor, local_resources, slack_alerter
@@ -140,6 +143,48 @@ def test_period_quality_ratio_and_bound() -> None:
     scaled = period_quality([150.0, 300.0, 600.0], [100.0, 200.0, 400.0], holdout_rmsle=0.1, max_ratio=2.0)
     assert scaled.ratio == pytest.approx(np.log(1.5) / 0.1, rel=0.01) and scaled.degraded
     assert period_quality([None], [1.0], 0.1, 2.0).rmsle is None
+
+
+BASELINE = QualityBaseline(periods=tuple(f"2011-0{m}-0{d}" for m in (2, 3) for d in (1, 2, 3)),
+                           errors=(0.10, 0.14, 0.12, 0.08, 0.11, 0.13), rows=(7, 7, 2, 7, 7, 7))
+
+
+def test_period_quality_against_the_walk_forward_baseline() -> None:
+    """bound="baseline": mean + sigmas x std of the periods with enough rows (the 2-row period is left out)."""
+    kept = BASELINE.kept(5)
+    assert kept.n == 5 and kept.errors == (0.10, 0.14, 0.08, 0.11, 0.13)
+    limit = np.mean(kept.errors) + 3 * np.std(kept.errors, ddof=1)
+    settings = {"bound": "baseline", "sigmas": 3.0, "min_period_rows": 5, "min_baseline_periods": 5}
+    actual = [100.0, 120.0, 140.0, 160.0, 180.0]
+    within = period_quality(actual, [a * 1.15 for a in actual], 0.01, 2.0, baseline=BASELINE, **settings)
+    assert within.judged and not within.degraded and within.bound == pytest.approx(limit)
+    assert within.rmsle / within.holdout_rmsle > 2.0  # the holdout ratio would have failed it (holdout said 0.01)
+    above = period_quality(actual, [a * 1.6 for a in actual], 0.01, 2.0, baseline=BASELINE, **settings)
+    assert above.judged and above.degraded and above.rmsle > limit and above.method == "baseline"
+
+
+def test_period_quality_does_not_judge_on_too_few_rows() -> None:
+    actual = [100.0, 120.0, 140.0, 160.0, 180.0]
+    wild = [a * 5 for a in actual]
+    thin = period_quality(actual, wild, 0.01, 2.0, baseline=BASELINE, bound="baseline", min_period_rows=5,
+                          min_baseline_periods=6)
+    assert not thin.judged and not thin.degraded and thin.bound is None
+    assert "the baseline rests on 5 period(s) of >= 5 rows (35 rows), fewer than min_baseline_periods=6" in thin.note
+    few = period_quality(actual[:3], wild[:3], 0.01, 2.0, baseline=BASELINE, bound="baseline", min_period_rows=5)
+    assert not few.judged and not few.degraded and "3 labelled row(s), fewer than min_period_rows=5" in few.note
+    old_model = period_quality(actual, wild, 0.01, 2.0, baseline=None, bound="baseline")
+    assert old_model.judged and old_model.degraded and old_model.method == "ratio" and "no walk-forward" in old_model.note
+
+
+def test_walk_forward_baseline_refits_before_each_period(spec, source_frame) -> None:
+    history = source_frame[source_frame["dteday"] < pd.Timestamp("2011-03-07")]
+    baseline = walk_forward_baseline(history, spec, alpha=1.0, min_fit_rows=14, max_periods=4)
+    assert baseline.periods == ("2011-02-07", "2011-02-14", "2011-02-21", "2011-02-28") and baseline.rows == (7,) * 4
+    week = history[(history["dteday"] >= pd.Timestamp("2011-02-21")) & (history["dteday"] < pd.Timestamp("2011-02-28"))]
+    before = history[history["dteday"] < pd.Timestamp("2011-02-21")]
+    model = build_pipeline(spec, 1.0).fit(before[spec.features], before["cnt"].astype(float))
+    assert baseline.errors[2] == pytest.approx(rmsle(week["cnt"], model.predict(week[spec.features])))
+    assert QualityBaseline.from_dict(baseline.to_dict()) == baseline
 
 
 def test_history_hash_is_canonical(spec, source_frame) -> None:
@@ -390,7 +435,8 @@ def test_target_relation_change_fails_the_quality_check_not_the_drift_check(
     tmp_path, instance, slack: SlackRecorder
 ) -> None:
     alerts = slack_alerter(slack, max_retries=0)
-    monitor = bike_monitor(source=scaled_source(tmp_path, "2011-02-07", 1.5))
+    # (the multivariate check, which sees March differ from January, is left out: this is about the other two)
+    monitor = bike_monitor(source=scaled_source(tmp_path, "2011-03-14", 2.5), multivariate={"enabled": False})
     platform = Platform(local_resources(tmp_path, alerts=alerts), instance, monitor=monitor)
     warehouse, spec = platform.resources["warehouse"], platform.monitor.spec
 
@@ -404,27 +450,34 @@ def test_target_relation_change_fails_the_quality_check_not_the_drift_check(
     assert not warehouse.table_exists(monitor.table("predictions"))
     assert platform.tick().run_requests == []
 
+    for earlier in ("2011-02-07", "2011-02-14", "2011-02-21", "2011-02-28", "2011-03-07"):
+        platform.run_week(earlier)
     trained = metadata(platform.retrain(), "trained_model")  # the first model goes into service
     version, holdout = trained["model_version"].value, trained["holdout_rmsle"].value
+    assert trained["baseline_periods"].value >= 5  # enough walk-forward periods to judge by
+    platform.tick()  # settles the drift checks of the weeks before the model (none is acted on twice)
+    slack.reset()
 
-    # the week's target is 1.5x what the same features used to give: its data has not drifted, the model's error has
-    week = platform.run_week("2011-02-07")
+    # the week's target is 2.5x what the same features used to give: its data has not drifted, the model's error has
+    week = platform.run_week("2011-03-14")
     checks = evaluations(week)
     assert checks["no_dataset_drift"].passed is True
     quality = checks["no_model_degradation"]
     assert quality.passed is False and quality.severity == dg.AssetCheckSeverity.ERROR
     assert quality.metadata["model_version"].value == version and quality.metadata["holdout_rmsle"].value == holdout
-    assert quality.metadata["rmsle_ratio"].value > quality.metadata["max_ratio"].value == 2.0
+    assert quality.metadata["bound_method"].value == "baseline" and quality.metadata["judged"].value is True
+    assert quality.metadata["rmsle"].value > quality.metadata["bound_rmsle"].value == pytest.approx(
+        quality.metadata["baseline_mean_rmsle"].value + 3 * quality.metadata["baseline_std_rmsle"].value)
     predictions = metadata(week, "predictions")
     assert predictions["rmsle"].value == pytest.approx(quality.metadata["rmsle"].value)  # the same numbers
     assert predictions["rows"].value == predictions["labelled_rows"].value == 7
-    stored = read_period(warehouse, monitor, pd.Timestamp("2011-02-07"), pd.Timestamp("2011-02-14"))
+    stored = read_period(warehouse, monitor, pd.Timestamp("2011-03-14"), pd.Timestamp("2011-03-21"))
     assert len(stored) == 7 and set(stored["model_version"]) == {version}
-    batch = platform.history().set_index("dteday").loc["2011-02-07":"2011-02-13", "cnt"]
+    batch = platform.history().set_index("dteday").loc["2011-03-14":"2011-03-20", "cnt"]
     assert list(stored["cnt"]) == list(batch)  # the scaled labels, as the history has them
 
     # a monitor whose retrain_on leaves the quality check out settles a failure without a retrain or an alert
-    drift_only = bike_monitor(source=monitor.source, retrain_on=["no_dataset_drift"])
+    drift_only = bike_monitor(source=monitor.source, retrain_on=["no_dataset_drift"], multivariate={"enabled": False})
     with dg.build_sensor_context(instance=instance, cursor=platform.cursor, resources=platform.resources) as context:
         off = evaluate(context, drift_only, alerts)
     assert off.run_requests == []
@@ -438,16 +491,18 @@ def test_target_relation_change_fails_the_quality_check_not_the_drift_check(
     # both checks (the default): one retrain with the quality run key and one alert, once
     [request] = platform.tick().run_requests
     assert request.run_key == f"no_model_degradation:{request.tags[TAG_EVALUATION_ID]}"
-    assert request.tags[TAG_TRIGGER] == "quality" and request.tags[TAG_PERIOD] == "2011-02-07"
+    assert request.tags[TAG_TRIGGER] == "quality" and request.tags[TAG_PERIOD] == "2011-03-14"
     assert request.tags[TAG_MONITOR] == "bike_sharing"
     assert request.tags[TAG_QUALITY_EVALUATION_ID] == request.tags[TAG_EVALUATION_ID]
     [alert] = slack.messages()
-    assert "*[bike_sharing] Model degradation* in week 2011-02-07" in alert["text"] and f"`{version}`" in alert["text"]
+    assert "*[bike_sharing] Model degradation* in week 2011-03-14" in alert["text"] and f"`{version}`" in alert["text"]
+    assert "above the bound" in alert["text"] and "walk-forward periods" in alert["text"]
     assert "Data drift" not in alert["text"] and "no_model_degradation:" in alert["text"]
     assert platform.tick().run_requests == [] and len(slack.messages()) == 1
 
     # the same week with its real labels: both checks pass, and its predictions are replaced, not added
-    control = Platform(local_resources(tmp_path, alerts=alerts), instance).run_week("2011-02-07")
+    control = Platform(local_resources(tmp_path, alerts=alerts), instance,
+                       monitor=bike_monitor(multivariate={"enabled": False})).run_week("2011-03-14")
     assert {name: e.passed for name, e in evaluations(control).items()} == {
         "no_dataset_drift": True, "no_model_degradation": True}
     assert metadata(control, "predictions")["replaced_rows"].value == 7
@@ -458,11 +513,11 @@ def test_target_relation_change_fails_the_quality_check_not_the_drift_check(
     # the retrain the sensor asked for reports its outcome, once
     platform.retrain(tags=request.tags)
     assert len(slack.messages()) == 2
-    assert "*[bike_sharing] Retrain for period 2011-02-07* (trigger: quality" in slack.messages()[-1]["text"]
+    assert "*[bike_sharing] Retrain for period 2011-03-14* (trigger: quality" in slack.messages()[-1]["text"]
 
 
 def test_a_failed_check_not_in_retrain_on_neither_retrains_nor_alerts(tmp_path, instance, slack: SlackRecorder) -> None:
-    monitor = bike_monitor(retrain_on=["no_model_degradation"])
+    monitor = bike_monitor(retrain_on=["no_model_degradation"], multivariate={"enabled": False})
     platform = Platform(local_resources(tmp_path, alerts=slack_alerter(slack, max_retries=0)), instance, monitor=monitor)
     assert "no_dataset_drift" not in platform.sensor().description
     week = platform.run_week("2011-07-04")
@@ -488,7 +543,8 @@ def test_both_checks_failing_in_one_run_make_one_retrain_and_one_alert(
     platform.retrain()
     platform.tick()
     # the bound and the severity are run config of the check
-    config = {"ops": {platform.op("predictions_no_model_degradation"): {"config": {"max_ratio": 1.2, "severity": "WARN"}}}}
+    config = {"ops": {platform.op("predictions_no_model_degradation"): {
+        "config": {"bound": "ratio", "max_ratio": 1.2, "severity": "WARN"}}}}
     week = platform.run_week("2011-07-04", run_config=config)
     checks = evaluations(week)
     assert checks["no_dataset_drift"].passed is False
@@ -515,4 +571,5 @@ def test_the_sensor_cursor_read_back_neither_repeats_nor_loses_a_retrain(tmp_pat
     platform.run_week("2011-10-10")
     [request] = platform.tick().run_requests
     assert request.tags[TAG_PERIOD] == "2011-10-10"
-    assert set(json.loads(platform.cursor)["checks"]) == {"no_dataset_drift", "no_model_degradation"}
+    assert set(json.loads(platform.cursor)["checks"]) == {"no_dataset_drift", "no_model_degradation",
+                                                          "no_multivariate_drift"}

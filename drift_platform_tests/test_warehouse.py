@@ -358,3 +358,27 @@ def test_event_rows_keyed_by_entity_and_time(make_warehouse) -> None:
     with pytest.raises(sa.exc.IntegrityError):
         warehouse.replace_windows(HISTORY, layout, [(twice, *week)])
     pd.testing.assert_frame_equal(warehouse.read(HISTORY, layout), expected)
+
+
+def test_fingerprint_follows_the_content(make_warehouse, spec: DatasetSpec, source_frame: pd.DataFrame) -> None:
+    """The reference's drift statistics are keyed by this summary, computed in the database: the same table gives
+    the same fingerprint on every call; changing one number, one category or one row changes it."""
+    warehouse = make_warehouse()
+    window = tuple(pd.Timestamp(t) for t in spec.reference_window)
+    reference = _window(source_frame, window)
+    columns = ["weathersit", "temp", "hum"]
+    warehouse.replace_windows(HISTORY, spec.layout, [(reference, *window)])
+    first = warehouse.fingerprint(HISTORY, spec.layout, columns)
+    assert first == warehouse.fingerprint(HISTORY, spec.layout, columns)
+    assert first["rows"] == 28 and first["temp"][0] == 28
+
+    seen = [first]
+    for changed in (reference.assign(temp=reference["temp"].where(reference.index != 3, 0.123456)),
+                    reference.assign(weathersit=reference["weathersit"].where(reference.index != 5, 3)),
+                    reference.drop(index=reference.index[-1])):
+        warehouse.replace_windows(HISTORY, spec.layout, [(changed, *window)])
+        now = warehouse.fingerprint(HISTORY, spec.layout, columns)
+        assert now not in seen
+        seen.append(now)
+    warehouse.replace_windows(HISTORY, spec.layout, [(reference, *window)])
+    assert warehouse.fingerprint(HISTORY, spec.layout, columns) == first

@@ -87,6 +87,34 @@ def ensure_reference(monitor: Monitor, warehouse: WarehouseResource, store: Obje
     return warehouse.read(table, spec.layout)
 
 
+def reference_statistics(monitor: Monitor, warehouse: WarehouseResource, store: ObjectStore, log):
+    """The reference's drift statistics (drift_platform/reference_stats.py) and how they were had: "cached" (the
+    warehouse fingerprint of the reference table matches the one they were built from: no reference row is read)
+    or "built" (first use, or the table changed: read, rebuilt, kept in the store). A tampered artifact fails the
+    step, naming it."""
+    from drift_platform.drift import REPORT_SAMPLE_ROWS, REPORT_SAMPLE_SEED, column_kinds
+    from drift_platform.reference_cache import ReferenceStatsIntegrityError, cached_stats, save_stats
+    from drift_platform.reference_stats import build_reference_stats
+
+    table, folder, layout = monitor.table("reference"), store.scoped(monitor.name), monitor.spec.layout
+    kinds = column_kinds(monitor.spec)
+    created = not warehouse.table_exists(table)
+    frame = ensure_reference(monitor, warehouse, store, log) if created else None
+    fingerprint = {"kinds": kinds, **warehouse.fingerprint(table, layout, list(kinds))}
+    try:
+        stats = None if created else cached_stats(folder, fingerprint)
+        if stats is not None:
+            return stats, "cached"
+        frame = warehouse.read(table, layout) if frame is None else frame
+        stats = build_reference_stats(frame, kinds, sample_rows=REPORT_SAMPLE_ROWS, seed=REPORT_SAMPLE_SEED)
+        manifest = save_stats(folder, stats, fingerprint)
+    except ReferenceStatsIntegrityError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from exc
+    log.info(f"reference statistics {stats.version[:12]} ({stats.rows} rows, {manifest['bytes']:,} bytes) "
+             f"{'built for the new reference table' if created else 'built: the reference table changed or had none'}")
+    return stats, "built"
+
+
 class BatchConfig(dg.Config):
     """Where this run's batch comes from, when not from the monitor's source (e.g. a file that landed)."""
 

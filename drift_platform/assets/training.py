@@ -10,7 +10,7 @@ from drift_platform.resources import ObjectStore, WarehouseResource
 from drift_platform.step_settings import TrainingSettings
 
 
-def training_manifest(monitor: Monitor, result, history, settings: TrainingSettings, tags) -> dict:
+def training_manifest(monitor: Monitor, result, history, settings: TrainingSettings, tags, baseline=None) -> dict:
     """What a model version records about itself (models/<version>/manifest.json)."""
     from drift_platform.model_registry import code_version
     from drift_platform.training import history_sha256
@@ -42,6 +42,8 @@ def training_manifest(monitor: Monitor, result, history, settings: TrainingSetti
             "holdout_rmsle": result.holdout_rmsle,
             "holdout_r2": result.holdout_r2,
             "cv_rmsle_by_alpha": result.cv_rmsle_by_alpha,
+            # The recipe's walk-forward error per period on this history: the quality check's baseline.
+            **({"quality_baseline": baseline.to_dict()} if baseline is not None else {}),
         },
         "trigger": tags.get(TAG_TRIGGER, "manual"),
         "evaluation_id": tags.get(TAG_EVALUATION_ID),
@@ -63,7 +65,7 @@ def build_trained_model(monitor: Monitor) -> dg.AssetsDefinition:
         the history, code version, hyperparameters and metrics) and then moves the `latest` pointer to it. It is
         not in service until `champion_model` promotes it."""
         from drift_platform.model_registry import save_model
-        from drift_platform.training import train
+        from drift_platform.training import train, walk_forward_baseline
 
         table = monitor.table("history")
         if not warehouse.table_exists(table):
@@ -74,7 +76,9 @@ def build_trained_model(monitor: Monitor) -> dg.AssetsDefinition:
         settings = settings_from(config, TrainingSettings)
         history = warehouse.read(table, monitor.spec.layout)
         result = train(history, monitor.spec, settings)
-        manifest = {**training_manifest(monitor, result, history, settings, context.run.tags),
+        baseline = walk_forward_baseline(history, monitor.spec, result.best_alpha, monitor.cadence,
+                                         max_periods=settings.baseline_periods)
+        manifest = {**training_manifest(monitor, result, history, settings, context.run.tags, baseline),
                     "run_id": context.run.run_id}
         models = store.scoped(monitor.name)
         version = save_model(models, result.model, manifest)
@@ -90,6 +94,9 @@ def build_trained_model(monitor: Monitor) -> dg.AssetsDefinition:
                 "holdout_r2": dg.MetadataValue.float(result.holdout_r2),
                 "train_rows": dg.MetadataValue.int(result.train_rows),
                 "holdout_rows": dg.MetadataValue.int(result.holdout_rows),
+                "baseline_periods": dg.MetadataValue.int(baseline.n),
+                **({"baseline_mean_rmsle": dg.MetadataValue.float(baseline.mean)} if baseline.n else {}),
+                **({"baseline_std_rmsle": dg.MetadataValue.float(baseline.std)} if baseline.n >= 2 else {}),
                 "window": dg.MetadataValue.text(f"{result.window_start:%Y-%m-%d} .. {result.window_end:%Y-%m-%d}"),
                 "features": dg.MetadataValue.text(", ".join(result.features)),
                 "artifact": models.link(version.artifact_key),

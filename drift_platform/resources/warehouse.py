@@ -112,6 +112,29 @@ class WarehouseResource(dg.ConfigurableResource):
             rows, first, last = conn.execute(sa.select(sa.func.count(), sa.func.min(when), sa.func.max(when))).one()
         return {"rows": int(rows), "first": first, "last": last}
 
+    def fingerprint(self, name: str, layout: TableLayout, columns: Sequence[str]) -> dict[str, object]:
+        """A summary of a table's content computed inside the database, one scan and no rows transferred: the row
+        count, the time column's bounds and, per column, its non-null count, minimum, maximum and sum (of the
+        values for numbers, of the lengths for text). Cached derivatives of a table (its drift statistics) are
+        keyed by it: any write that adds, drops or changes rows changes it, bar a change that keeps every count,
+        bound and sum (floats compared to 12 significant digits, since a parallel sum's last bits vary)."""
+        import sqlalchemy as sa
+
+        table = self._table(name, layout)
+        when = table.c[layout.time_column]
+        selected = [sa.func.count(), sa.func.min(when), sa.func.max(when)]
+        for column in columns:
+            c = table.c[column]
+            summed = c if layout.columns[column] in ("int", "float", "bool") else sa.func.length(c)
+            selected += [sa.func.count(c), sa.func.min(c), sa.func.max(c), sa.func.sum(summed)]
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(*selected)).one()
+        values = [_fingerprint_value(v) for v in row]
+        summary: dict[str, object] = {"rows": values[0], "first": values[1], "last": values[2]}
+        for i, column in enumerate(columns):
+            summary[column] = values[3 + 4 * i: 7 + 4 * i]
+        return summary
+
     def replace_windows(self, name: str, layout: TableLayout, windows: Sequence[Window]) -> list[int]:
         """For each (frame, start, end): delete the table's rows in [start, end) and insert the frame. All of
         it in one transaction, so a reader sees the old rows or the new ones, never half. Returns the rows
@@ -277,6 +300,18 @@ def _dbapi_errors(conn: sa.Connection, statement: str) -> Iterator[None]:
 def _order(layout: TableLayout) -> list[str]:
     """Rows in time order, then by the rest of the key: the same order from SQLite and PostgreSQL."""
     return [layout.time_column, *(c for c in layout.key if c != layout.time_column)]
+
+
+def _fingerprint_value(value):
+    import decimal
+    import math
+
+    if isinstance(value, (float, decimal.Decimal)):
+        value = float(value)
+        return repr(value) if not math.isfinite(value) else float(f"{value:.12g}")
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
 
 
 def _py(value):

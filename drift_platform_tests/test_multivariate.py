@@ -1,0 +1,260 @@
+"""The domain-classifier drift test on DataFrames built in the test: a correlation that flips under unchanged
+marginals is seen by it and not by the per-column tests; a quiet period is not flagged; errors name the problem."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from drift_platform.dataset import DatasetSpec
+from drift_platform.drift import compute_drift
+from drift_platform.multivariate import MultivariateDrift, MultivariateSettings, multivariate_drift, null_aucs
+
+NUMERICAL = ["x1", "x2", "noise"]
+CATEGORICAL = ["weather"]
+SPEC = DatasetSpec.from_dict(
+    {
+        "name": "synthetic",
+        "datetime_column": "ts",
+        "target": "y",
+        "reference_window": {"start": "2020-01-01", "end": "2020-01-28"},
+        "first_period": "2020-02-03",
+        "columns": {
+            "ts": "datetime",
+            "y": "float",
+            "x1": "float",
+            "x2": "float",
+            "noise": "float",
+            "weather": "int",
+        },
+        "numerical_features": NUMERICAL,
+        "categorical_features": CATEGORICAL,
+    }
+)
+# 39 draws: the smallest p-value is 1/40 = 0.025 < alpha; fewer draws than the default keep the tests quick.
+FAST = MultivariateSettings(null_draws=39)
+
+
+def frame(rng: np.random.Generator, n: int, correlation: float, weather=(0.6, 0.3, 0.1)) -> pd.DataFrame:
+    """x1, x2 standard normal with the given correlation; noise standard normal; weather 1-3."""
+    x1, z = rng.standard_normal(n), rng.standard_normal(n)
+    return pd.DataFrame(
+        {
+            "ts": pd.date_range("2020-01-01", periods=n, freq="h"),
+            "y": rng.gamma(2.0, 10.0, n),
+            "x1": x1,
+            "x2": correlation * x1 + np.sqrt(1 - correlation**2) * z,
+            "noise": rng.standard_normal(n),
+            "weather": rng.choice([1, 2, 3], n, p=list(weather)),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def reference() -> pd.DataFrame:
+    return frame(np.random.default_rng(1), 400, 0.9)
+
+
+@pytest.fixture(scope="module")
+def flipped() -> pd.DataFrame:
+    return frame(np.random.default_rng(2), 300, -0.9)
+
+
+@pytest.fixture(scope="module")
+def quiet() -> pd.DataFrame:
+    return frame(np.random.default_rng(3), 300, 0.9)
+
+
+@pytest.fixture(scope="module")
+def null_300(reference) -> np.ndarray:
+    return null_aucs(reference, 300, NUMERICAL, CATEGORICAL, FAST)
+
+
+def test_flipped_correlation_is_multivariate_drift_but_not_dataset_drift(
+    reference, flipped, null_300
+) -> None:
+    assert flipped["x1"].corr(flipped["x2"]) < -0.85 < 0.85 < reference["x1"].corr(reference["x2"])
+    per_column = compute_drift(reference, flipped, SPEC, with_report=False)
+    assert per_column.dataset_drift is False
+
+    result = multivariate_drift(reference, flipped, NUMERICAL, CATEGORICAL, FAST, null=null_300)
+    assert result.drifted is True
+    assert result.auc > 0.9 > result.threshold
+    assert result.p_value == pytest.approx(1 / 40)  # no null AUC reaches the observed one
+    assert {name for name, _ in result.top_columns[:2]} == {"x1", "x2"}
+    assert result.top_columns[0][1] > 2 * dict(result.top_columns)["noise"]
+    assert (result.reference_rows, result.current_rows, result.rows_used) == (400, 300, (400, 300))
+
+
+def test_quiet_period_is_not_flagged(reference, quiet, null_300) -> None:
+    result = multivariate_drift(reference, quiet, NUMERICAL, CATEGORICAL, FAST, null=null_300)
+    assert result.drifted is False
+    assert result.auc <= result.threshold and result.p_value > FAST.alpha
+    assert 0.4 < result.auc < 0.6
+
+
+def test_null_threshold_and_p_value(reference, quiet, null_300) -> None:
+    assert null_300.shape == (39,) and np.all((null_300 > 0.3) & (null_300 < 0.7))
+    result = multivariate_drift(reference, quiet, NUMERICAL, CATEGORICAL, FAST, null=null_300)
+    assert result.null_aucs == tuple(null_300)
+    assert result.threshold == pytest.approx(np.quantile(null_300, 0.95))
+    assert result.p_value == pytest.approx((1 + np.sum(null_300 >= result.auc)) / 40)
+    assert "39 AUCs of 200-row reference chunks vs 200 other reference rows" in result.method  # half of 400
+    # Computed inside when not given: the same numbers.
+    assert multivariate_drift(reference, quiet, NUMERICAL, CATEGORICAL, FAST) == result
+
+
+def test_same_seed_same_result_other_seed_other_null(reference, flipped) -> None:
+    small = reference.iloc[:60], flipped.iloc[:20]
+    first = multivariate_drift(*small, NUMERICAL, CATEGORICAL, FAST)
+    again = multivariate_drift(*small, NUMERICAL, CATEGORICAL, FAST)
+    assert first == again
+    other = null_aucs(small[0], 20, NUMERICAL, CATEGORICAL, FAST.model_copy(update={"seed": 1}))
+    assert tuple(other) != first.null_aucs
+
+
+def test_shifted_category_share_points_at_the_category(reference) -> None:
+    current = frame(np.random.default_rng(4), 300, 0.9, weather=(0.2, 0.3, 0.5))
+    result = multivariate_drift(reference, current, NUMERICAL, CATEGORICAL, FAST)
+    assert result.drifted is True
+    assert result.top_columns[0][0] == "weather"
+
+
+def test_summary_is_plain_json(reference, flipped, null_300) -> None:
+    summary = multivariate_drift(reference, flipped, NUMERICAL, CATEGORICAL, FAST, null=null_300).summary()
+    assert json.loads(json.dumps(summary)) == summary
+    assert summary["drifted"] is True and summary["null_draws"] == 39
+    assert set(summary["top_columns"]) == {"x1", "x2", "noise", "weather"}
+
+
+def test_large_sides_are_subsampled_and_say_so(reference, flipped) -> None:
+    settings = MultivariateSettings(null_draws=19, max_rows_per_side=50)
+    result = multivariate_drift(reference, flipped, NUMERICAL, CATEGORICAL, settings)
+    assert result.rows_used == (50, 50) and (result.reference_rows, result.current_rows) == (400, 300)
+    assert "subsampled (seed 0): reference 400 -> 50 rows, current 300 -> 50 rows" in result.method
+    assert "50-row reference chunks vs 50 other reference rows" in result.method
+    assert result.drifted is True  # 50 rows a side are plenty for a flipped 0.9 correlation
+
+
+def test_missing_values_are_imputed_and_their_rise_is_seen(reference) -> None:
+    rng = np.random.default_rng(5)
+    holes = reference.copy()
+    holes.loc[rng.choice(400, 20, replace=False), "x1"] = np.nan
+    holes["weather"] = holes["weather"].astype("Int64")
+    holes.loc[rng.choice(400, 20, replace=False), "weather"] = pd.NA
+    current = frame(rng, 200, 0.9)
+    current.loc[:99, "x1"] = np.nan  # half the rows lose x1
+    result = multivariate_drift(holes, current, NUMERICAL, CATEGORICAL, FAST)
+    assert np.isfinite(result.auc) and result.drifted is True
+    assert result.top_columns[0][0] == "x1"
+    assert "missing-value indicator" in result.method
+
+
+def test_many_numerical_columns_fall_back_to_trees() -> None:
+    rng = np.random.default_rng(6)
+    columns = [f"n{i}" for i in range(31)]
+    reference = pd.DataFrame(rng.standard_normal((60, 31)), columns=columns)
+    current = pd.DataFrame(rng.standard_normal((30, 31)), columns=columns).assign(n7=lambda f: f["n7"] + 4.0)
+    settings = MultivariateSettings(null_draws=19, folds=2)
+    result = multivariate_drift(reference, current, columns, [], settings)
+    assert result.method.startswith("gradient-boosted trees")
+    assert result.drifted is True and result.top_columns[0][0] == "n7"
+
+
+@pytest.mark.parametrize(
+    ("numerical", "categorical", "reference_rows", "current_rows", "message"),
+    [
+        (["x1", "absent"], ["weather"], 400, 300, r"current data lacks monitored column\(s\) \['absent'\]"),
+        ([], [], 400, 300, "no monitored columns"),
+        (["x1"], ["x1"], 400, 300, r"both numerical and categorical: \['x1'\]"),
+        (["x1"], ["weather"], 400, 1, "current data has 1 row"),
+        (["x1"], ["weather"], 1, 300, "reference data has 1 row"),
+        (["x1"], ["weather"], 3, 300, "the null needs at least 4"),
+    ],
+)
+def test_errors_name_the_problem(
+    reference, flipped, numerical, categorical, reference_rows, current_rows, message
+) -> None:
+    ref = reference.iloc[:reference_rows]
+    cur = flipped.iloc[:current_rows]
+    if "absent" in numerical:
+        ref = ref.assign(absent=0.0)
+    with pytest.raises(ValueError, match=message):
+        multivariate_drift(ref, cur, numerical, categorical, FAST)
+
+
+def test_other_errors(reference, flipped) -> None:
+    with pytest.raises(ValueError, match="'weather' in the reference data is not numeric"):
+        multivariate_drift(reference.assign(weather="a"), flipped, ["weather"], [], FAST)
+    with pytest.raises(ValueError, match=r"column\(s\) \['x1'\] have no values in the reference"):
+        multivariate_drift(reference.assign(x1=np.nan), flipped, ["x1"], [], FAST)
+    with pytest.raises(ValueError, match="null must be a non-empty 1-d array"):
+        multivariate_drift(reference, flipped, NUMERICAL, CATEGORICAL, FAST, null=np.array([]))
+    with pytest.raises(ValueError, match="current_rows is 1"):
+        null_aucs(reference, 1, NUMERICAL, CATEGORICAL, FAST)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"alpha": 0.0}, "alpha must be in"),
+        ({"null_draws": 10}, "null_draws must be at least 19 for alpha 0.05"),
+        ({"folds": 1}, "folds must be at least 2"),
+        ({"max_rows_per_side": 5}, "max_rows_per_side must be at least 10"),
+        ({"severity": "INFO"}, "severity"),
+        ({"thresold": 0.7}, "thresold"),
+    ],
+)
+def test_settings_are_validated(changes, message) -> None:
+    with pytest.raises(ValidationError, match=message):
+        MultivariateSettings(**changes)
+
+
+def test_settings_defaults_and_frozen() -> None:
+    settings = MultivariateSettings()
+    assert (
+        settings.enabled,
+        settings.alpha,
+        settings.null_draws,
+        settings.folds,
+        settings.max_rows_per_side,
+        settings.seed,
+        settings.severity,
+    ) == (True, 0.05, 100, 5, 5000, 0, "WARN")
+    with pytest.raises(ValidationError):
+        settings.alpha = 0.1  # type: ignore[misc]
+
+
+def test_bike_sample_march_week_drifts_from_january() -> None:
+    """The sample itself: the January reference window against a warm March week, and a quiet late-January one."""
+    from pathlib import Path
+
+    day = pd.read_csv(
+        Path(__file__).resolve().parents[1] / "data" / "bike_sharing_day.csv", parse_dates=["dteday"]
+    )
+    numerical, categorical = ["temp", "atemp", "hum", "windspeed"], ["weathersit"]
+    window = day[day["dteday"] <= "2011-01-28"]
+    null = null_aucs(window, 7, numerical, categorical, FAST)
+    march = multivariate_drift(
+        window,
+        day[day["dteday"].between("2011-03-05", "2011-03-11")],
+        numerical,
+        categorical,
+        FAST,
+        null=null,
+    )
+    assert isinstance(march, MultivariateDrift) and march.drifted is True
+    assert {name for name, _ in march.top_columns[:2]} & {"temp", "atemp"}
+    february = multivariate_drift(
+        window,
+        day[day["dteday"].between("2011-01-29", "2011-02-04")],
+        numerical,
+        categorical,
+        FAST,
+        null=null,
+    )
+    assert february.drifted is False

@@ -1,0 +1,106 @@
+"""`no_multivariate_drift` in the platform: a week whose two sensors keep their distributions but flip their
+correlation fails it while `no_dataset_drift` passes; a quiet week passes both; the retrain sensor acts on it only
+when the monitor's `retrain_on` lists it, with one retrain and one alert."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from drift_platform.dataset import DatasetSpec
+from drift_platform.monitor import Monitor
+from drift_platform_tests.conftest import local_resources, slack_alerter
+from drift_platform_tests.fixtures.slack import SlackRecorder
+from drift_platform_tests.helpers import Platform, check_evaluations
+
+SPEC = DatasetSpec.from_dict({
+    "name": "sensors", "datetime_column": "ts", "target": "y",
+    "reference_window": {"start": "2021-01-04", "end": "2021-01-31"}, "first_period": "2021-02-01",
+    "columns": {"ts": "datetime", "y": "float", "pressure": "float", "flow": "float", "line": "str"},
+    "numerical_features": ["pressure", "flow"], "categorical_features": ["line"],
+})  # fmt: skip
+QUIET_WEEK, FLIPPED_WEEK = "2021-02-01", "2021-02-08"
+
+
+def sensor_rows(start: str, hours: int, correlation: float, seed: int) -> pd.DataFrame:
+    """Hourly rows: pressure and flow standard normal with the given correlation, a 3-level line."""
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((hours, 2))
+    pressure = z[:, 0]
+    flow = correlation * z[:, 0] + np.sqrt(1 - correlation**2) * z[:, 1]
+    return pd.DataFrame({
+        "ts": pd.date_range(start, periods=hours, freq="h"),
+        "y": 10 + pressure + flow + rng.normal(0, 0.1, hours),
+        "pressure": pressure, "flow": flow,
+        "line": rng.choice(np.array(["a", "b", "c"], dtype=object), hours),
+    })  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory) -> str:
+    """28 days of reference and a quiet week at correlation +0.9, then a week at -0.9 (marginals unchanged)."""
+    frame = pd.concat([
+        sensor_rows("2021-01-04", 28 * 24, 0.9, seed=1),
+        sensor_rows(QUIET_WEEK, 7 * 24, 0.9, seed=2),
+        sensor_rows(FLIPPED_WEEK, 7 * 24, -0.9, seed=3),
+    ])  # fmt: skip
+    path = tmp_path_factory.mktemp("sensors") / "sensors.csv"
+    frame.to_csv(path, index=False)
+    return str(path)
+
+
+def sensors_monitor(source: str, **attributes) -> Monitor:
+    return Monitor.model_validate({"name": "sensors", "spec": SPEC, "source": source, "cadence": "weekly",
+                                   "retry": {"delay_seconds": 0.5}, **attributes})
+
+
+def evaluations(result) -> dict:
+    return {e.check_name: e for e in check_evaluations(result)}
+
+
+def test_flipped_correlation_fails_only_the_multivariate_check(tmp_path, instance, source, slack: SlackRecorder) -> None:
+    platform = Platform(local_resources(tmp_path, alerts=slack_alerter(slack, max_retries=0)), instance,
+                        monitor=sensors_monitor(source))
+    quiet = evaluations(platform.run_week(QUIET_WEEK))
+    assert quiet["no_dataset_drift"].passed and quiet["no_multivariate_drift"].passed
+    assert quiet["no_multivariate_drift"].metadata["auc"].value <= quiet["no_multivariate_drift"].metadata[
+        "threshold"].value
+
+    flipped = evaluations(platform.run_week(FLIPPED_WEEK))
+    assert flipped["no_dataset_drift"].passed is True  # each column alone looks as it did
+    check = flipped["no_multivariate_drift"]
+    assert check.passed is False and check.severity.value == "WARN"
+    meta = {k: v.value for k, v in check.metadata.items()}
+    assert meta["auc"] > meta["threshold"] and meta["p_value"] <= 0.05
+    assert meta["top_columns"].split(" (")[0] in ("pressure", "flow") and "line" not in meta["top_columns"].split(",")[0]
+    assert meta["null_draws"] == 100 and meta["current_rows_used"] == 7 * 24
+
+    # Not in retrain_on (the default): settled without a retrain or an alert.
+    result = platform.tick()
+    assert result.run_requests == [] and slack.messages() == []
+    assert "no_multivariate_drift evaluation since id" in result.skip_reason.skip_message
+
+
+def test_retrain_on_lists_it_one_retrain_one_alert(tmp_path, instance, source, slack: SlackRecorder) -> None:
+    monitor = sensors_monitor(source, retrain_on=["no_dataset_drift", "no_multivariate_drift"])
+    platform = Platform(local_resources(tmp_path, alerts=slack_alerter(slack, max_retries=0)), instance,
+                        monitor=monitor)
+    platform.run_week(FLIPPED_WEEK)
+    [request] = platform.tick().run_requests
+    assert request.run_key.startswith("no_multivariate_drift:")
+    assert request.tags["drift_platform/trigger"] == "multivariate"
+    [alert] = slack.messages()
+    assert "*[sensors] Multivariate drift* in week 2021-02-08" in alert["text"] and "AUC" in alert["text"]
+    assert platform.tick().run_requests == [] and len(slack.messages()) == 1
+    # The null was computed once and kept beside the reference's statistics; a re-run reuses it.
+    nulls = [k for k in platform.models().list_keys("reference_stats") if ".multivariate-null-" in k]
+    assert len(nulls) == 1
+    platform.run_week(FLIPPED_WEEK)
+    assert [k for k in platform.models().list_keys("reference_stats") if ".multivariate-null-" in k] == nulls
+
+
+def test_turned_off_the_check_is_not_defined(tmp_path, instance, source) -> None:
+    platform = Platform(local_resources(tmp_path), instance,
+                        monitor=sensors_monitor(source, multivariate={"enabled": False}))
+    assert set(evaluations(platform.run_week(QUIET_WEEK))) == {"no_dataset_drift"}
