@@ -219,36 +219,74 @@ class ReferenceStats:
 
 
 def reference_version(reference: pd.DataFrame, columns: Sequence[str]) -> str:
-    """sha256 hex of the monitored columns' content: their names, dtypes and values in row order (pandas'
-    `hash_pandas_object` per column, plus the inferred type of an object column's values), and the row count."""
+    """sha256 hex of the monitored columns' content: their names, dtypes and values in row order, and the row
+    count. A plain numpy column is hashed as its bytes; any other (text, nullable, categorical) as its
+    factorization: each row's code and the distinct values with their Python types, so 1 and "1" differ. Each
+    column's digest is made on its own (in parallel in `build_reference_stats`), then the digests in order."""
+    return _version(reference, [_column_digest(column, reference[column], None) for column in columns])
+
+
+def _version(reference: pd.DataFrame, digests: Sequence[bytes]) -> str:
     digest = hashlib.sha256(f"drift_platform.reference_stats/{FORMAT} rows={len(reference)}".encode())
-    for column in columns:
-        values = reference[column]
-        described = [str(column), str(values.dtype)]
-        if values.dtype == object:  # hash_pandas_object hashes mixed objects by str(): 1 and "1" alike
-            described.append(pd.api.types.infer_dtype(values, skipna=False))
-        digest.update(json.dumps(described).encode())
-        digest.update(pd.util.hash_pandas_object(values, index=False).to_numpy().tobytes())
+    for column_digest in digests:
+        digest.update(column_digest)
     return digest.hexdigest()
 
 
+def _plain_array(values: pd.Series) -> bool:
+    return isinstance(values.dtype, np.dtype) and values.dtype.kind in "biufmM"
+
+
+def _column_digest(column: str, values: pd.Series, factorized: tuple[Any, np.ndarray] | None) -> bytes:
+    digest = hashlib.sha256(json.dumps([str(column), str(values.dtype)]).encode())
+    if _plain_array(values):
+        digest.update(np.ascontiguousarray(values.to_numpy()).tobytes())
+    else:
+        uniques, codes = factorized if factorized is not None else _factorize(values)
+        digest.update(json.dumps([[type(u).__name__, repr(u)] for u in np.asarray(uniques, dtype=object)]).encode())
+        digest.update(np.ascontiguousarray(codes).tobytes())
+    return digest.digest()
+
+
 def build_reference_stats(
-    reference: pd.DataFrame, kinds: Mapping[str, str], *, sample_rows: int = 5_000, seed: int = 0
+    reference: pd.DataFrame, kinds: Mapping[str, str], *, sample_rows: int = 5_000, seed: int = 0,
+    workers: int | None = None,
 ) -> ReferenceStats:
-    """Each monitored column's stats (cleaned as Evidently cleans it) and the report's seeded sample."""
+    """Each monitored column's stats (cleaned as Evidently cleans it) and digest, by a pool of `workers` threads
+    (default: the cores, at most 4; numpy's sorts and sha256 release the GIL), and the report's seeded sample. A
+    text column is factorized once, for its digest and its level counts alike."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
     missing = [c for c in kinds if c not in reference.columns]
     if missing:
         raise ValueError(f"reference data lacks monitored column(s) {missing}")
-    columns = {column: _column_stats(reference[column], column, kind) for column, kind in kinds.items()}
+
+    def one(item: tuple[str, str, pd.Series]) -> tuple[ColumnStats, bytes]:
+        column, kind, values = item
+        factorized = None if _plain_array(values) else _factorize(values)
+        return _column_stats(values, column, kind, factorized), _column_digest(column, values, factorized)
+
+    items = [(column, kind, reference[column]) for column, kind in kinds.items()]  # the frame read in this thread
+    workers = workers or min(os.cpu_count() or 1, 4)
+    if workers == 1 or len(items) < 2:
+        built = [one(item) for item in items]
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reference-stats") as pool:
+            built = list(pool.map(one, items))  # in order; the first column's error (in order) is raised here
     return ReferenceStats(
-        version=reference_version(reference, list(kinds)),
+        version=_version(reference, [digest for _, digest in built]),
         rows=len(reference),
-        columns=columns,
+        columns={stats.column: stats for stats, _ in built},
         sample=seeded_sample(reference, list(kinds), sample_rows, seed),
     )
 
 
-def _column_stats(values: pd.Series, column: str, kind: str) -> ColumnStats:
+def _column_stats(
+    values: pd.Series, column: str, kind: str, factorized: tuple[Any, np.ndarray] | None = None
+) -> ColumnStats:
+    """`factorized`: `_factorize(values)` of the UNCLEANED column, when already made: its levels and counts are
+    the cleaned column's when no row was dropped but missing ones (code -1) and no level is an infinity."""
     if kind not in (NUM, CAT):
         raise ValueError(f"Unexpected feature_type {kind}")
     ref = clean_column(values, column, "reference")
@@ -267,7 +305,7 @@ def _column_stats(values: pd.Series, column: str, kind: str) -> ColumnStats:
         else:
             distinct = int(ref.nunique())
     if kind == CAT or distinct <= MAX_LEVELS:
-        uniques, codes = _factorize(ref)
+        uniques, codes = _reuse(factorized, ref, values) or _factorize(ref)
         levels = np.asarray(uniques)
         counts = np.bincount(codes, minlength=len(levels)).astype(np.int64)
         distinct = len(levels)
@@ -633,6 +671,18 @@ def _reference_series(stats: ColumnStats) -> pd.Series:
 
 
 # --- helpers ------------------------------------------------------------------------------------------------------
+def _reuse(factorized: tuple[Any, np.ndarray] | None, ref: pd.Series, values: pd.Series):
+    """The uncleaned column's factorization as the cleaned one's, when that is provably the same: the cleaning
+    dropped exactly the rows factorize marks missing (-1), and no level is an infinity. None otherwise."""
+    if factorized is None or ref.dtype != values.dtype:
+        return None
+    uniques, codes = factorized
+    kept = codes >= 0
+    if int(kept.sum()) != len(ref) or any(isinstance(u, float) and not math.isfinite(u) for u in uniques):
+        return None
+    return uniques, codes[kept] if len(ref) < len(values) else codes
+
+
 def _factorize(series: pd.Series) -> tuple[Any, np.ndarray]:
     """Distinct values in order of first appearance (of `Series.unique()`'s type) and each row's code."""
     dtype = series.dtype

@@ -3,9 +3,10 @@ monitor and one alert naming it.
 
 One sensor per monitor (each with its own cursor, interval and job): a monitor's failures can neither start
 another monitor's retrain nor hold back its alerts. Watched checks: `no_dataset_drift` (the period's data
-drifted) and `no_model_degradation` (the champion's error on the period's labels grew: concept drift). The
-monitor's `retrain_on` says which of them retrain and alert; failures of the others are still settled in the
-cursor, and counted in the skip reason.
+drifted), `no_model_degradation` (the champion's error on the period's labels grew: concept drift) and, unless the
+monitor turns it off, `no_multivariate_drift` (the columns' joint distribution moved). The monitor's `retrain_on`
+says which of them retrain and alert (by default not the multivariate one); failures of the others are still
+settled in the cursor, and counted in the skip reason.
 
 A failed non-blocking check leaves its run successful, so run-failure sensors never see it; this sensor reads
 the checks' evaluations from the instance instead. Exactly once, also across daemon restarts:
@@ -13,10 +14,11 @@ the checks' evaluations from the instance instead. Exactly once, also across dae
 - the cursor holds, per check, a watermark (every evaluation id at or below it is settled) and the ids above it
   already handled; an evaluation whose run has not finished holds the watermark back, so a slow run that fails
   after a faster one is not skipped;
-- a failed evaluation is acted on once its run has finished: both checks of one period's run are then known, and
-  when both failed they make ONE retrain and ONE alert (and the retrain finds the period in the history);
+- a failed evaluation is acted on once its run has finished: all checks of one period's run are then known, and
+  when several failed they make ONE retrain and ONE alert (and the retrain finds the period in the history);
 - each retrain request has a run_key: `no_dataset_drift:<evaluation id>` when the data drifted (with or without
-  degradation), `no_model_degradation:<evaluation id>` when only the model degraded; Dagster launches it once
+  degradation), `no_model_degradation:<evaluation id>` when only the model degraded, `no_multivariate_drift:<id>`
+  when only that acted-on check failed; Dagster launches it once
   even if a tick is repeated;
 - an alert that Slack did not take is kept in the cursor and retried on the next ticks, and its failure is
   logged where the team sees it (the sensor's tick log); it never blocks the retrain. A ledger in the instance
