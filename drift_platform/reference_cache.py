@@ -11,7 +11,7 @@ A period's drift report asks the warehouse for the reference table's fingerprint
 transferred) and takes the statistics the pointer names only when the fingerprints match; otherwise the table is
 read, its statistics rebuilt (or an artifact of the same content reused) and the pointer moved. Loading verifies
 the artifact's sha256 against its manifest: a tampered or partial artifact is refused, as a tampered model is.
-Plain functions over the store's small interface (model_registry.ArtifactStore).
+Plain functions over the store's small interface (model_registry.ArtifactStore, and `local_copy`).
 """
 
 from __future__ import annotations
@@ -20,12 +20,20 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from drift_platform.model_registry import ArtifactStore
 
 if TYPE_CHECKING:
     from drift_platform.reference_stats import ReferenceStats
+
+class StatsStore(ArtifactStore, Protocol):
+    """A monitor's folder of the object store (resources/store.py), with a local file of an object."""
+
+    def local_copy(self, key: str) -> AbstractContextManager[Path]: ...
+
 
 PREFIX = "reference_stats"
 POINTER_KEY = f"{PREFIX}/current.json"
@@ -51,19 +59,24 @@ def _canonical(fingerprint: Mapping[str, Any]) -> str:
     return json.dumps(fingerprint, sort_keys=True, default=str)
 
 
-def load_stats(store: ArtifactStore, version: str) -> ReferenceStats:
+def load_stats(store: StatsStore, version: str) -> ReferenceStats:
     """The statistics of a reference version, after checking the artifact against its manifest's sha256."""
     from drift_platform.reference_stats import ReferenceStats
 
     manifest = json.loads(store.read_bytes(manifest_key(version)))
-    data = store.read_bytes(artifact_key(version))
-    actual = hashlib.sha256(data).hexdigest()
-    if actual != manifest["sha256"]:
-        raise ReferenceStatsIntegrityError(
-            f"reference statistics {artifact_key(version)}: sha256 {actual} does not match its manifest's "
-            f"{manifest['sha256']}; refusing to use them (delete both files to have them rebuilt from the warehouse)"
-        )
-    stats = ReferenceStats.from_bytes(data)
+    with store.local_copy(artifact_key(version)) as path:  # hashed and read a part at a time, never whole
+        with open(path, "rb") as file:
+            actual = hashlib.file_digest(file, "sha256").hexdigest()
+        if actual != manifest["sha256"]:
+            raise ReferenceStatsIntegrityError(
+                f"reference statistics {artifact_key(version)}: sha256 {actual} does not match its manifest's "
+                f"{manifest['sha256']}; refusing to use them (delete both files to have them rebuilt from the "
+                "warehouse)"
+            )
+        try:
+            stats = ReferenceStats.from_file(path)
+        except ValueError as exc:
+            raise ReferenceStatsIntegrityError(f"reference statistics {artifact_key(version)}: {exc}") from exc
     if stats.version != version:
         raise ReferenceStatsIntegrityError(
             f"reference statistics {artifact_key(version)} hold version {stats.version}; refusing to use them"
@@ -71,7 +84,7 @@ def load_stats(store: ArtifactStore, version: str) -> ReferenceStats:
     return stats
 
 
-def cached_stats(store: ArtifactStore, fingerprint: Mapping[str, Any]) -> ReferenceStats | None:
+def cached_stats(store: StatsStore, fingerprint: Mapping[str, Any]) -> ReferenceStats | None:
     """The statistics the pointer names when they were built from a table with this fingerprint; None otherwise
     (no pointer yet, or the reference changed since)."""
     if not store.exists(POINTER_KEY):
@@ -82,7 +95,7 @@ def cached_stats(store: ArtifactStore, fingerprint: Mapping[str, Any]) -> Refere
     return load_stats(store, pointer["version"])
 
 
-def save_stats(store: ArtifactStore, stats: ReferenceStats, fingerprint: Mapping[str, Any]) -> dict[str, Any]:
+def save_stats(store: StatsStore, stats: ReferenceStats, fingerprint: Mapping[str, Any]) -> dict[str, Any]:
     """Keep `stats` (unless an intact artifact of the same version is there already) and point at it for tables
     with this fingerprint. Returns the manifest."""
     a_key, m_key = artifact_key(stats.version), manifest_key(stats.version)

@@ -37,6 +37,7 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -178,8 +179,18 @@ class ReferenceStats:
         """The stats `to_bytes` wrote; ValueError naming the problem for anything else (or another FORMAT)."""
         if not isinstance(data, bytes | bytearray | memoryview):
             raise ValueError(f"reference stats must be bytes, got {type(data).__name__}")
+        return cls._load(io.BytesIO(bytes(data)))
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> ReferenceStats:
+        """The same from a file: numpy reads the archive one array at a time, so the file's bytes are never in
+        memory beside the arrays (the peak of a wide reference's load halves)."""
+        return cls._load(Path(path))
+
+    @classmethod
+    def _load(cls, source: io.BytesIO | Path) -> ReferenceStats:
         try:
-            loaded = np.load(io.BytesIO(bytes(data)), allow_pickle=False)
+            loaded = np.load(source, allow_pickle=False)
             if not hasattr(loaded, "files"):
                 raise ValueError("a single .npy array, not an .npz archive")
             with loaded:

@@ -324,3 +324,16 @@ def test_tampered_artifact_refused(models: ScopedStore, tamper: str) -> None:
     for version in (None, "v7"):
         with pytest.raises(ModelIntegrityError, match="model v7: artifact sha256"):
             model_registry.load_model(models, version)
+
+
+def test_local_copy_is_the_object_as_a_file(store: ObjectStore) -> None:
+    """What the reference statistics are read from a part at a time: the object's bytes in a local file while the
+    block runs (the file itself on a local store, a download on S3); a missing key is named."""
+    data = bytes(range(256)) * 4096
+    folder = store.scoped(MONITOR)
+    folder.write_bytes("reference_stats/v1.npz", data)
+    with folder.local_copy("reference_stats/v1.npz") as path:
+        assert path.read_bytes() == data
+    with pytest.raises(FileNotFoundError, match="reference_stats/none.npz"), folder.local_copy(
+            "reference_stats/none.npz"):
+        pass

@@ -14,8 +14,10 @@ not when the code location loads.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,6 +84,18 @@ class ObjectStore(dg.ConfigurableResource):
     def read_bytes(self, key: str) -> bytes:
         raise NotImplementedError
 
+    @contextlib.contextmanager
+    def local_copy(self, key: str) -> Iterator[Path]:
+        """The object as a file on the local disk while the block runs (the file itself on a local store; a
+        streamed download on S3), for readers that take a file a part at a time instead of the whole bytes."""
+        with tempfile.TemporaryDirectory(prefix="drift-store-") as tmp:
+            path = Path(tmp) / "object"
+            self._download(key, path)
+            yield path
+
+    def _download(self, key: str, path: Path) -> None:
+        path.write_bytes(self.read_bytes(key))
+
     def exists(self, key: str) -> bool:
         raise NotImplementedError
 
@@ -117,6 +131,13 @@ class LocalObjectStore(ObjectStore):
 
     def _path(self, key: str) -> Path:
         return Path(self.root) / check_key(key)
+
+    @contextlib.contextmanager
+    def local_copy(self, key: str) -> Iterator[Path]:
+        path = self._path(key)
+        if not path.is_file():
+            raise FileNotFoundError(f"no object {key!r} at {path}")
+        yield path
 
     def describe(self) -> str:
         return str(Path(self.root).resolve())
@@ -194,6 +215,16 @@ class S3ObjectStore(ObjectStore):
     def write_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> str:
         self.s3_client().put_object(Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type)
         return self.location(key)
+
+    def _download(self, key: str, path: Path) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.s3_client().download_file(self.bucket, self._key(key), str(path))
+        except ClientError as exc:
+            if _not_found(exc):
+                raise FileNotFoundError(f"no object {key!r} at {self.url(key)}") from exc
+            raise
 
     def read_bytes(self, key: str) -> bytes:
         from botocore.exceptions import ClientError
@@ -293,6 +324,9 @@ class ScopedStore:
 
     def read_bytes(self, key: str) -> bytes:
         return self.store.read_bytes(self._key(key))
+
+    def local_copy(self, key: str):
+        return self.store.local_copy(self._key(key))
 
     def exists(self, key: str) -> bool:
         return self.store.exists(self._key(key))
