@@ -199,6 +199,9 @@ class Bench:
 
     def _drift_variants(self, group: str, size: str, params: dict[str, Any],
                         variants: list[tuple[str, int, str]]) -> None:
+        if any(variant.startswith("cached") for variant, runs, _ in variants if runs > 0):
+            self.case("prepare_stats", **params)  # built once, in processes of their own, not measured
+
         def one(variant: str, note: str) -> None:
             payload, rss = self.case("drift", variant=variant, **params)
             self.record(group, f"{size}: {VARIANTS[variant]}", payload["timings"]["drift"], rss, note, payload)
