@@ -456,8 +456,113 @@ def events(rows: int, step: str, host: str | None = None, port: int | None = Non
     return {"timings": {"step": seconds}, "rows": rows}
 
 
+# --- (g) a backfill on the production topology ------------------------------------------------------------------------
+LAUNCH_BACKFILL = """
+mutation($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+    ... on InvalidSubsetError { message }
+    ... on PartitionSetNotFoundError { message }
+    ... on UnauthorizedError { message }
+  }
+}
+"""
+BACKFILL_ASSETS = ("current_batch", "drift_report", "combined_history")  # no champion: predictions left out
+
+
+def backfill_production(weeks: int | None = None, mode: str = "asset", timeout: float = 3600.0) -> dict[str, Any]:
+    """The sample's bike weeks backfilled on the production topology, as real processes on loopback: PostgreSQL
+    (Dagster's storage through the production dagster.yaml, and the warehouse), an S3 server (store and IO
+    manager), a code server, dagster-webserver and dagster-daemon (QueuedRunCoordinator, 4 runs at once;
+    DefaultRunLauncher: each run a subprocess of the code server). Launched as the UI does (GraphQL
+    launchPartitionBackfill) and timed from the launch to the end of the backfill's last run.
+    mode "asset": an asset backfill of current_batch, drift_report and combined_history (their BackfillPolicy:
+    13 weeks a run); "job": a job backfill of bike_sharing_drift_job from the UI/GraphQL (the daemon splits it by
+    the job's policy, which its assets give it: 13 weeks a run too); "runs": one launched drift-job run per week
+    (what the CLI's `dagster job backfill` does, and any backfill did before the policy).
+    Retrains are turned off (retrain_on: []) so only the backfill's runs use the machine."""
+    import dagster as dg
+    from dagster._core.execution.backfill import BulkActionStatus
+
+    from benchmarks.servers import MotoServer, PostgresServer, unique_name
+    from drift_platform_tests.fixtures.dagster_stack import DagsterStack
+
+    keys = sample_weeks(weeks)
+    monitor = _Platform.MONITOR
+    with tempfile.TemporaryDirectory(prefix="drift-bench-prod-") as tmp, PostgresServer() as postgres, \
+            MotoServer() as s3:
+        postgres.create_database("dagster")
+        warehouse_url = postgres.create_database("drift_warehouse")
+        bucket = s3.create_bucket(unique_name("drift-bench"))
+        env = {
+            "DAGSTER_POSTGRES_USER": "postgres", "DAGSTER_POSTGRES_PASSWORD": "bench", "DAGSTER_POSTGRES_HOST": postgres.host,
+            "DAGSTER_POSTGRES_PORT": str(postgres.port), "DAGSTER_POSTGRES_DB": "dagster",
+            "DRIFT_WAREHOUSE_URL": warehouse_url, "DRIFT_STORE_URL": f"s3://{bucket}/drift",
+            "DRIFT_S3_ENDPOINT_URL": s3.endpoint_url, "AWS_ACCESS_KEY_ID": s3.access_key,
+            "AWS_SECRET_ACCESS_KEY": s3.secret_key, "AWS_REGION": s3.region, "DRIFT_DATA_DIR": str(Path(tmp) / "data"),
+        }
+        stack = DagsterStack(env, home=Path(tmp) / "home", sensor_interval_seconds=30, retrain_on=[])
+        stack.start()
+        try:
+            instance = stack.instance()
+            client = stack.client()
+            if mode == "asset":
+                params = {"assetSelection": [{"path": [monitor, a]} for a in BACKFILL_ASSETS], "partitionNames": keys}
+            else:
+                params = {"selector": {"partitionSetName": f"{monitor}_drift_job_partition_set",
+                                       "repositorySelector": {"repositoryName": "__repository__",
+                                                              "repositoryLocationName": "drift_platform"}},
+                          "partitionNames": keys}
+            began = time.time()
+            if mode == "runs":  # one launched run per week, as the schedule or the CLI's `dagster job backfill` makes
+                batch = {"drift_platform/bench": uuid.uuid4().hex[:12]}
+                for key in keys:
+                    client.submit_job_execution(f"{monitor}_drift_job", tags={"dagster/partition": key, **batch},
+                                                run_config={})
+                status, runs_filter = None, dg.RunsFilter(tags=batch)
+            else:
+                answer = client._execute(LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]  # noqa: SLF001
+                if answer["__typename"] != "LaunchBackfillSuccess":
+                    raise RuntimeError(f"backfill not launched: {answer}")
+                backfill_id = answer["backfillId"]
+                runs_filter = dg.RunsFilter(tags={"dagster/backfill": backfill_id})
+            done = {BulkActionStatus.COMPLETED, BulkActionStatus.COMPLETED_SUCCESS, BulkActionStatus.COMPLETED_FAILED,
+                    BulkActionStatus.FAILED, BulkActionStatus.CANCELED}
+            while True:
+                status = None if mode == "runs" else instance.get_backfill(backfill_id).status
+                runs = instance.get_runs(runs_filter)
+                if (mode == "runs" and len(runs) == len(keys) or status in done) and all(r.is_finished for r in runs):
+                    break
+                if time.time() - began > timeout:
+                    raise RuntimeError(f"{mode} of {len(keys)} weeks not done after {timeout:.0f} s: {status}")
+                time.sleep(1.0)
+            records = instance.get_run_records(runs_filter)
+            ended = max(r.end_time for r in records)
+            wall = ended - began
+            statuses: dict[str, int] = {}
+            for record in records:
+                statuses[record.dagster_run.status.value] = statuses.get(record.dagster_run.status.value, 0) + 1
+            check = dg.AssetCheckKey(dg.AssetKey([monitor, "drift_report"]), "no_dataset_drift")
+            evaluations = instance.event_log_storage.get_asset_check_execution_history(check, limit=10_000)
+            by_status: dict[str, int] = {}
+            for record in evaluations:
+                by_status[record.status.value] = by_status.get(record.status.value, 0) + 1
+            history_rows = postgres.execute(f"SELECT count(*) FROM {monitor}_history", dbname="drift_warehouse")[0][0]
+        finally:
+            stack.stop()
+    return {
+        "timings": {"backfill": wall},
+        "mode": mode, "weeks": len(keys), "runs": len(records), "run_statuses": statuses,
+        "backfill_status": status.value if status else "-", "no_dataset_drift": by_status, "history_rows": history_rows,
+        "seconds_per_week": wall / len(keys),
+    }
+
+
 CASES: dict[str, Callable[..., dict[str, Any]]] = {
-    "drift": drift, "build_stats": build_stats, "prepare_stats": prepare_stats, "history": history, "week": week, "backfill": backfill, "training": training, "events": events,
+    "drift": drift, "build_stats": build_stats, "prepare_stats": prepare_stats, "history": history, "week": week,
+    "backfill": backfill, "training": training, "events": events, "backfill_production": backfill_production,
 }  # fmt: skip
 
 

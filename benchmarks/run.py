@@ -3,6 +3,7 @@
     python -m benchmarks                      # the full run (make bench), ~20 min on 2 cores
     python -m benchmarks --smoke              # tiny sizes, one run each (make bench-smoke; also a test)
     python -m benchmarks --sizes 10000,100000 --repeat 5 --only drift,imports
+    python -m benchmarks --only backfill_production --weeks 26 --timeout 3600   # opt-in: the production topology
 
 Every run of every case is a fresh process (benchmarks/cases.py, or `python -c ...` for the imports), started and
 waited for one at a time, never two at once. Its peak RSS is the `ru_maxrss` that `os.wait4` returns for it: the
@@ -39,6 +40,8 @@ from benchmarks.cases import RESULT_PREFIX
 REPO = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO / "benchmarks" / "results"
 GROUPS = ("drift", "wide", "history", "imports", "platform", "training", "events")
+# Opt-in groups (--only NAME): longer than the whole default run on 2 cores.
+OPT_IN_GROUPS = ("backfill_production",)
 LARGE_ROWS = 500_000  # the bare preset at this size and above runs --large-repeat times (~90 s a run at 1M)
 PACKAGES = (
     "dagster",
@@ -310,6 +313,25 @@ class Bench:
             "every idle tick",
         )
 
+    def backfill_production(self) -> None:
+        """The sample's bike weeks (--weeks: the first N) backfilled on the production topology, three ways: an asset
+        backfill and a job backfill of the drift job (both split by the BackfillPolicy: 13 weeks a run), and one
+        launched run a week.
+        Each on fresh databases, a fresh bucket and fresh processes; timed from the launch to the last run's end."""
+        group = "g. backfill on the production topology (PostgreSQL, S3, code server, daemon, 4 runs at once)"
+        labels = {"asset": "asset backfill (BackfillPolicy: 13 weeks a run)",
+                  "job": "job backfill of bike_sharing_drift_job from the UI (the job's policy: 13 weeks a run)",
+                  "runs": "one launched run a week (the CLI's `dagster job backfill`, or before the policy)"}
+        for _ in range(self.args.backfill_repeat):
+            for mode in self.args.backfill_modes:
+                payload, rss = self.case("backfill_production", weeks=self.args.weeks, mode=mode,
+                                         timeout=self.args.timeout)
+                weeks, runs = payload["weeks"], payload["runs"]
+                self.record(group, f"{weeks} weeks, {labels[mode]}: wall", payload["timings"]["backfill"], rss,
+                            f"{runs} runs {payload['run_statuses']}; {payload['seconds_per_week']:.2f} s a week; "
+                            f"{payload['history_rows']} history rows; no_dataset_drift {payload['no_dataset_drift']}",
+                            payload)
+
     def training(self) -> None:
         group = "e. training on the history (GridSearchCV 7 alphas x 3 folds)"
         for rows in self.args.train_sizes:
@@ -540,7 +562,7 @@ class Bench:
             self.spawn(
                 [sys.executable, "-c", "import evidently.presets, sklearn, drift_platform.definitions"]
             )
-            for group in GROUPS:
+            for group in GROUPS + OPT_IN_GROUPS:
                 if group in self.args.only:
                     print(f"{group} ...", file=sys.stderr, flush=True)
                     getattr(self, group)()
@@ -637,9 +659,14 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument(
         "--weeks", type=int, default=None, help="backfill only the first N sample weeks (default all)"
     )
+    parser.add_argument("--backfill-repeat", type=int, default=1,
+                        help="runs of each side of backfill_production (opt-in; each side starts its own stack)")
+    parser.add_argument("--backfill-modes", type=lambda s: s.split(","), default=["asset", "job", "runs"],
+                        help="backfill_production sides: asset, job, runs")
     parser.add_argument("--idle-ticks", type=int, default=5, help="sensor ticks with nothing new, per run")
     parser.add_argument(
-        "--only", type=lambda s: s.split(","), default=list(GROUPS), help=f"groups: {','.join(GROUPS)}"
+        "--only", type=lambda s: s.split(","), default=list(GROUPS),
+        help=f"groups: {','.join(GROUPS)}; opt-in: {','.join(OPT_IN_GROUPS)}"
     )
     parser.add_argument(
         "--timeout", type=float, default=900.0, help="seconds before one case process is killed"
@@ -651,9 +678,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="tiny sizes, one run each: 2,000 rows, 3 weeks (overrides the size and repeat options)",
     )
     args = parser.parse_args(list(argv))
-    unknown = sorted(set(args.only) - set(GROUPS))
+    unknown = sorted(set(args.only) - set(GROUPS) - set(OPT_IN_GROUPS))
     if unknown:
-        parser.error(f"unknown groups {unknown}; known: {', '.join(GROUPS)}")
+        parser.error(f"unknown groups {unknown}; known: {', '.join(GROUPS + OPT_IN_GROUPS)}")
     if args.smoke:
         args.sizes, args.history_sizes, args.train_sizes, args.event_sizes = [2_000], [2_000], [731], [2_000]
         args.wide = [2_000, 40]

@@ -10,8 +10,9 @@ from drift_platform.constants import (
     NO_MODEL_DEGRADATION_CHECK,
     NO_MULTIVARIATE_DRIFT_CHECK,
 )
+from drift_platform.jobs import retry_policy
 from drift_platform.monitor import Monitor
-from drift_platform.partitions import period_window
+from drift_platform.partitions import by_period, period_windows
 from drift_platform.resources import ObjectStore, WarehouseResource
 from drift_platform.step_settings import QualitySettings
 
@@ -125,6 +126,34 @@ def quality_check_result(quality, monitor: str, period: str, version: str, sever
     )
 
 
+def record_per_period(context: dg.AssetCheckExecutionContext,
+                      results: dict[str, dg.AssetCheckResult]) -> dg.AssetCheckResult | None:
+    """One evaluation per period of the run. A run of one period returns its result, which Dagster records
+    against the period. AssetCheckResult has no partition in Dagster 1.13: returned by a run of several periods
+    (a backfill) it would be recorded once, without a period, and leave each period's planned evaluation PLANNED.
+    So each period's result is logged as an AssetCheckEvaluation naming its partition, which fills that period's
+    planned row: the retrain sensor then sees one evaluation per period, as after one run per period."""
+    if len(results) == 1:
+        return next(iter(results.values()))
+    from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+        AssetCheckEvaluationTargetMaterializationData,
+    )
+
+    spec = context.check_specs[0]
+    key = spec.key
+    for period, result in results.items():
+        latest = context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key.asset_key, asset_partitions=[period]), limit=1).records
+        target = (AssetCheckEvaluationTargetMaterializationData(
+            storage_id=latest[0].storage_id, run_id=latest[0].run_id, timestamp=latest[0].timestamp)
+            if latest else None)
+        context.op_execution_context.log_event(dg.AssetCheckEvaluation(
+            asset_key=key.asset_key, check_name=key.name, passed=result.passed, metadata=result.metadata,
+            severity=result.severity, description=result.description, blocking=spec.blocking, partition=period,
+            target_materialization_data=target))
+    return None
+
+
 def build_checks(monitor: Monitor, drift_report: dg.AssetsDefinition, predictions: dg.AssetsDefinition,
                  partitions: dg.PartitionsDefinition) -> list[dg.AssetChecksDefinition]:
     QualityConfig = run_config_class(QualitySettings, monitor.quality, f"QualityConfig_{monitor.name}")  # noqa: N806
@@ -133,16 +162,20 @@ def build_checks(monitor: Monitor, drift_report: dg.AssetsDefinition, prediction
         asset=drift_report,
         name=NO_DATASET_DRIFT_CHECK,
         partitions_def=partitions,
+        retry_policy=retry_policy(monitor),  # as in the drift job, also in an asset backfill's runs
         blocking=False,  # a drifted period is still appended to the history
         description="The period's data has not drifted: the share of drifted columns stays below the threshold.",
     )
-    def no_dataset_drift(drift_report: dict) -> dg.AssetCheckResult:
-        return drift_check_result(drift_report)
+    def no_dataset_drift(context: dg.AssetCheckExecutionContext, drift_report: dict) -> dg.AssetCheckResult | None:
+        reports = by_period(context, drift_report)
+        return record_per_period(context,
+                                 {period: drift_check_result(summary) for period, summary in reports.items()})
 
     @dg.asset_check(
         asset=predictions,
         name=NO_MODEL_DEGRADATION_CHECK,
         partitions_def=partitions,
+        retry_policy=retry_policy(monitor),  # as in the drift job, also in an asset backfill's runs
         blocking=False,  # a degraded period is still appended to the history; the retrain sensor reacts
         description="The champion's error on the period's labelled batch stays within the bound its recipe's own "
         "walk-forward errors set (mean + sigmas x std; or max_ratio x its holdout error): else concept drift, the "
@@ -151,34 +184,36 @@ def build_checks(monitor: Monitor, drift_report: dg.AssetsDefinition, prediction
     def no_model_degradation(
         context: dg.AssetCheckExecutionContext, config: QualityConfig, warehouse: WarehouseResource,
         store: ObjectStore,
-    ) -> dg.AssetCheckResult:
+    ) -> dg.AssetCheckResult | None:
         from drift_platform.assets.predictions import MODEL_VERSION_COLUMN, prediction_column, read_period
         from drift_platform.model_registry import metric, read_manifest
         from drift_platform.training import QualityBaseline, period_quality
 
         settings = settings_from(config, QualitySettings)
-        period = context.partition_key
-        start, end = period_window(context)
-        rows = read_period(warehouse, monitor, start, end)  # what users read: the stored predictions
-        if rows is None or rows.empty:
-            raise dg.Failure(f"no predictions stored for {period}: materialize predictions first", allow_retries=False)
-        versions = sorted(rows[MODEL_VERSION_COLUMN].dropna().unique())
-        if len(versions) != 1:
-            raise dg.Failure(f"{period} holds predictions of {len(versions)} model versions: {versions}",
-                             allow_retries=False)
-        manifest = read_manifest(store.scoped(monitor.name), versions[0])
-        holdout = metric(manifest, "holdout_rmsle")
-        if holdout is None:
-            raise dg.Failure(f"model {versions[0]} has no holdout RMSLE in its manifest", allow_retries=False)
-        baseline = manifest.get("metrics", {}).get("quality_baseline")
-        spec = monitor.spec
-        quality = period_quality(
-            rows[spec.target], rows[prediction_column(spec)], holdout, settings.max_ratio,
-            baseline=QualityBaseline.from_dict(baseline) if baseline else None, bound=settings.bound,
-            sigmas=settings.sigmas, min_period_rows=settings.min_period_rows,
-            min_baseline_periods=settings.min_baseline_periods,
-        )
-        return quality_check_result(quality, monitor.name, period, versions[0], settings.severity)
+        results = {}
+        for period, (start, end) in period_windows(context, partitions).items():  # one, or each of a backfill run
+            rows = read_period(warehouse, monitor, start, end)  # what users read: the stored predictions
+            if rows is None or rows.empty:
+                raise dg.Failure(f"no predictions stored for {period}: materialize predictions first",
+                                 allow_retries=False)
+            versions = sorted(rows[MODEL_VERSION_COLUMN].dropna().unique())
+            if len(versions) != 1:
+                raise dg.Failure(f"{period} holds predictions of {len(versions)} model versions: {versions}",
+                                 allow_retries=False)
+            manifest = read_manifest(store.scoped(monitor.name), versions[0])
+            holdout = metric(manifest, "holdout_rmsle")
+            if holdout is None:
+                raise dg.Failure(f"model {versions[0]} has no holdout RMSLE in its manifest", allow_retries=False)
+            baseline = manifest.get("metrics", {}).get("quality_baseline")
+            spec = monitor.spec
+            quality = period_quality(
+                rows[spec.target], rows[prediction_column(spec)], holdout, settings.max_ratio,
+                baseline=QualityBaseline.from_dict(baseline) if baseline else None, bound=settings.bound,
+                sigmas=settings.sigmas, min_period_rows=settings.min_period_rows,
+                min_baseline_periods=settings.min_baseline_periods,
+            )
+            results[period] = quality_check_result(quality, monitor.name, period, versions[0], settings.severity)
+        return record_per_period(context, results)
 
     checks = [no_dataset_drift, no_model_degradation]
     if monitor.multivariate.enabled:
@@ -187,14 +222,18 @@ def build_checks(monitor: Monitor, drift_report: dg.AssetsDefinition, prediction
             asset=drift_report,
             name=NO_MULTIVARIATE_DRIFT_CHECK,
             partitions_def=partitions,
+            retry_policy=retry_policy(monitor),  # as in the drift job, also in an asset backfill's runs
             blocking=False,
             description="The period's rows cannot be told from the reference's by a classifier on the monitored "
             "columns together (cross-validated ROC AUC within the threshold the reference's own chunks set): "
             "catches changes no single column shows, e.g. a flipped correlation. WARN by default; the retrain "
             "sensor acts on it only when the monitor's retrain_on lists it.",
         )
-        def no_multivariate_drift(drift_report: dict) -> dg.AssetCheckResult:
-            return multivariate_check_result(drift_report)
+        def no_multivariate_drift(context: dg.AssetCheckExecutionContext,
+                                  drift_report: dict) -> dg.AssetCheckResult | None:
+            reports = by_period(context, drift_report)
+            return record_per_period(context, {period: multivariate_check_result(summary)
+                                               for period, summary in reports.items()})
 
         checks.append(no_multivariate_drift)
     return checks

@@ -46,7 +46,10 @@ def load_defs_folder(folder: Path) -> dg.Definitions:
 
 def build_definitions(defs_folder: Path = DEFS_FOLDER, env: Mapping[str, str] = os.environ) -> dg.Definitions:
     settings = DeploymentSettings.from_env(env)
-    return dg.Definitions.merge(load_defs_folder(defs_folder), dg.Definitions(resources=settings.resources()))
+    # The executor of the runs an asset backfill launches (Dagster's implicit asset job), as the monitors' jobs
+    # have: steps one after another in the run's process, not one process per step.
+    return dg.Definitions.merge(load_defs_folder(defs_folder),
+                                dg.Definitions(resources=settings.resources(), executor=dg.in_process_executor))
 
 
 defs = build_definitions()

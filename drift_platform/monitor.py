@@ -90,6 +90,10 @@ class Monitor(_Settings):
     landing: LandingSettings = Field(default_factory=LandingSettings)
     sensor_interval_seconds: int = Field(default=30, description="Least seconds between two ticks of its sensors")
     retry: RetrySettings = Field(default_factory=RetrySettings)
+    backfill_periods_per_run: int | None = Field(
+        default=None, description="Most periods per run of an asset backfill (None: 13 weekly, 31 daily); "
+        "the drift job's own backfill is one run per period",
+    )
     owners: list[str] = Field(default_factory=lambda: list(OWNERS), description="Owners of its assets in the UI")
 
     def problems(self) -> list[str]:
@@ -107,6 +111,8 @@ class Monitor(_Settings):
                   ("retry.max_retries", self.retry.max_retries, 0, None),
                   ("retry.delay_seconds", self.retry.delay_seconds, 0, None),
                   ("sensor_interval_seconds", self.sensor_interval_seconds, 1, None)]
+        if self.backfill_periods_per_run is not None:
+            bounds.append(("backfill_periods_per_run", self.backfill_periods_per_run, 1, None))
         found += [f"{key}: {value} is outside [{low}, {high if high is not None else 'inf'}]"
                   for key, value, low, high in bounds if value < low or (high is not None and value > high)]
         problem = timezone_problem(self.timezone)
@@ -123,6 +129,11 @@ class Monitor(_Settings):
 
     def job_name(self, purpose: str) -> str:
         return f"{self.name}_{purpose}"
+
+    @property
+    def periods_per_backfill_run(self) -> int:
+        """`backfill_periods_per_run`, or the cadence's default: a quarter of weeks, a month of days."""
+        return self.backfill_periods_per_run or {"weekly": 13, "daily": 31}[self.cadence]
 
     @property
     def period_label(self) -> str:

@@ -15,6 +15,7 @@ import pytest
 from drift_platform.dataset import DatasetSpec
 from drift_platform.monitor import Monitor
 from drift_platform.resources import Alerter, LocalObjectStore, ReportViewer, WarehouseResource
+from drift_platform.resources.io_manager import FilesystemIOManager
 from drift_platform.resources.slack import SlackAlerter
 from drift_platform_tests.fixtures.slack import SlackRecorder, SlackServer
 
@@ -85,7 +86,7 @@ def local_resources(root: Path, alerts: Alerter | None = None, warehouse_url: st
         "store": store or LocalObjectStore(root=str(root / "store")),
         "alerts": alerts or Alerter(),
         "viewer": viewer or ReportViewer(workspace_path=str(root / "evidently")),
-        "io_manager": dg.FilesystemIOManager(base_dir=str(root / "io")),
+        "io_manager": FilesystemIOManager(base_dir=str(root / "io")),
     }
 
 

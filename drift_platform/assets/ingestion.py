@@ -6,7 +6,7 @@ from pydantic import Field
 from drift_platform.assets import DataFrame, asset_args, asset_key
 from drift_platform.constants import COMBINED_HISTORY, CURRENT_BATCH, INGESTION, REFERENCE_DATA
 from drift_platform.monitor import Monitor
-from drift_platform.partitions import period_window
+from drift_platform.partitions import by_period, output_for, period_step_args, period_windows
 from drift_platform.resources import ObjectStore, WarehouseResource
 
 PREVIEW_ROWS = 10
@@ -145,33 +145,39 @@ def build_ingestion(monitor: Monitor, partitions: dg.PartitionsDefinition) -> li
             }
         )
 
-    @dg.asset(**asset_args(monitor, CURRENT_BATCH, INGESTION, partitions_def=partitions, kinds={"csv", "pandas"}))
+    @dg.asset(**asset_args(monitor, CURRENT_BATCH, INGESTION, partitions_def=partitions, kinds={"csv", "pandas"},
+                         **period_step_args(monitor)))
     def current_batch(context: dg.AssetExecutionContext, config: BatchConfig, store: ObjectStore) -> dg.Output[DataFrame]:
         """This period's production data: the source's rows whose datetime falls in the partition (a Monday-to-Sunday
-        week or a day), checked against the dataset's contract (columns, types, unique datetimes inside the period)."""
+        week or a day), checked against the dataset's contract (columns, types, unique datetimes inside the period).
+        A backfill run of several periods loads each period the same way (a dict by period)."""
         from drift_platform.contract import constant_columns
         from drift_platform.source import describe_source
 
-        start, end = period_window(context)
-        frame, extra = load_checked(monitor, store, start, end, f"{period} {context.partition_key}", config.batch_url)
-        if extra:
-            context.log.warning(f"ignored columns not in the dataset spec: {extra}")
-        return dg.Output(
-            frame,
-            metadata={
+        windows = period_windows(context, partitions)
+        if config.batch_url and len(windows) > 1:
+            raise dg.Failure("batch_url holds one period's rows: it cannot feed a run of several periods",
+                             allow_retries=False)
+        frames = {}
+        for period_key, (start, end) in windows.items():
+            frame, extra = load_checked(monitor, store, start, end, f"{period} {period_key}", config.batch_url)
+            if extra:
+                context.log.warning(f"{period} {period_key}: ignored columns not in the dataset spec: {extra}")
+            context.add_asset_metadata({
                 **frame_metadata(frame, spec.datetime_column),
                 "constant_columns": dg.MetadataValue.text(", ".join(constant_columns(frame, spec)) or "-"),
                 "missing_values": dg.MetadataValue.int(int(frame[spec.features].isna().sum().sum())),
                 "dagster/column_schema": table_schema(spec),
                 "source": dg.MetadataValue.text(describe_source(config.batch_url or monitor.source)),
                 "ignored_columns": dg.MetadataValue.text(", ".join(extra) or "-"),
-            },
-        )
+            }, partition_key=period_key)
+            frames[period_key] = frame
+        return dg.Output(output_for(frames))
 
     @dg.asset(
         **asset_args(monitor, COMBINED_HISTORY, INGESTION, partitions_def=partitions, kinds={"warehouse"},
                      ins={"current_batch": dg.AssetIn(asset_key(monitor, CURRENT_BATCH))},
-                     deps=[reference_data])
+                     deps=[reference_data], **period_step_args(monitor))
     )
     def combined_history(
         context: dg.AssetExecutionContext, current_batch: DataFrame, warehouse: WarehouseResource, store: ObjectStore
@@ -185,16 +191,20 @@ def build_ingestion(monitor: Monitor, partitions: dg.PartitionsDefinition) -> li
         table = monitor.table("history")
         reference = ensure_reference(monitor, warehouse, store, context.log)
         ref_start, ref_end = (pd.Timestamp(t) for t in spec.reference_window)
-        start, end = period_window(context)
-        _, replaced = warehouse.replace_windows(
-            table, spec.layout, [(reference, ref_start, ref_end), (current_batch, start, end)]
+        windows, batches = period_windows(context, partitions), by_period(context, current_batch)
+        # Every period of the run in one transaction with the reference, as one period is.
+        _, *replaced = warehouse.replace_windows(
+            table, spec.layout, [(reference, ref_start, ref_end), *((batches[k], *windows[k]) for k in windows)]
         )
         stats = warehouse.stats(table, spec.layout)
+        for period_key, replaced_rows in zip(windows, replaced, strict=True):
+            context.add_asset_metadata({
+                "period_rows": dg.MetadataValue.int(len(batches[period_key])),
+                "replaced_period_rows": dg.MetadataValue.int(replaced_rows),
+            }, partition_key=period_key)
         return dg.MaterializeResult(
             metadata={
                 "total_rows": dg.MetadataValue.int(stats["rows"]),
-                "period_rows": dg.MetadataValue.int(len(current_batch)),
-                "replaced_period_rows": dg.MetadataValue.int(replaced),
                 "first": dg.MetadataValue.text(f"{stats['first']:%Y-%m-%d}"),
                 "last": dg.MetadataValue.text(f"{stats['last']:%Y-%m-%d}"),
                 "table": dg.MetadataValue.text(table),

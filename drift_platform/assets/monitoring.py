@@ -8,6 +8,7 @@ from drift_platform.assets import DataFrame, asset_args, asset_key, run_config_c
 from drift_platform.assets.ingestion import reference_statistics
 from drift_platform.constants import CURRENT_BATCH, DRIFT_REPORT, MONITORING, REFERENCE_DATA
 from drift_platform.monitor import Monitor
+from drift_platform.partitions import by_period, output_for, period_step_args, period_windows
 from drift_platform.resources import ObjectStore, ReportViewer, WarehouseResource
 from drift_platform.step_settings import DriftSettings
 
@@ -128,7 +129,7 @@ def build_drift_report(monitor: Monitor, partitions: dg.PartitionsDefinition) ->
     @dg.asset(
         **asset_args(monitor, DRIFT_REPORT, MONITORING, partitions_def=partitions, kinds={"evidently"},
                      ins={"current_batch": dg.AssetIn(asset_key(monitor, CURRENT_BATCH))},
-                     deps=[asset_key(monitor, REFERENCE_DATA)])
+                     deps=[asset_key(monitor, REFERENCE_DATA)], **period_step_args(monitor))
     )
     def drift_report(
         context: dg.AssetExecutionContext,
@@ -143,12 +144,22 @@ def build_drift_report(monitor: Monitor, partitions: dg.PartitionsDefinition) ->
         project in Evidently's UI (`report_url` opens it; a re-run period keeps one run, the newer); the
         per-column results are in the metadata, and the `no_dataset_drift` check turns the dataset-level verdict
         into a pass or a fail."""
-        from drift_platform.drift import RunInfo, compute_drift
-        from drift_platform.partitions import period_window
+        reference, how = reference_statistics(monitor, warehouse, store, context.log)  # once per run
+        batches, windows = by_period(context, current_batch), period_windows(context, partitions)
+        summaries = {}
+        for partition in windows:  # one period, or each period of a backfill run
+            summary, metadata = report_period(context, config, reference, how, batches[partition], partition,
+                                              windows[partition][0], store, viewer)
+            context.add_asset_metadata(metadata, partition_key=partition)
+            summaries[partition] = summary
+        return dg.Output(output_for(summaries))
 
-        reference, how = reference_statistics(monitor, warehouse, store, context.log)
-        partition, run_id = context.partition_key, context.run.run_id
-        run = RunInfo(timestamp=period_window(context)[0].to_pydatetime(), name=f"{monitor.period_label} {partition}",
+    def report_period(context, config, reference, how, current_batch, partition, period_start, store, viewer):
+        """One period's report: stored, pushed to the viewer; its summary (the check's input) and metadata."""
+        from drift_platform.drift import RunInfo, compute_drift
+
+        run_id = context.run.run_id
+        run = RunInfo(timestamp=period_start.to_pydatetime(), name=f"{monitor.period_label} {partition}",
                       metadata={"monitor": monitor.name, "period": partition, "dagster_run_id": run_id})
         result = compute_drift(reference, current_batch, monitor.spec, settings_from(config, DriftSettings), run=run,
                                log=context.log.info)
@@ -196,7 +207,7 @@ def build_drift_report(monitor: Monitor, partitions: dg.PartitionsDefinition) ->
         for column in result.columns:
             metadata[f"score/{column.column}"] = dg.MetadataValue.float(column.score)
             metadata[f"drifted/{column.column}"] = dg.MetadataValue.int(int(column.drifted))
-        return dg.Output(summary, metadata=metadata)
+        return summary, metadata
 
     return drift_report
 

@@ -15,7 +15,7 @@ from drift_platform.assets import DataFrame, asset_args, asset_key
 from drift_platform.constants import CHAMPION_MODEL, CURRENT_BATCH, MONITORING, PREDICTIONS
 from drift_platform.dataset import DatasetSpec, TableLayout
 from drift_platform.monitor import Monitor
-from drift_platform.partitions import period_window
+from drift_platform.partitions import by_period, period_step_args, period_windows, run_periods
 from drift_platform.resources import ObjectStore, WarehouseResource
 
 MODEL_VERSION_COLUMN = "model_version"
@@ -77,7 +77,8 @@ def build_predictions(monitor: Monitor, partitions: dg.PartitionsDefinition) -> 
         **asset_args(monitor, PREDICTIONS, MONITORING, partitions_def=partitions, kinds={"scikitlearn", "warehouse"},
                      ins={"current_batch": dg.AssetIn(asset_key(monitor, CURRENT_BATCH))},
                      deps=[asset_key(monitor, CHAMPION_MODEL)],  # lineage: the model in service makes them
-                     output_required=False)  # no champion yet: nothing to materialize, and the check is skipped
+                     output_required=False,  # no champion yet: nothing to materialize, and the check is skipped
+                     **period_step_args(monitor))
     )
     def predictions(
         context: dg.AssetExecutionContext, current_batch: DataFrame, warehouse: WarehouseResource, store: ObjectStore
@@ -88,15 +89,15 @@ def build_predictions(monitor: Monitor, partitions: dg.PartitionsDefinition) -> 
         ratio, which the `no_model_degradation` check bounds. Skipped, with an observation saying why, while there
         is no champion."""
         from drift_platform.model_registry import ModelIntegrityError, champion_version, load_model, metric
-        from drift_platform.training import period_quality
 
-        period, models = context.partition_key, store.scoped(monitor.name)
+        periods, models = run_periods(context), store.scoped(monitor.name)
         pointer = champion_version(models)
         if pointer is None:
-            message = no_champion_message(period)
-            context.log.warning(message)
-            context.log_event(dg.AssetObservation(asset_key=context.asset_key, partition=period,
-                                                  metadata={"skipped": dg.MetadataValue.text(message)}))
+            for period in periods:
+                message = no_champion_message(period)
+                context.log.warning(message)
+                context.log_event(dg.AssetObservation(asset_key=context.asset_key, partition=period,
+                                                      metadata={"skipped": dg.MetadataValue.text(message)}))
             return
         try:
             model, manifest = load_model(models, pointer["version"])
@@ -106,20 +107,34 @@ def build_predictions(monitor: Monitor, partitions: dg.PartitionsDefinition) -> 
                 allow_retries=False,
             ) from exc
 
-        start, end = period_window(context)
-        frame = predictions_frame(model, current_batch, spec, pointer["version"])
+        windows, batches = period_windows(context, partitions), by_period(context, current_batch)
+        frames = {period: predictions_frame(model, batches[period], spec, pointer["version"]) for period in windows}
         table = monitor.table("predictions")
-        (replaced,) = warehouse.replace_windows(table, predictions_layout(spec), [(frame, start, end)])
+        # Every period of the run in one transaction, as one period is.
+        replaced_rows = warehouse.replace_windows(table, predictions_layout(spec),
+                                                  [(frames[period], *windows[period]) for period in windows])
+        holdout = metric(manifest, "holdout_rmsle")
+        for (period, frame), replaced in zip(frames.items(), replaced_rows, strict=True):
+            metadata = period_metadata(frame, replaced, pointer["version"], holdout, table)
+            context.add_asset_metadata(metadata, partition_key=period)
+            context.log.info(
+                f"{len(frame)} prediction(s) by {pointer['version']} for {period}"
+                + (f"; RMSLE {metadata['rmsle'].value:.4f} (holdout {holdout:.4f})" if "rmsle" in metadata and holdout
+                   else "")
+            )
+        yield dg.MaterializeResult()
+
+    def period_metadata(frame, replaced, version, holdout, table) -> dict[str, dg.MetadataValue]:
+        from drift_platform.training import period_quality
 
         predicted = prediction_column(spec)
-        holdout = metric(manifest, "holdout_rmsle")
         quality = period_quality(frame[spec.target], frame[predicted], holdout or 0.0, max_ratio=float("inf"))
         metadata: dict[str, dg.MetadataValue] = {
             "rows": dg.MetadataValue.int(len(frame)),
             "predicted_rows": dg.MetadataValue.int(int(frame[predicted].notna().sum())),
             "labelled_rows": dg.MetadataValue.int(quality.rows),
             "replaced_rows": dg.MetadataValue.int(replaced),
-            "model_version": dg.MetadataValue.text(pointer["version"]),
+            "model_version": dg.MetadataValue.text(version),
             "table": dg.MetadataValue.text(table),
             "preview": dg.MetadataValue.md(frame.head(PREVIEW_ROWS).to_markdown(index=False, floatfmt=".1f")),
         }
@@ -132,10 +147,6 @@ def build_predictions(monitor: Monitor, partitions: dg.PartitionsDefinition) -> 
             metadata["champion_holdout_rmsle"] = dg.MetadataValue.float(holdout)
         if quality.ratio is not None and holdout:
             metadata["rmsle_ratio"] = dg.MetadataValue.float(quality.ratio)
-        context.log.info(
-            f"{len(frame)} prediction(s) by {pointer['version']} for {period}"
-            + (f"; RMSLE {quality.rmsle:.4f} (holdout {holdout:.4f})" if quality.rmsle is not None and holdout else "")
-        )
-        yield dg.MaterializeResult(metadata=metadata)
+        return metadata
 
     return predictions
