@@ -157,51 +157,32 @@ def _metadata(record: Any) -> dict[str, Any]:
     return {key: getattr(value, "value", value) for key, value in (evaluation.metadata or {}).items()}
 
 
+def _facts(record: Any, **fields: tuple[str, Any]) -> dict[str, Any]:
+    """An evaluation's id, run and period, and each field from its metadata: name=(metadata key, default)."""
+    meta = _metadata(record)
+    return {"evaluation_id": record.id, "run_id": record.run_id, "period": record.partition or meta.get("period", "?"),
+            **{name: meta.get(key, default) for name, (key, default) in fields.items()}}
+
+
 def evaluation_facts(record: Any) -> dict[str, Any]:
     """Period, drift share, drifted columns and report location from a drift evaluation's metadata."""
-    meta = _metadata(record)
-    return {
-        "evaluation_id": record.id,
-        "run_id": record.run_id,
-        "period": record.partition or meta.get("period", "?"),
-        "drift_share": meta.get("drift_share"),
-        "threshold": meta.get("drift_share_threshold"),
-        "drifted_columns": meta.get("drifted_columns", "-"),
-        "report": meta.get("report_url"),  # its page in Evidently's UI (None: the viewer did not take it)
-        "report_file": meta.get("report_html", "-"),
-    }
+    return _facts(record, drift_share=("drift_share", None), threshold=("drift_share_threshold", None),
+                  drifted_columns=("drifted_columns", "-"),
+                  report=("report_url", None),  # its page in Evidently's UI (None: the viewer did not take it)
+                  report_file=("report_html", "-"))
 
 
 def quality_facts(record: Any) -> dict[str, Any]:
     """Period, model version, the period's RMSLE, the holdout RMSLE, their ratio and the bound."""
-    meta = _metadata(record)
-    return {
-        "evaluation_id": record.id,
-        "run_id": record.run_id,
-        "period": record.partition or meta.get("period", "?"),
-        "model_version": meta.get("model_version", "?"),
-        "rmsle": meta.get("rmsle"),
-        "holdout_rmsle": meta.get("holdout_rmsle"),
-        "ratio": meta.get("rmsle_ratio"),
-        "max_ratio": meta.get("max_ratio"),
-        "bound": meta.get("bound_rmsle"),
-        "method": meta.get("bound_method", "ratio"),
-        "note": meta.get("note"),
-    }
+    return _facts(record, model_version=("model_version", "?"), rmsle=("rmsle", None),
+                  holdout_rmsle=("holdout_rmsle", None), ratio=("rmsle_ratio", None), max_ratio=("max_ratio", None),
+                  bound=("bound_rmsle", None), method=("bound_method", "ratio"), note=("note", None))
 
 
 def multivariate_facts(record: Any) -> dict[str, Any]:
     """Period, the domain classifier's AUC, its threshold and the columns it leaned on."""
-    meta = _metadata(record)
-    return {
-        "evaluation_id": record.id,
-        "run_id": record.run_id,
-        "period": record.partition or meta.get("period", "?"),
-        "auc": meta.get("auc"),
-        "threshold": meta.get("threshold"),
-        "p_value": meta.get("p_value"),
-        "top_columns": meta.get("top_columns", "-"),
-    }
+    return _facts(record, auc=("auc", None), threshold=("threshold", None), p_value=("p_value", None),
+                  top_columns=("top_columns", "-"))
 
 
 def _num(value: Any, spec: str) -> str:

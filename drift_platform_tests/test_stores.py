@@ -334,6 +334,6 @@ def test_local_copy_is_the_object_as_a_file(store: ObjectStore) -> None:
     folder.write_bytes("reference_stats/v1.npz", data)
     with folder.local_copy("reference_stats/v1.npz") as path:
         assert path.read_bytes() == data
-    with pytest.raises(FileNotFoundError, match="reference_stats/none.npz"), folder.local_copy(
-            "reference_stats/none.npz"):
-        pass
+    missing = folder.local_copy("reference_stats/none.npz")
+    with pytest.raises(FileNotFoundError, match="reference_stats/none.npz"):
+        missing.__enter__()
