@@ -435,15 +435,10 @@ class Bench:
                     f"drift {size} x 12, statistics cached: compute_drift with its report <= "
                     f"{TARGETS['cached_drift_s']:g} s", warm["median_s"], TARGETS["cached_drift_s"], applies, floor))
             if warm and preset:
-                speedup = preset["median_s"] / warm["median_s"]
-                out.append({"target": f"drift {size} x 12, cached, >= {TARGETS['cached_speedup']:g}x the bare preset",
-                            "measured": f"{speedup:.1f}x ({warm['median_s']:.2f} s vs {preset['median_s']:.1f} s)",
-                            "holds": speedup >= TARGETS["cached_speedup"] if applies else None})
+                out.append(self._speedup(f"drift {size} x 12, cached,", warm, preset, TARGETS["cached_speedup"],
+                                         applies))
             if warm:
-                out.append({"target": f"drift {size} x 12, cached, peak RSS < {TARGETS['cached_rss_mb']:.0f} MB",
-                            "measured": f"{warm['peak_rss_mb']:.0f} MB"
-                            + (f" (bare preset: {preset['peak_rss_mb']:.0f} MB)" if preset else ""),
-                            "holds": warm["peak_rss_mb"] < TARGETS["cached_rss_mb"] if applies else None})
+                out.append(self._rss(f"drift {size} x 12, cached,", warm, preset, TARGETS["cached_rss_mb"], applies))
             if warm and cold:
                 ratio = cold["median_s"] / warm["median_s"]
                 out.append({"target": f"drift {size} x 12: first week after a new reference (cold) <= "
@@ -461,15 +456,9 @@ class Bench:
             applies = rows * columns >= 100_000 * 1_000
             for name, ours in (("warm (statistics cached)", warm), ("cold", cold)):
                 if preset and ours:
-                    speedup = preset["median_s"] / ours["median_s"]
-                    out.append({"target": f"wide {size}, {name}: >= {TARGETS['wide_speedup']:g}x the bare preset",
-                                "measured": f"{speedup:.1f}x ({ours['median_s']:.1f} s vs {preset['median_s']:.1f} s)",
-                                "holds": speedup >= TARGETS["wide_speedup"] if applies else None})
+                    out.append(self._speedup(f"wide {size}, {name}:", ours, preset, TARGETS["wide_speedup"], applies))
                 if ours:
-                    out.append({"target": f"wide {size}, {name}: peak RSS < {TARGETS['wide_rss_mb']:.0f} MB",
-                                "measured": f"{ours['peak_rss_mb']:.0f} MB"
-                                + (f" (bare preset: {preset['peak_rss_mb']:.0f} MB)" if preset else ""),
-                                "holds": ours["peak_rss_mb"] < TARGETS["wide_rss_mb"] if applies else None})
+                    out.append(self._rss(f"wide {size}, {name}:", ours, preset, TARGETS["wide_rss_mb"], applies))
             agree = [a for a in agreement if a["rows"] == size]
             if agree:
                 identical = all(a["decisions_identical"] for a in agree)
@@ -513,6 +502,20 @@ class Bench:
                 }
             )
         return out
+
+    @staticmethod
+    def _speedup(what: str, ours: dict[str, Any], preset: dict[str, Any], limit: float, applies: bool) -> dict:
+        speedup = preset["median_s"] / ours["median_s"]
+        return {"target": f"{what} >= {limit:g}x the bare preset",
+                "measured": f"{speedup:.1f}x ({ours['median_s']:.2f} s vs {preset['median_s']:.1f} s)",
+                "holds": speedup >= limit if applies else None}
+
+    @staticmethod
+    def _rss(what: str, ours: dict[str, Any], preset: dict[str, Any] | None, limit: float, applies: bool) -> dict:
+        return {"target": f"{what} peak RSS < {limit:.0f} MB",
+                "measured": f"{ours['peak_rss_mb']:.0f} MB"
+                + (f" (bare preset: {preset['peak_rss_mb']:.0f} MB)" if preset else ""),
+                "holds": ours["peak_rss_mb"] < limit if applies else None}
 
     @staticmethod
     def _target(name: str, seconds: float, limit: float, applies: bool, floor: dict[str, Any] | None) -> dict:
