@@ -25,7 +25,7 @@ RUN uv pip install --system --compile-bytecode -r requirements.lock
 COPY pyproject.toml workspace.yaml ./
 COPY data ./data
 COPY drift_platform ./drift_platform
-# Editable on purpose: drift_platform.settings finds data/ (the default dataset spec and sample source) next
+# Editable on purpose: drift_platform.resources.deployment finds data/ (the default dataset spec and sample source) next
 # to the package, i.e. in /opt/dagster/app, not in site-packages.
 RUN uv pip install --system --no-deps -e .
 

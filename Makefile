@@ -33,7 +33,7 @@ $(DAGSTER_HOME)/dagster.yaml:
 	printf 'telemetry:\n  enabled: false\n' > $@
 
 demo: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/python -m drift_platform.demo
+	$(BIN)/python scripts/demo.py
 
 system-deps:
 	bash scripts/system-deps.sh

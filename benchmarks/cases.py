@@ -57,8 +57,8 @@ def _current(shape: str, rows: int, columns: int | None):
 def build_stats(shape: str, rows: int, path: str, columns: int | None = None) -> dict[str, Any]:
     """The reference's statistics, built in a process of their own and written to `path` (so a warm week's peak
     RSS is its own, not that of making the reference)."""
-    from drift_platform.drift import column_kinds
-    from drift_platform.reference_stats import build_reference_stats
+    from drift_platform.core.stats.drift import column_kinds
+    from drift_platform.core.stats.reference_stats import build_reference_stats
 
     reference = _reference(shape, rows, columns)
     seconds, stats = _timed(lambda: build_reference_stats(reference, column_kinds(_spec(shape, columns))))
@@ -69,7 +69,7 @@ def build_stats(shape: str, rows: int, path: str, columns: int | None = None) ->
 
 def _cached_stats(shape: str, rows: int, columns: int | None):
     """The statistics of the shape's reference, built once per (shape, rows, columns) by a child process."""
-    from drift_platform.reference_stats import ReferenceStats
+    from drift_platform.core.stats.reference_stats import ReferenceStats
 
     cache = Path(os.environ.get("DAGSTER_HOME") or tempfile.gettempdir()) / "drift-bench-stats"
     cache.mkdir(exist_ok=True)
@@ -116,7 +116,7 @@ def drift(rows: int, variant: str, shape: str = "long", columns: int | None = No
     import evidently.legacy.calculations.stattests  # noqa: F401 - the import is not what is measured
     import evidently.presets  # noqa: F401
 
-    from drift_platform.drift import compute_drift, parse_snapshot
+    from drift_platform.core.stats.drift import compute_drift, parse_snapshot
 
     spec = _spec(shape, columns)
     features = spec.monitored_columns
@@ -307,7 +307,7 @@ class _Platform:
 
     def history(self):
         from benchmarks.data import BIKE_SPEC
-        from drift_platform.dataset import DatasetSpec
+        from drift_platform.core.intake.dataset import DatasetSpec
 
         return self.defs.resources["warehouse"].read(f"{self.MONITOR}_history", DatasetSpec.from_yaml(BIKE_SPEC).layout)
 
@@ -387,8 +387,8 @@ def training(rows: int, n_jobs: int) -> dict[str, Any]:
     import sklearn.model_selection  # noqa: F401 - the import is not what is measured
 
     from benchmarks.data import bike_history
-    from drift_platform.step_settings import TrainingSettings
-    from drift_platform.training import train
+    from drift_platform.core.ml.training import train
+    from drift_platform.core.settings import TrainingSettings
 
     history, spec = bike_history(rows)
     seconds, result = _timed(lambda: train(history, spec, TrainingSettings(n_jobs=n_jobs)))
@@ -411,9 +411,9 @@ def events(rows: int, step: str, host: str | None = None, port: int | None = Non
     import pandas as pd
 
     from benchmarks.data import EVENT_SPEC, EVENT_WEEK, event_week
-    from drift_platform.assets.predictions import predictions_frame
-    from drift_platform.source import load_window
-    from drift_platform.training import build_pipeline, period_quality
+    from drift_platform.core.intake.source import load_window
+    from drift_platform.core.ml.training import build_pipeline, period_quality
+    from drift_platform.lib.assets.predictions import predictions_frame
 
     week = event_week(rows, seed=2, drift=True)
     start, end = EVENT_WEEK, EVENT_WEEK + pd.Timedelta(days=7)
@@ -439,7 +439,7 @@ def events(rows: int, step: str, host: str | None = None, port: int | None = Non
     elif step == "drift":
         import evidently.presets  # noqa: F401 - the import is not what is measured
 
-        from drift_platform.drift import compute_drift
+        from drift_platform.core.stats.drift import compute_drift
 
         reference = event_week(rows, seed=1, start=pd.Timestamp("2021-01-04"))
         seconds, result = _timed(lambda: compute_drift(reference, week, EVENT_SPEC))

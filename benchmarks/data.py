@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from drift_platform.dataset import DatasetSpec
+from drift_platform.core.intake.dataset import DatasetSpec
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 BIKE_SPEC, BIKE_SOURCE = DATA / "bike_sharing.yaml", DATA / "bike_sharing_day.csv"
@@ -83,7 +83,7 @@ def pair(rows: int) -> tuple[pd.DataFrame, pd.DataFrame]:
 def bike_history(rows: int, seed: int = 0) -> tuple[pd.DataFrame, DatasetSpec]:
     """A bike-sharing-shaped history of `rows` rows (hourly timestamps), resampled from the sample with noise on
     the weather columns, and the project's spec. Exactly the sample when `rows` is None or 731."""
-    from drift_platform.source import load_window
+    from drift_platform.core.intake.source import load_window
 
     spec = DatasetSpec.from_yaml(BIKE_SPEC)
     sample, _ = load_window(str(BIKE_SOURCE), spec, pd.Timestamp("2011-01-01"), pd.Timestamp("2013-01-01"))

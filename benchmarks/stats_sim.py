@@ -17,7 +17,7 @@ target cnt. Periods come from two sources:
 
 Checks on each period: `no_dataset_drift` (compute_drift with default settings: Evidently's DataDriftPreset
 choices, drift when >= 50 % of the 5 columns drift, i.e. >= 3), "any column drifted" (the same per-column
-tests, alarm on >= 1), `no_multivariate_drift` (drift_platform.multivariate with default settings; its null is
+tests, alarm on >= 1), `no_multivariate_drift` (drift_platform.core.stats.multivariate with default settings; its null is
 computed once per reference and size and reused), and for contrast a check that needs labels: a ridge model of
 cnt fitted on the reference, alarm when its RMSE on the period exceeds twice its leave-one-out RMSE on the
 reference (the platform's quality check compares errors the same way).
@@ -119,7 +119,7 @@ def kinds_for(size: Size) -> list[Kind]:
 # --- the data ---------------------------------------------------------------------------------------------------
 @functools.cache
 def spec():
-    from drift_platform.dataset import DatasetSpec
+    from drift_platform.core.intake.dataset import DatasetSpec
 
     return DatasetSpec.from_yaml(BIKE_SPEC)
 
@@ -247,14 +247,14 @@ def reference_frame(size_name: str, ref: int, bootstrap: bool) -> pd.DataFrame:
 
 
 def multivariate_settings():
-    from drift_platform.multivariate import MultivariateSettings
+    from drift_platform.core.stats.multivariate import MultivariateSettings
 
     return MultivariateSettings()
 
 
 def compute_null(key: tuple[str, int, bool]) -> tuple[str, int, bool, list[float], float]:
     """The multivariate null of one reference at its size's current rows (once per reference and size)."""
-    from drift_platform.multivariate import null_aucs
+    from drift_platform.core.stats.multivariate import null_aucs
 
     size_name, ref, bootstrap = key
     _quiet_warnings()
@@ -269,7 +269,7 @@ def compute_null(key: tuple[str, int, bool]) -> tuple[str, int, bool, list[float
 def _drift_keywords() -> dict[str, Any]:
     """compute_drift's options for this use: no report; one thread per column decision where it takes `workers`
     (the periods here are small, and the pool's threads would only compete with the other worker process)."""
-    from drift_platform.drift import compute_drift
+    from drift_platform.core.stats.drift import compute_drift
 
     keywords: dict[str, Any] = {"with_report": False}
     if "workers" in inspect.signature(compute_drift).parameters:
@@ -302,8 +302,8 @@ def _quiet_warnings() -> None:
 def run_block(block: Block) -> dict[str, Any]:
     """Alarm counts of each check for each kind over the block's periods, the drifted columns, and the Evidently
     tests used."""
-    from drift_platform.drift import compute_drift
-    from drift_platform.multivariate import multivariate_drift
+    from drift_platform.core.stats.drift import compute_drift
+    from drift_platform.core.stats.multivariate import multivariate_drift
 
     _quiet_warnings()
     began = time.perf_counter()
@@ -378,7 +378,7 @@ def markdown(results: dict[str, Any]) -> str:
         "detection rate (power). `no_dataset_drift` and \"any column drifted\" are compute_drift with default "
         "settings (Evidently's DataDriftPreset: K-S / chi-square or Z up to 1,000 reference rows, Wasserstein / "
         "Jensen-Shannon above; dataset drift at >= 50 % of the 5 columns, i.e. 3). `no_multivariate_drift` is "
-        "drift_platform.multivariate with default settings (alpha 0.05, 100 null draws, 5 folds, 5,000 rows a "
+        "drift_platform.core.stats.multivariate with default settings (alpha 0.05, 100 null draws, 5 folds, 5,000 rows a "
         "side at most), its null computed once per reference. The last check needs labels and is there for "
         f"contrast: a ridge model of cnt fitted on the reference, alarm when its RMSE on the period exceeds "
         f"{ERROR_RATIO:g}x its leave-one-out RMSE on the reference. Mean shifts and the variance change move the "

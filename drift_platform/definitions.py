@@ -15,7 +15,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from drift_platform.settings import REPO_ROOT, DeploymentSettings
+from drift_platform.resources.deployment import REPO_ROOT, DeploymentSettings
 
 DEFS_FOLDER = Path(__file__).resolve().parent / "defs"
 

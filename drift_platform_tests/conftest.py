@@ -12,8 +12,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from drift_platform.dataset import DatasetSpec
-from drift_platform.monitor import Monitor
+from drift_platform.core.intake.dataset import DatasetSpec
+from drift_platform.core.settings import Monitor
 from drift_platform.resources import Alerter, LocalObjectStore, ReportViewer, WarehouseResource
 from drift_platform.resources.io_manager import FilesystemIOManager
 from drift_platform.resources.slack import SlackAlerter
@@ -53,7 +53,7 @@ def source_frame():
     """The sample source as typed by the contract (all 731 days)."""
     import pandas as pd
 
-    from drift_platform.source import load_window
+    from drift_platform.core.intake.source import load_window
 
     frame, _ = load_window(str(BIKE_SOURCE), DatasetSpec.from_yaml(BIKE_SPEC),
                            pd.Timestamp("2011-01-01"), pd.Timestamp("2013-01-01"))

@@ -7,8 +7,8 @@ from typing import Any
 
 import dagster as dg
 
-from drift_platform.components.drift_monitor import build_monitor_defs
-from drift_platform.monitor import Monitor
+from drift_platform.core.settings import Monitor
+from drift_platform.lib.component import build_monitor_defs
 
 
 class Platform:

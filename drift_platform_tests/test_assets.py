@@ -10,11 +10,11 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from drift_platform.assets.ingestion import build_ingestion
-from drift_platform.constants import TAG_STAGE
-from drift_platform.model_registry import load_model
-from drift_platform.monitor import Monitor
-from drift_platform.partitions import partitions_for
+from drift_platform.core.ml.model_registry import load_model
+from drift_platform.core.names import TAG_STAGE
+from drift_platform.core.settings import Monitor
+from drift_platform.lib.assets.ingestion import build_ingestion
+from drift_platform.lib.partitions import partitions_for
 from drift_platform_tests.conftest import BIKE_SOURCE, bike_monitor, local_resources
 from drift_platform_tests.helpers import Platform, check_evaluations, step_failure_message
 

@@ -10,14 +10,14 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from drift_platform.constants import (
+from drift_platform.core.names import (
     NO_DATASET_DRIFT_CHECK,
     NO_MODEL_DEGRADATION_CHECK,
     NO_MULTIVARIATE_DRIFT_CHECK,
     TAG_PERIOD,
 )
-from drift_platform.partitions import backfill_policy
-from drift_platform.settings import DeploymentSettings
+from drift_platform.lib.partitions import backfill_policy
+from drift_platform.resources.deployment import DeploymentSettings
 from drift_platform_tests.conftest import bike_monitor, grid_monitor, local_resources, slack_alerter
 from drift_platform_tests.fixtures.slack import SlackRecorder
 from drift_platform_tests.helpers import Platform

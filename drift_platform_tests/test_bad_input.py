@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from drift_platform.monitor import Monitor
+from drift_platform.core.settings import Monitor
 from drift_platform_tests.conftest import BIKE_SOURCE, BIKE_SPEC, bike_monitor, local_resources, slack_alerter
 from drift_platform_tests.fixtures.http_source import HttpSource
 from drift_platform_tests.fixtures.slack import SlackRecorder

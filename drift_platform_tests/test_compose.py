@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from drift_platform.constants import TAG_RETRAIN as RETRAIN_TAG
+from drift_platform.core.names import TAG_RETRAIN as RETRAIN_TAG
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -317,15 +317,15 @@ def test_env_example_has_only_placeholder_secrets():
                 "GRID_LOAD_SOURCE_URL", "DAGSTER_UI_BIND"):  # fmt: skip
         assert key in env, key
     # the deployment stays loadable with this file as its environment (empty values are defaults)
-    from drift_platform.settings import DeploymentSettings
+    from drift_platform.resources.deployment import DeploymentSettings
 
     DeploymentSettings.from_env(env)
 
 
 def test_env_example_documents_every_deployment_variable():
-    """Every variable in the deployment settings' table (drift_platform/settings.py) is in .env.example, and
+    """Every variable in the deployment settings. table (drift_platform/resources/deployment.py) is in .env.example, and
     every variable a shipped monitor's defs.yaml reads with `{{ env.X }}` is too."""
-    from drift_platform import settings
+    from drift_platform.resources import deployment as settings
 
     table = set(re.findall(r"^\| (DRIFT_\w+|SLACK_\w+)", settings.__doc__, re.MULTILINE)) - {"DRIFT_DATA_DIR"}
     assert table and table <= set(env_example()), sorted(table - set(env_example()))

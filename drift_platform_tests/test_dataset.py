@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from drift_platform.contract import DataContractError, conform
-from drift_platform.dataset import DatasetSpec, DatasetSpecError
-from drift_platform.source import SourceError, load_window, parse_csv
+from drift_platform.core.intake.contract import DataContractError, conform
+from drift_platform.core.intake.dataset import DatasetSpec, DatasetSpecError
+from drift_platform.core.intake.source import SourceError, load_window, parse_csv
 from drift_platform_tests.conftest import BIKE_SPEC as DEFAULT_SPEC_PATH
 
 WEEK = (pd.Timestamp("2011-01-31"), pd.Timestamp("2011-02-07"))
@@ -65,7 +65,7 @@ def test_column_types_have_one_owner() -> None:
     import pyarrow as pa
     import sqlalchemy as sa
 
-    from drift_platform.dataset import COLUMN_TYPES, arrow_type, pandas_dtype, sql_type
+    from drift_platform.core.intake.dataset import COLUMN_TYPES, arrow_type, pandas_dtype, sql_type
 
     assert set(COLUMN_TYPES) == {"int", "float", "str", "bool", "datetime"}
     assert isinstance(sql_type("int"), sa.BigInteger) and isinstance(sql_type("float"), sa.Float)
@@ -132,7 +132,7 @@ def test_empty_week_is_an_error(spec) -> None:
 
 @pytest.mark.parametrize("name", ["history\n", "1abc", "a-b", "history; drop table x", "", "x" * 64])
 def test_identifiers_are_validated(name: str) -> None:
-    from drift_platform.dataset import validate_identifier
+    from drift_platform.core.intake.dataset import validate_identifier
 
     with pytest.raises(DatasetSpecError, match="is not a valid identifier"):
         validate_identifier(name, "table")

@@ -110,14 +110,14 @@ def test_code_location_loads_without_heavy_imports() -> None:
 
 
 def test_pure_modules_import_without_dagster() -> None:
-    probe = ("import sys, drift_platform.drift, drift_platform.training, drift_platform.monitor, "
-             "drift_platform.model_registry; print('dagster' in sys.modules)")
+    probe = ("import sys, drift_platform.core.stats.drift, drift_platform.core.ml.training, drift_platform.core.settings, "
+             "drift_platform.core.ml.model_registry; print('dagster' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "False"
 
 
 def test_retired_variables_stop_the_load_with_the_way_forward() -> None:
-    from drift_platform.settings import DeploymentSettings, SettingsError
+    from drift_platform.resources.deployment import DeploymentSettings, SettingsError
 
     with pytest.raises(SettingsError, match="DRIFT_MODEL_STORE is no longer read: use DRIFT_STORE_URL"):
         DeploymentSettings.from_env({"DRIFT_MODEL_STORE": "s3://bucket/models"})
@@ -183,7 +183,7 @@ def test_a_third_monitor_from_a_defs_yaml_alone(tmp_path: Path) -> None:
     report = Path(reports["2011-07-18"]["report_html"].value)
     assert report.is_file() and report.is_relative_to(tmp_path / "data" / "store" / "grid_weekly" / "drift_reports")
 
-    from drift_platform.dataset import DatasetSpec
+    from drift_platform.core.intake.dataset import DatasetSpec
     from drift_platform.resources import WarehouseResource
 
     warehouse = WarehouseResource(url=f"sqlite:///{tmp_path / 'data' / 'warehouse.db'}")

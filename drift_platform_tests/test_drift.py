@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from drift_platform.dataset import DatasetSpec
-from drift_platform.drift import compute_drift, drift_margin
-from drift_platform.step_settings import DriftSettings
+from drift_platform.core.intake.dataset import DatasetSpec
+from drift_platform.core.settings import DriftSettings
+from drift_platform.core.stats.drift import compute_drift, drift_margin
 
 SPEC = DatasetSpec.from_dict(
     {
@@ -142,7 +142,7 @@ def evidently_preset(reference: pd.DataFrame, current: pd.DataFrame, spec: Datas
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
-    from drift_platform.drift import parse_snapshot
+    from drift_platform.core.stats.drift import parse_snapshot
 
     monitored = spec.monitored_columns
     cur, ref = current[monitored], reference[monitored]
@@ -163,8 +163,8 @@ def same_decisions(reference: pd.DataFrame, current: pd.DataFrame, spec: Dataset
                    settings: DriftSettings | None = None, typed: bool = True):
     """compute_drift, cold (from the frame) and warm (from statistics built beforehand), against the bare preset:
     the same columns, methods, thresholds and decisions, scores within 1e-9 relative, the same share and verdict."""
-    from drift_platform.drift import column_kinds
-    from drift_platform.reference_stats import ReferenceStats, build_reference_stats
+    from drift_platform.core.stats.drift import column_kinds
+    from drift_platform.core.stats.reference_stats import ReferenceStats, build_reference_stats
 
     settings = settings or DriftSettings()
     columns, count, share, dataset_drift = evidently_preset(reference, current, spec, settings, typed)
@@ -314,7 +314,7 @@ def test_default_test_choice_is_evidentlys(ref_values, cur_values, ref_repeat, k
     from evidently.legacy.calculations.stattests.registry import _get_default_stattest
     from evidently.legacy.core import ColumnType
 
-    from drift_platform.drift import clean_column, default_stattest
+    from drift_platform.core.stats.drift import clean_column, default_stattest
 
     ref = clean_column(pd.Series(ref_values * ref_repeat), "x", "reference")
     cur = clean_column(pd.Series(cur_values * 3000), "x", "current")
@@ -329,7 +329,7 @@ def test_default_test_choice_is_evidentlys(ref_values, cur_values, ref_repeat, k
      pd.Series([3, 1, 2]), pd.Series(["x", "y"], dtype=object), pd.Series([1.5, 2.5])],
 )
 def test_clean_column_is_evidentlys_cleaning(values) -> None:
-    from drift_platform.drift import clean_column
+    from drift_platform.core.stats.drift import clean_column
 
     expected = values.replace([-np.inf, np.inf], np.nan).dropna()
     pd.testing.assert_series_equal(clean_column(values, "x", "reference"), expected)
@@ -345,7 +345,7 @@ def test_report_on_all_rows_agrees_with_the_decisions() -> None:
     """Below the sample size the report is Evidently's preset on all rows: its snapshot equals the decisions."""
     import json
 
-    from drift_platform.drift import parse_snapshot
+    from drift_platform.core.stats.drift import parse_snapshot
 
     reference, current = wide_frame(70, 900), wide_frame(71, 400, 0.5)
     result = compute_drift(reference, current, WIDE)
@@ -407,7 +407,7 @@ def test_report_of_a_wide_table_shows_the_drifted_columns_first_up_to_the_cap() 
 def test_columns_in_a_pool_give_the_same_decisions_and_log_progress(monkeypatch) -> None:
     """A wide table's columns go to a bounded pool of threads: the decisions equal the sequential ones, in the spec's
     order, and long runs log columns done / total and the rate."""
-    import drift_platform.drift as drift
+    import drift_platform.core.stats.drift as drift
 
     reference, current = wide_frame(95, 1500), wide_frame(96, 800, 0.4)
     spec = DatasetSpec.from_dict({**_wide_raw(), "numerical_features": ["temp", "hum", "level", "flag"],

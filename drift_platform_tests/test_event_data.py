@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from drift_platform.contract import DataContractError, conform, parse_datetimes
-from drift_platform.dataset import DatasetSpec
-from drift_platform.monitor import Monitor
+from drift_platform.core.intake.contract import DataContractError, conform, parse_datetimes
+from drift_platform.core.intake.dataset import DatasetSpec
+from drift_platform.core.settings import Monitor
 from drift_platform_tests.conftest import REPO, local_resources
 from drift_platform_tests.helpers import Platform, check_evaluations, step_failure_message
 
@@ -80,7 +80,7 @@ def test_event_monitor_through_drift_history_predictions_quality_and_retrain(tmp
     assert checks["no_dataset_drift"].passed  # the features did not drift
     quality = checks["no_model_degradation"]
     assert not quality.passed and quality.metadata["labelled_rows"].value == 60
-    from drift_platform.assets.predictions import predictions_layout
+    from drift_platform.lib.assets.predictions import predictions_layout
 
     stored = platform.resources["warehouse"].read("football_predictions", predictions_layout(platform.monitor.spec),
                                                   pd.Timestamp("2021-10-04"), pd.Timestamp("2021-10-11"))

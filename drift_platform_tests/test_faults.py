@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import dagster as dg
 import pytest
 
-from drift_platform.model_registry import LATEST_KEY, load_model
+from drift_platform.core.ml.model_registry import LATEST_KEY, load_model
 from drift_platform.resources import S3ObjectStore, ScopedStore
 from drift_platform_tests.conftest import local_resources, slack_alerter
 from drift_platform_tests.fixtures.services import MotoServer, PostgresServer, unique_name

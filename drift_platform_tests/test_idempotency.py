@@ -9,7 +9,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from drift_platform.assets.ingestion import build_ingestion
+from drift_platform.lib.assets.ingestion import build_ingestion
 from drift_platform_tests.conftest import local_resources
 from drift_platform_tests.helpers import Platform
 

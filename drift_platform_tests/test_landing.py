@@ -12,7 +12,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from drift_platform.landing import LandingCursor
+from drift_platform.lib.sensors.landing import LandingCursor
 from drift_platform.resources import ObjectStore, S3ObjectStore
 from drift_platform_tests.conftest import (
     BIKE_SOURCE,

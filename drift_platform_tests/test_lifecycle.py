@@ -14,15 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from drift_platform.assets.predictions import predictions_layout, read_period
-from drift_platform.constants import (
-    TAG_EVALUATION_ID,
-    TAG_MONITOR,
-    TAG_PERIOD,
-    TAG_QUALITY_EVALUATION_ID,
-    TAG_TRIGGER,
-)
-from drift_platform.model_registry import (
+from drift_platform.core.ml.model_registry import (
     audit_log,
     champion_version,
     load_champion,
@@ -30,9 +22,7 @@ from drift_platform.model_registry import (
     save_model,
     set_champion,
 )
-from drift_platform.resources import ScopedStore
-from drift_platform.sensors import DriftSensorCursor, evaluate
-from drift_platform.training import (
+from drift_platform.core.ml.training import (
     GateComparison,
     GateSettings,
     QualityBaseline,
@@ -45,6 +35,16 @@ from drift_platform.training import (
     train,
     walk_forward_baseline,
 )
+from drift_platform.core.names import (
+    TAG_EVALUATION_ID,
+    TAG_MONITOR,
+    TAG_PERIOD,
+    TAG_QUALITY_EVALUATION_ID,
+    TAG_TRIGGER,
+)
+from drift_platform.lib.assets.predictions import predictions_layout, read_period
+from drift_platform.lib.sensors.retrain import DriftSensorCursor, evaluate
+from drift_platform.resources import ScopedStore
 from drift_platform_tests.conftest import BIKE_SOURCE as DEFAULT_SOURCE_PATH
 from drift_platform_tests.conftest import bike_monitor, local_resources, slack_alerter
 from drift_platform_tests.fixtures.slack import SlackRecorder
@@ -225,7 +225,7 @@ def test_sensor_cursor_is_kept_per_check_name() -> None:
 
 
 def _settings(**kwargs):
-    from drift_platform.training import TrainingSettings
+    from drift_platform.core.ml.training import TrainingSettings
 
     return TrainingSettings(**kwargs)
 

@@ -10,9 +10,14 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from drift_platform.dataset import DatasetSpec
-from drift_platform.drift import compute_drift
-from drift_platform.multivariate import MultivariateDrift, MultivariateSettings, multivariate_drift, null_aucs
+from drift_platform.core.intake.dataset import DatasetSpec
+from drift_platform.core.stats.drift import compute_drift
+from drift_platform.core.stats.multivariate import (
+    MultivariateDrift,
+    MultivariateSettings,
+    multivariate_drift,
+    null_aucs,
+)
 
 NUMERICAL = ["x1", "x2", "noise"]
 CATEGORICAL = ["weather"]

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from drift_platform.dataset import DatasetSpec
-from drift_platform.monitor import Monitor
+from drift_platform.core.intake.dataset import DatasetSpec
+from drift_platform.core.settings import Monitor
 from drift_platform_tests.conftest import local_resources, slack_alerter
 from drift_platform_tests.fixtures.slack import SlackRecorder
 from drift_platform_tests.helpers import Platform, check_evaluations

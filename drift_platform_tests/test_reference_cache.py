@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from drift_platform.dataset import DatasetSpec
-from drift_platform.drift import column_kinds, compute_drift
-from drift_platform.reference_cache import (
+from drift_platform.core.intake.dataset import DatasetSpec
+from drift_platform.core.stats.drift import column_kinds, compute_drift
+from drift_platform.core.stats.reference_cache import (
     POINTER_KEY,
     ReferenceStatsIntegrityError,
     artifact_key,
@@ -20,7 +20,7 @@ from drift_platform.reference_cache import (
     load_stats,
     save_stats,
 )
-from drift_platform.reference_stats import build_reference_stats
+from drift_platform.core.stats.reference_stats import build_reference_stats
 from drift_platform_tests.conftest import BIKE_SOURCE, BIKE_SPEC, local_resources
 from drift_platform_tests.helpers import Platform, step_failure_message
 
@@ -57,7 +57,7 @@ def test_built_once_then_served_from_the_store(platform: Platform) -> None:
     # The decisions from the cached statistics are those of the reference frame itself.
     warehouse, spec = platform.resources["warehouse"], platform.monitor.spec
     reference = warehouse.read(reference_table(platform), spec.layout)
-    from drift_platform.source import load_window
+    from drift_platform.core.intake.source import load_window
 
     start = pd.Timestamp(WEEKS[1])
     current, _ = load_window(platform.monitor.source, spec, start, start + pd.Timedelta(days=7))

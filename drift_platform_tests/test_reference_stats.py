@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from drift_platform import drift
-from drift_platform.reference_stats import (
+from drift_platform.core.settings import CAT, NUM, DriftSettings
+from drift_platform.core.stats import drift
+from drift_platform.core.stats.reference_stats import (
     FORMAT,
     MAX_LEVELS,
     ColumnStats,
@@ -27,7 +28,6 @@ from drift_platform.reference_stats import (
     column_drift_from_stats,
     reference_version,
 )
-from drift_platform.step_settings import CAT, NUM, DriftSettings
 
 SMALL, LARGE = 600, 4000  # reference rows on either side of Evidently's 1000-row switch
 STRINGS = np.array([f"level_{i:02d}" for i in range(40)], dtype=object)
@@ -524,8 +524,8 @@ def test_module_imports_neither_evidently_nor_dagster() -> None:
     """Importing the module, building stats and deciding with the fast paths loads neither Evidently nor Dagster."""
     code = (
         "import sys, numpy as np, pandas as pd\n"
-        "from drift_platform.reference_stats import build_reference_stats, column_drift_from_stats\n"
-        "from drift_platform.step_settings import DriftSettings\n"
+        "from drift_platform.core.stats.reference_stats import build_reference_stats, column_drift_from_stats\n"
+        "from drift_platform.core.settings import DriftSettings\n"
         "rng = np.random.default_rng(0)\n"
         "frame = pd.DataFrame({'a': rng.normal(size=2000), 'b': rng.choice(['x', 'y', 'z'], 2000)})\n"
         "stats = build_reference_stats(frame, {'a': 'num', 'b': 'cat'})\n"

@@ -8,8 +8,8 @@ import json
 import dagster as dg
 import pytest
 
-from drift_platform.constants import TAG_EVALUATION_ID, TAG_PERIOD
-from drift_platform.sensors import DriftSensorCursor
+from drift_platform.core.names import TAG_EVALUATION_ID, TAG_PERIOD
+from drift_platform.lib.sensors.retrain import DriftSensorCursor
 from drift_platform_tests.conftest import grid_monitor, local_resources, slack_alerter
 from drift_platform_tests.fixtures.slack import SlackRecorder
 from drift_platform_tests.helpers import Platform

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from drift_platform.source import SourceError, load_window
+from drift_platform.core.intake.source import SourceError, load_window
 from drift_platform_tests.conftest import BIKE_SOURCE as DEFAULT_SOURCE_PATH
 from drift_platform_tests.fixtures.http_source import HttpSource
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from drift_platform import model_registry
-from drift_platform.model_registry import LATEST_KEY, ModelIntegrityError
+from drift_platform.core.ml import model_registry
+from drift_platform.core.ml.model_registry import LATEST_KEY, ModelIntegrityError
 from drift_platform.resources.store import (
     PRESIGNED_URL_TTL_S,
     LocalObjectStore,

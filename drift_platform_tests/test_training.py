@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from drift_platform.training import TrainingSettings, chronological_split, rmsle, train
+from drift_platform.core.ml.training import TrainingSettings, chronological_split, rmsle, train
 
 
 def test_rmsle_known_values() -> None:
@@ -26,7 +26,7 @@ def test_grid_search_picks_the_alpha_with_lowest_cv_rmsle(spec, source_frame) ->
     from sklearn.metrics import make_scorer
     from sklearn.model_selection import TimeSeriesSplit, cross_val_score
 
-    from drift_platform.training import build_pipeline
+    from drift_platform.core.ml.training import build_pipeline
 
     alphas = (0.1, 10.0, 1000.0, 1e6)
     result = train(source_frame, spec, TrainingSettings(alphas=alphas))
@@ -70,8 +70,8 @@ def test_splits_and_folds_keep_each_timestamp_on_one_side() -> None:
     import numpy as np
     import pandas as pd
 
-    from drift_platform.dataset import DatasetSpec
-    from drift_platform.training import time_series_folds
+    from drift_platform.core.intake.dataset import DatasetSpec
+    from drift_platform.core.ml.training import time_series_folds
 
     spec = DatasetSpec.from_dict({
         "name": "events", "datetime_column": "ts", "target": "y", "key_columns": ["id"],

@@ -12,8 +12,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from drift_platform.assets.monitoring import top_drifted
-from drift_platform.assets.trend import (
+from drift_platform.core.stats.drift import ColumnDrift
+from drift_platform.lib.assets.drift_report import top_drifted
+from drift_platform.lib.assets.drift_trend import (
     PeriodDrift,
     build_drift_trend,
     latest_periods,
@@ -21,7 +22,6 @@ from drift_platform.assets.trend import (
     trend_frame,
     trend_markdown,
 )
-from drift_platform.drift import ColumnDrift
 from drift_platform.resources import LocalObjectStore, S3ObjectStore
 from drift_platform_tests.conftest import grid_monitor
 from drift_platform_tests.helpers import Platform

@@ -47,7 +47,7 @@ def test_each_report_is_a_run_of_the_monitors_project_once_per_period(tmp_path, 
 def test_the_dashboard_is_made_by_code_once(tmp_path) -> None:
     from evidently.ui.workspace import Workspace
 
-    from drift_platform.viewer import dashboard, ensure_dashboard, find_or_create_project
+    from drift_platform.core.evidently_workspace import dashboard, ensure_dashboard, find_or_create_project
 
     workspace = Workspace.create(str(tmp_path / "ws"))
     project = find_or_create_project(workspace, "grid_load", "hourly load")

@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from drift_platform.contract import conform
-from drift_platform.dataset import COLUMN_TYPES, DatasetSpec, DatasetSpecError, TableLayout
+from drift_platform.core.intake.contract import conform
+from drift_platform.core.intake.dataset import COLUMN_TYPES, DatasetSpec, DatasetSpecError, TableLayout
 from drift_platform.resources import WarehouseResource
 
 HISTORY = "bike_sharing_history"  # as the bike-sharing monitor names its table (monitor.table("history"))
@@ -180,7 +180,7 @@ def test_duplicate_datetime_rolls_back(make_warehouse, spec: DatasetSpec, source
 def test_two_monitors_tables_side_by_side(make_warehouse, spec: DatasetSpec, source_frame: pd.DataFrame) -> None:
     """Each monitor's table has its own name and layout: replacing one's window leaves the other's rows alone,
     even where the windows overlap in time."""
-    from drift_platform.source import load_window
+    from drift_platform.core.intake.source import load_window
     from drift_platform_tests.conftest import GRID_SOURCE, GRID_SPEC, bike_monitor, grid_monitor
 
     bike, grid = bike_monitor(), grid_monitor()

@@ -13,7 +13,7 @@ from typing import Any, get_args, get_origin
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from drift_platform.monitor import Monitor
+from drift_platform.core.settings import Monitor
 
 
 def _type(annotation: Any) -> str:

@@ -116,7 +116,7 @@ class ObjectStore(dg.ConfigurableResource):
         raise NotImplementedError
 
     def url(self, key: str) -> str:
-        """How code reads the object back (drift_platform.source): a path or an s3:// URL."""
+        """How code reads the object back (drift_platform.core.intake.source): a path or an s3:// URL."""
         raise NotImplementedError
 
     def link(self, key: str) -> dg.MetadataValue:

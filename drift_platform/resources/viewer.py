@@ -52,7 +52,7 @@ class ReportViewer(dg.ConfigurableResource):
     @contextlib.contextmanager
     def _project_lock(self) -> Iterator[None]:
         """Local workspace: one process at a time finds or creates a project (a file lock). A remote one is
-        deduplicated after the fact (drift_platform.viewer.find_or_create_project)."""
+        deduplicated after the fact (drift_platform.core.evidently_workspace.find_or_create_project)."""
         if self.api_url or not self.workspace_path:
             yield
             return
@@ -70,7 +70,12 @@ class ReportViewer(dg.ConfigurableResource):
                 replaces: Iterable[str] = (), log: Any = None):
         """The snapshot as a run of the monitor's project (the project and its dashboard made or updated on the
         way); the runs it replaces deleted. Retried; raises ViewerUnavailable when every try failed."""
-        from drift_platform.viewer import dashboard, ensure_dashboard, find_or_create_project, publish
+        from drift_platform.core.evidently_workspace import (
+            dashboard,
+            ensure_dashboard,
+            find_or_create_project,
+            publish,
+        )
 
         delay, failures = self.retry_delay_s, []
         for attempt in range(1, self.attempts + 1):

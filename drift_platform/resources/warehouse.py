@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
-from drift_platform.dataset import TableLayout, arrow_type, pandas_dtype, sql_type, validate_identifier
+from drift_platform.core.intake.dataset import (
+    TableLayout,
+    arrow_type,
+    pandas_dtype,
+    sql_type,
+    validate_identifier,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence

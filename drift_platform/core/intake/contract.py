@@ -1,0 +1,211 @@
+"""The data contract a dataset spec implies, applied to a DataFrame before anything is written.
+
+Required columns present (under their source names, `source_names`), types coercible, datetimes parseable and
+inside the window, the row key (`key_columns`, else the datetime column) present and unique, the target
+non-negative where the spec says so, missing values within the spec's `max_missing_share` per feature and
+target column. A violation raises DataContractError naming the rule, the columns (identifier and source name)
+and a few offending rows with their count.
+
+Datetimes are read as sources write them: ISO 8601, with or without an offset (`Z`, `+02:00`), or the spec's
+`datetime_format` (a strptime format, or epoch seconds/milliseconds); never guessed. A value with an offset is
+converted to the monitor's timezone; a value without one is taken as already in it. Either way the platform
+holds naive datetimes in that timezone, as the partitions' windows are.
+
+Missing values (the policy): the datetime and key columns may have none. A feature or the target may miss at
+most `max_missing_share` of a batch's values (default 0.2); more, an all-empty column included, is an error.
+Missing values below that share are kept (NULL in the warehouse); drift is computed on the values present, and
+training drops rows with a missing feature or target.
+
+Unknown extra columns are accepted, dropped and reported. Constant columns are accepted and reported
+(`constant_columns`): a week of "all clear" weather is normal, a stuck sensor shows as drift.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import pandas as pd
+
+from drift_platform.core.intake.dataset import DatasetSpec, pandas_dtype
+
+EPOCH_UNITS = {"epoch_seconds": "s", "epoch_milliseconds": "ms"}
+# A trailing UTC offset: Z, +02, +0200 or +02:00.
+_OFFSET = r"(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
+
+
+class DataContractError(ValueError):
+    """A batch (or the reference) breaks the dataset's contract."""
+
+
+def _examples(df: pd.DataFrame, mask: pd.Series, columns: Sequence[str], limit: int = 3) -> str:
+    rows = df.loc[mask, list(columns)].head(limit)
+    shown = "; ".join(f"row {idx}: " + ", ".join(f"{c}={row[c]!r}" for c in columns) for idx, row in rows.iterrows())
+    return f"{int(mask.sum())} row(s), e.g. {shown}"
+
+
+def parse_datetimes(values: pd.Series, fmt: str | None = None, timezone: str = "UTC") -> pd.Series:
+    """Naive datetime64[ns] in `timezone`, NaT where a value is missing or cannot be read.
+
+    `fmt`: None = ISO 8601 (a date, or a date and time, with or without an offset); a strptime format; or
+    "epoch_seconds" / "epoch_milliseconds" (numbers since 1970-01-01 UTC)."""
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        tz = getattr(values.dt, "tz", None)
+        return (values.dt.tz_convert(timezone).dt.tz_localize(None) if tz is not None else values).astype(
+            "datetime64[ns]")
+    if fmt in EPOCH_UNITS:
+        numbers = pd.to_numeric(values, errors="coerce")
+        parsed = pd.to_datetime(numbers, unit=EPOCH_UNITS[fmt], utc=True, errors="coerce")
+        return parsed.dt.tz_convert(timezone).dt.tz_localize(None).astype("datetime64[ns]")
+    text = values.astype("string").str.strip()
+    style = fmt or "ISO8601"
+    with warnings.catch_warnings():  # mixed offsets: pandas warns, and gives objects; handled below
+        warnings.simplefilter("ignore", FutureWarning)
+        parsed = pd.to_datetime(text, format=style, errors="coerce")
+    if not isinstance(parsed.dtype, pd.DatetimeTZDtype) and parsed.dtype != object:
+        return parsed.astype("datetime64[ns]")  # no value had an offset: all are local already
+    # Some values have an offset (pandas would take the others as UTC): find them, convert them alone.
+    aware = has_offset(text)
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    if (~aware).any():
+        out[~aware] = pd.to_datetime(text[~aware], format=style, errors="coerce")
+    local = pd.to_datetime(text[aware], format=style, errors="coerce", utc=True).dt.tz_convert(timezone)
+    out[aware] = local.dt.tz_localize(None)
+    return out
+
+
+def has_offset(text: pd.Series) -> pd.Series:
+    """Which values end with a UTC offset (RE2 through pyarrow: 0.12 s for 1M values, pandas' str.contains 0.74 s)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values = pa.array(text.to_numpy(dtype=object, na_value=None), type=pa.string())
+    found = pc.match_substring_regex(values, _OFFSET).to_numpy(zero_copy_only=False)
+    return pd.Series(found, index=text.index).fillna(False).astype(bool)
+
+
+def unparseable_message(spec: DatasetSpec, column: str, raw: pd.Series, parsed: pd.Series) -> str | None:
+    """None when every present value was read; else the contract's message naming rows."""
+    bad = parsed.isna() & raw.notna()
+    if not bad.any():
+        return None
+    how = f"datetime_format {spec.datetime_format!r}" if spec.datetime_format else (
+        "ISO 8601 (set datetime_format in the spec for another layout, e.g. '%d/%m/%Y' or epoch_seconds)")
+    frame = raw.to_frame(column)
+    return f"column {spec.described(column)}: unparseable datetime in {_examples(frame, bad, [column])}; expected {how}"
+
+
+def to_identifiers(df: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+    """The frame with its columns under the platform's identifiers (a source name becomes its identifier)."""
+    renames = {spec.source_name(c): c for c in spec.columns if spec.source_name(c) != c}
+    return df.rename(columns=renames) if renames else df
+
+
+def read_times(df: pd.DataFrame, spec: DatasetSpec, timezone: str = "UTC") -> pd.DataFrame:
+    """The frame (identifiers) with its datetime columns read (`parse_datetimes`); unparseable values raise."""
+    out = df.copy(deep=False)
+    for column, typ in spec.columns.items():
+        if typ == "datetime" and column in out.columns:
+            parsed = parse_datetimes(out[column], spec.datetime_format, timezone)
+            message = unparseable_message(spec, column, out[column], parsed)
+            if message:
+                raise DataContractError(message)
+            out[column] = parsed
+    return out
+
+
+def conform(
+    df: pd.DataFrame,
+    spec: DatasetSpec,
+    *,
+    window: tuple[pd.Timestamp, pd.Timestamp] | None = None,
+    timezone: str = "UTC",
+) -> pd.DataFrame:
+    """Check a frame against the spec's contract and return it with the declared types and column order, rows
+    ordered by the key (time first).
+
+    Columns may come under their identifiers or their source names. Unknown extra columns are dropped (the caller
+    reports them); a violation raises DataContractError naming the rule, the columns and a few offending rows
+    with their count.
+    """
+    df = to_identifiers(df, spec)
+    missing = [c for c in spec.columns if c not in df.columns]
+    if missing:
+        raise DataContractError(
+            f"missing required column(s) [{', '.join(spec.described(c) for c in missing)}]; the dataset spec "
+            f"{spec.name!r} declares them"
+        )
+    df = read_times(df[list(spec.columns)], spec, timezone)
+    out = pd.DataFrame(index=df.index)
+    for col, typ in spec.columns.items():
+        raw = df[col]
+        if typ == "datetime":
+            out[col] = raw
+        elif typ in ("int", "float", "bool"):
+            parsed = pd.to_numeric(raw, errors="coerce")
+            bad = parsed.isna() & raw.notna()
+            if bad.any():
+                raise DataContractError(
+                    f"column {spec.described(col)} must be {typ}: non-numeric value in {_examples(df, bad, [col])}")
+            if typ == "int":
+                fractional = parsed.notna() & (parsed != parsed.round())
+                if fractional.any():
+                    raise DataContractError(
+                        f"column {spec.described(col)} must be int: fractional value in "
+                        f"{_examples(df, fractional, [col])}")
+            out[col] = parsed.astype(pandas_dtype(typ, bool(parsed.isna().any())))
+        else:
+            out[col] = raw.astype("string").astype(object).where(raw.notna(), None)
+
+    dt_col, key = spec.datetime_column, spec.key
+    for col in dict.fromkeys([dt_col, *key]):
+        null = out[col].isna()
+        if null.any():
+            what = "datetime" if col == dt_col else "key value"
+            raise DataContractError(f"column {spec.described(col)}: missing {what} in {_examples(df, null, [col])}")
+    dup = out.duplicated(subset=key, keep=False)
+    if dup.any():
+        what = "duplicate datetimes" if key == [dt_col] else f"duplicate key {tuple(key)}"
+        raise DataContractError(
+            f"{'column ' + spec.described(dt_col) + ': ' if key == [dt_col] else ''}{what} in "
+            f"{_examples(out, dup, key)}")
+    if window is not None:
+        start, end = window
+        outside = (out[dt_col] < start) | (out[dt_col] >= end)
+        if outside.any():
+            raise DataContractError(
+                f"column {spec.described(dt_col)}: datetimes outside the window [{start:%Y-%m-%d}, {end:%Y-%m-%d}) in "
+                + _examples(out, outside, [dt_col])
+            )
+    for col in [*spec.features, spec.target]:
+        missing = out[col].isna()
+        share = float(missing.mean()) if len(out) else 0.0
+        if share > spec.max_missing_share:
+            raise DataContractError(
+                f"column {spec.described(col)}: {int(missing.sum())} of {len(out)} values missing ({share:.0%}), "
+                f"above max_missing_share {spec.max_missing_share:.0%}; e.g. rows {list(out.index[missing][:3])}"
+            )
+    if spec.target_nonnegative:
+        negative = out[spec.target] < 0
+        if negative.any():
+            raise DataContractError(
+                f"target {spec.described(spec.target)} must be non-negative: {_examples(out, negative, [spec.target])}")
+    order = [dt_col, *(c for c in key if c != dt_col)]
+    return out.sort_values(order, kind="stable").reset_index(drop=True)
+
+
+def extra_columns(df: pd.DataFrame, spec: DatasetSpec) -> list[str]:
+    known = {spec.source_name(c) for c in spec.columns} | set(spec.columns)
+    return [c for c in df.columns if c not in known]
+
+
+def cut_window(df: pd.DataFrame, column: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """Rows whose `column` (already read as datetimes) falls in the half-open window [start, end)."""
+    return df.loc[(df[column] >= start) & (df[column] < end)]
+
+
+def constant_columns(df: pd.DataFrame, spec: DatasetSpec) -> list[str]:
+    """Features with a single distinct value in the batch (reported, not rejected)."""
+    if len(df) < 2:
+        return []
+    return [c for c in spec.features if df[c].nunique(dropna=True) <= 1]

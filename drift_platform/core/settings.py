@@ -1,0 +1,340 @@
+"""A monitor's settings: every attribute of a `DriftMonitor` (one `defs.yaml` per monitor), validated once, here,
+when the YAML is resolved. Plain pydantic, no Dagster, no pandas: the code location imports this when it loads.
+
+- `Monitor`: one monitored dataset and model; the names of what it owns (tables, jobs, store folders) derive
+  from its name, so two monitors never share one.
+- The settings of each step (`DriftSettings`, `MultivariateSettings`, `TrainingSettings`, `GateSettings`,
+  `QualitySettings`): the logic takes them (core/stats, core/ml), the YAML sets them, and each step's run config
+  is made from them with the monitor's values as defaults (lib/run_config.py), so the Launchpad can override
+  any of them for one run.
+- `ScheduleSettings`, `LandingSettings`, `RetrySettings`: when and how the monitor's runs start.
+
+Bounds are checked by validators rather than `Field(gt=...)`: Dagster derives a component's YAML schema from
+plain field types only.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from drift_platform.core.intake.dataset import DatasetSpec
+from drift_platform.core.names import NO_DATASET_DRIFT_CHECK, NO_MODEL_DEGRADATION_CHECK, OWNERS
+
+# Column kinds of the drift decisions (drift.py): numerical or categorical.
+NUM, CAT = "num", "cat"
+# The tutorial's Ridge grid.
+DEFAULT_ALPHAS: tuple[float, ...] = (0.1, 1.0, 2.0, 3.0, 4.0, 10.0, 100.0)
+
+
+class DriftSettings(BaseModel):
+    """Evidently's DataDriftPreset settings; unset means Evidently's default for the column's type and size."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    drift_share: float = Field(default=0.5, description="Share of drifted columns at which the dataset has drifted, [0, 1]")
+    method: str | None = Field(default=None, description="Drift test for every column, e.g. 'ks', 'psi', 'wasserstein'")
+    num_method: str | None = Field(default=None, description="Drift test for numerical columns")
+    cat_method: str | None = Field(default=None, description="Drift test for categorical columns")
+    per_column_method: dict[str, str] = Field(default_factory=dict, description="Drift test per column")
+    threshold: float | None = Field(default=None, description="Threshold for every column's test")
+    num_threshold: float | None = Field(default=None, description="Threshold for numerical columns")
+    cat_threshold: float | None = Field(default=None, description="Threshold for categorical columns")
+    per_column_threshold: dict[str, float] = Field(default_factory=dict, description="Threshold per column")
+    report_max_columns: int = Field(
+        default=50, description="Columns the HTML report shows (the drifted first, then the rest); decisions always "
+        "cover every monitored column",
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> DriftSettings:
+        if not 0 <= self.drift_share <= 1:
+            raise ValueError(f"drift_share must be in [0, 1], got {self.drift_share}")
+        if self.report_max_columns < 1:
+            raise ValueError(f"report_max_columns must be at least 1, got {self.report_max_columns}")
+        return self
+
+    def preset_kwargs(self) -> dict[str, Any]:
+        """The settings DataDriftPreset takes (the report's own settings left out)."""
+        return {k: v for k, v in self.model_dump(exclude={"report_max_columns"}).items() if v not in (None, {})}
+
+    def column_method(self, column: str, kind: str) -> str | None:
+        """The configured test of a column, with Evidently's precedence: per column, then per type, then all."""
+        method = self.method
+        by_type = self.cat_method if kind == CAT else self.num_method
+        if by_type is not None:
+            method = by_type
+        return (self.per_column_method or {}).get(column, method)
+
+    def column_threshold(self, column: str, kind: str) -> float | None:
+        """The configured threshold of a column, with Evidently's precedence; None = the test's default."""
+        per_column = self.per_column_threshold or {}
+        if column in per_column:
+            return per_column[column]
+        by_type = self.cat_threshold if kind == CAT else self.num_threshold
+        if by_type is not None:
+            return by_type
+        return self.threshold
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+class TrainingSettings(BaseModel):
+    """Model and search settings (the tutorial's Ridge on log1p of the target, by default)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    alphas: list[float] = Field(
+        default_factory=lambda: list(DEFAULT_ALPHAS), description="Ridge alphas searched by GridSearchCV"
+    )
+    cv_folds: int = Field(default=3, description="Chronological CV folds (TimeSeriesSplit) of the search, at least 2")
+    holdout_share: float = Field(default=0.1, description="Latest share of the history held out for scoring, (0, 1)")
+    n_jobs: int = Field(default=1, description="Parallel jobs of the grid search (-1 = all cores)")
+    baseline_periods: int = Field(
+        default=26, description="Last periods of the history scored walk-forward (the recipe refitted on the rows "
+        "before each): the model-quality check's baseline",
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> TrainingSettings:
+        _require(bool(self.alphas) and all(a > 0 for a in self.alphas), f"alphas must be positive numbers, got {self.alphas}")
+        _require(self.cv_folds >= 2, f"cv_folds must be at least 2, got {self.cv_folds}")
+        _require(0 < self.holdout_share < 1, f"holdout_share must be in (0, 1), got {self.holdout_share}")
+        _require(self.baseline_periods >= 1, f"baseline_periods must be at least 1, got {self.baseline_periods}")
+        return self
+
+
+class GateSettings(BaseModel):
+    """How the challenger is compared with the champion."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    eval_periods: int = Field(
+        default=4, description="Compare on the labelled rows of the last N periods of the history (those the "
+        "champion's fit has not seen); the challenger is refitted on the rows before them for the comparison",
+    )
+    min_improvement: float = Field(
+        default=0.01, description="Promote only if the challenger's RMSLE is lower than the champion's by at least "
+        "this share (0.01 = 1 %); 0 = any improvement; negative tolerates a slightly worse, fresher model",
+    )
+    min_eval_rows: int = Field(default=7, description="Fewer rows to compare on than this: keep the champion")
+    min_fit_rows: int = Field(default=20, description="Fewer rows to refit the challenger on than this: keep the champion")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> GateSettings:
+        for name in ("eval_periods", "min_eval_rows", "min_fit_rows"):
+            _require(getattr(self, name) >= 1, f"{name} must be at least 1, got {getattr(self, name)}")
+        return self
+
+
+class QualitySettings(BaseModel):
+    """When the champion's error on a period counts as degraded (docs/statistics.md: why these defaults)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    bound: Literal["baseline", "ratio"] = Field(
+        default="baseline", description="baseline: fail when the period's RMSLE exceeds mean + sigmas x std of the "
+        "champion recipe's walk-forward per-period errors on its training history; ratio: when it exceeds max_ratio "
+        "x the model's holdout RMSLE",
+    )
+    sigmas: float = Field(default=3.0, description="Width of the baseline bound, in standard deviations")
+    min_period_rows: int = Field(
+        default=5, description="Fewer labelled rows than this in the period (or in a baseline period): not judged",
+    )
+    min_baseline_periods: int = Field(
+        default=5, description="A baseline of fewer periods than this is too thin to judge by: the check passes and "
+        "says so",
+    )
+    max_ratio: float = Field(
+        default=2.0, description="bound=ratio (or a model without a baseline): fail when the period's RMSLE exceeds "
+        "this multiple of the model's holdout RMSLE",
+    )
+    severity: Literal["WARN", "ERROR"] = Field(default="ERROR", description="Severity of a failure: WARN or ERROR")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> QualitySettings:
+        _require(self.max_ratio > 0, f"max_ratio must be positive, got {self.max_ratio}")
+        _require(self.sigmas > 0, f"sigmas must be positive, got {self.sigmas}")
+        _require(self.min_period_rows >= 1, f"min_period_rows must be at least 1, got {self.min_period_rows}")
+        _require(self.min_baseline_periods >= 2,
+                 f"min_baseline_periods must be at least 2 (a spread needs two), got {self.min_baseline_periods}")
+        return self
+
+
+class MultivariateSettings(BaseModel):
+    """The domain-classifier drift test (`no_multivariate_drift`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(default=True, description="Run the multivariate drift check")
+    alpha: float = Field(
+        default=0.05,
+        description="False-alarm rate aimed at: the threshold is the (1 - alpha) quantile of the "
+        "AUCs of reference chunks against the rest of the reference, (0, 1)",
+    )
+    null_draws: int = Field(
+        default=100, description="Reference chunks scored to set the threshold; at least 1/alpha - 1"
+    )
+    folds: int = Field(
+        default=5, description="Cross-validation folds (at most the smaller side's rows), at least 2"
+    )
+    max_rows_per_side: int = Field(
+        default=5_000, description="Larger sides are subsampled (seeded) to this many rows, at least 10"
+    )
+    seed: int = Field(default=0, description="Seed of the folds, the chunks and the subsamples")
+    max_columns: int = Field(
+        default=100, description="Monitors with more monitored columns skip the check (its null would take minutes)"
+    )
+    severity: Literal["WARN", "ERROR"] = Field(
+        default="WARN", description="Severity of a failure: WARN or ERROR"
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> MultivariateSettings:
+        if not 0 < self.alpha < 1:
+            raise ValueError(f"alpha must be in (0, 1), got {self.alpha}")
+        if self.null_draws < 1 or 1 / (1 + self.null_draws) > self.alpha:
+            raise ValueError(
+                f"null_draws must be at least {math.ceil(1 / self.alpha - 1)} for alpha {self.alpha} (the "
+                f"smallest p-value is 1 / (1 + null_draws)), got {self.null_draws}"
+            )
+        if self.folds < 2:
+            raise ValueError(f"folds must be at least 2, got {self.folds}")
+        if self.max_rows_per_side < 10:
+            raise ValueError(f"max_rows_per_side must be at least 10, got {self.max_rows_per_side}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be non-negative, got {self.seed}")
+        return self
+
+
+# --- the monitor ------------------------------------------------------------------------------------------------
+Cadence = Literal["weekly", "daily"]
+CADENCES: tuple[str, ...] = ("weekly", "daily")
+ActionableCheck = Literal["no_dataset_drift", "no_model_degradation", "no_multivariate_drift"]
+# A monitor's name prefixes its tables (`<name>_predictions`: at most 63 characters in PostgreSQL).
+MAX_NAME_LENGTH = 40
+_NAME = re.compile(rf"^[a-z][a-z0-9_]{{0,{MAX_NAME_LENGTH - 1}}}$")
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ScheduleSettings(_Settings):
+    """When the drift job runs for the period that just ended (the monitor's timezone)."""
+
+    hour: int = Field(default=11, description="Hour of the run, 0-23 (weekly: on Mondays)")
+    minute: int = Field(default=0, description="Minute of the run, 0-59")
+    running: bool = Field(default=True, description="Whether the schedule starts running (else: stopped until turned on)")
+
+
+class LandingSettings(_Settings):
+    """Batch files dropped into the monitor's landing folder of the object store become runs."""
+
+    folder: str = Field(default="landing", description="Folder under the monitor's store folder (<store>/<monitor>/<folder>)")
+    pattern: str = Field(default="*.csv", description="Glob on file names; other files are left alone")
+    min_age_seconds: float = Field(default=10.0, description="A file is taken once unchanged this long")
+    running: bool = Field(default=True, description="Whether the landing sensor starts running")
+
+
+class RetrySettings(_Settings):
+    """Transient faults (warehouse restarting, S3 or the source unreachable) are retried with backoff."""
+
+    max_retries: int = Field(default=2, description="Retries of a failed step")
+    delay_seconds: float = Field(default=5.0, description="First delay; doubled at each retry")
+
+
+class Monitor(_Settings):
+    """One monitored dataset and model."""
+
+    name: str | None = Field(
+        default=None, description="Prefix of every asset key, job, table and store folder (default: the folder name)"
+    )
+    description: str = Field(default="", description="Shown in the UI")
+    spec: DatasetSpec = Field(description="The dataset spec: a YAML path relative to defs.yaml, or the mapping inline")
+    source: str = Field(description="Where the periods' rows come from: http(s) URL, s3:// URL, file:// URL or path")
+    cadence: Cadence = Field(default="weekly", description="Partitions: weekly (Monday weeks) or daily")
+    timezone: str = Field(default="UTC", description="Timezone of the partitions and the schedule")
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    drift: DriftSettings = Field(default_factory=DriftSettings)
+    multivariate: MultivariateSettings = Field(default_factory=MultivariateSettings)
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
+    gate: GateSettings = Field(default_factory=GateSettings)
+    quality: QualitySettings = Field(default_factory=QualitySettings)
+    retrain_on: list[ActionableCheck] = Field(
+        default_factory=lambda: [NO_DATASET_DRIFT_CHECK, NO_MODEL_DEGRADATION_CHECK],
+        description="Checks whose failures retrain the model and alert (others are recorded only); "
+        "no_multivariate_drift is left out by default (WARN, acted on only when listed here)",
+    )
+    slack_channel: str | None = Field(default=None, description="Channel of this monitor's alerts (None: the deployment's)")
+    landing: LandingSettings = Field(default_factory=LandingSettings)
+    sensor_interval_seconds: int = Field(default=30, description="Least seconds between two ticks of its sensors")
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+    backfill_periods_per_run: int | None = Field(
+        default=None, description="Most periods per run of an asset backfill (None: 13 weekly, 31 daily); "
+        "the drift job's own backfill is one run per period",
+    )
+    owners: list[str] = Field(default_factory=lambda: list(OWNERS), description="Owners of its assets in the UI")
+
+    def problems(self) -> list[str]:
+        """What makes this monitor unusable, one line per attribute (empty: none). Checked when it loads."""
+        found = []
+        if self.name is None or not _NAME.fullmatch(self.name):
+            found.append(
+                f"name: {self.name!r} must be lower-case letters, digits and underscores, starting with a letter, "
+                f"at most {MAX_NAME_LENGTH} characters (it prefixes tables, jobs and asset keys)"
+            )
+        if self.cadence == "weekly" and self.spec.first_period.weekday() != 0:
+            found.append(f"spec.first_period: {self.spec.first_period} must be a Monday for a weekly monitor")
+        bounds = [("schedule.hour", self.schedule.hour, 0, 23), ("schedule.minute", self.schedule.minute, 0, 59),
+                  ("landing.min_age_seconds", self.landing.min_age_seconds, 0, None),
+                  ("retry.max_retries", self.retry.max_retries, 0, None),
+                  ("retry.delay_seconds", self.retry.delay_seconds, 0, None),
+                  ("sensor_interval_seconds", self.sensor_interval_seconds, 1, None)]
+        if self.backfill_periods_per_run is not None:
+            bounds.append(("backfill_periods_per_run", self.backfill_periods_per_run, 1, None))
+        found += [f"{key}: {value} is outside [{low}, {high if high is not None else 'inf'}]"
+                  for key, value, low, high in bounds if value < low or (high is not None and value > high)]
+        problem = timezone_problem(self.timezone)
+        if problem:
+            found.append(f"timezone: {problem}")
+        if "/" in self.landing.folder.strip("/") or self.landing.folder.strip("/") in ("", ".", "..", *STORE_FOLDERS):
+            found.append(f"landing.folder: {self.landing.folder!r} must be one folder name, not one of {list(STORE_FOLDERS)}")
+        return found
+
+    # --- names of what the monitor owns -----------------------------------------------------------------------
+    def table(self, kind: str) -> str:
+        """Its warehouse table of a kind: reference, history or predictions."""
+        return f"{self.name}_{kind}"
+
+    def job_name(self, purpose: str) -> str:
+        return f"{self.name}_{purpose}"
+
+    @property
+    def periods_per_backfill_run(self) -> int:
+        """`backfill_periods_per_run`, or the cadence's default: a quarter of weeks, a month of days."""
+        return self.backfill_periods_per_run or {"weekly": 13, "daily": 31}[self.cadence]
+
+    @property
+    def period_label(self) -> str:
+        return {"weekly": "week", "daily": "day"}[self.cadence]
+
+
+# The folders of a monitor's part of the object store, beside its landing folder.
+STORE_FOLDERS = ("models", "drift_reports", "drift_trend")
+
+
+def timezone_problem(name: str) -> str | None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"{name!r} is not a known IANA timezone (e.g. UTC, Europe/Berlin)"
+    return None

@@ -1,0 +1,487 @@
+"""Multivariate drift: can a classifier tell the reference's rows from the current period's rows?
+
+The per-column tests (drift.py) look at one marginal at a time, so they cannot see a change in how columns move
+together (a correlation that flips while each column keeps its distribution), and at a few rows a period they
+see little at all. This test trains a "domain classifier" on the monitored columns to separate reference rows
+(label 0) from current rows (label 1) and measures its cross-validated ROC AUC: 0.5 means the two are
+indistinguishable, 1 means perfectly separable.
+
+- Features: numerical columns imputed with the reference's median (plus a missing-value indicator where values
+  are missing) and standardized with the reference's mean and standard deviation, with their squares and
+  pairwise products (a changed variance shows in the squares, a changed correlation in the products, both
+  visible to a linear model); categorical columns one-hot over the levels of both sides (at most `MAX_LEVELS`,
+  the most frequent; the rest share one column; missing is its own level). Above `MAX_EXPANDED_NUMERICAL`
+  numerical columns the products would be too many: a gradient-boosted tree model on the raw columns instead.
+- Score: the mean ROC AUC over stratified, shuffled, seeded folds (`folds`, at most the smaller side's rows) of
+  an L2-regularized logistic regression with balanced class weights. A side with more than `max_rows_per_side`
+  rows is subsampled with a seeded generator first; the result says so.
+- Threshold: not a fixed number. The AUC a classifier reaches on two samples of ONE distribution depends on the
+  sizes, the columns and the model (with 7 rows a period it is far from 0.5). `null_aucs` measures it on the
+  reference alone: `null_draws` times, a chunk of the current's size is drawn (without replacement) from the
+  reference and scored against the rest of the reference with the same pipeline. The threshold is the
+  (1 - alpha) quantile of those AUCs; the p-value is (1 + #null AUCs >= observed) / (1 + draws). The null
+  depends only on the reference, the current's row count and the settings: callers cache it per (reference
+  version, current rows) and pass it in.
+- Which columns mattered: the final model's absolute coefficients (on standardized features) summed back to
+  their source columns, a square to its column, a product to both of its columns, a one-hot level to its
+  column, as shares of the total; permutation importance (AUC lost) for the tree model.
+
+Pure functions over DataFrames; numpy and pandas at import, scikit-learn and scipy inside the functions.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from drift_platform.core.settings import MultivariateSettings
+
+# Up to this many numerical columns: logistic regression on values, squares and pairwise products (30 columns
+# give 30 + 30 + 435 features); beyond, a gradient-boosted tree model on the raw columns.
+MAX_EXPANDED_NUMERICAL = 30
+# Categorical levels one-hot encoded per column (the most frequent); the others share one "other" column.
+MAX_LEVELS = 100
+# The tree model's native categorical support takes at most 255 bins per column.
+TREE_MAX_LEVELS = 250
+# The tree model: boosting rounds (of at most 15 leaves). One fit on 10,000 rows x 31 columns took ~1.7 s on one
+# core of a 2-core machine, so at 5,000 rows a side its null (null_draws x folds fits) takes ~15 min: cache it.
+TREE_ITERATIONS = 50
+TOP_COLUMNS = 5
+LOGISTIC_C = 1.0
+
+
+@dataclass(frozen=True)
+class MultivariateDrift:
+    auc: float  # cross-validated ROC AUC of the domain classifier, reference vs current
+    threshold: float  # (1 - alpha) quantile of the null AUCs; drifted = auc > threshold
+    p_value: float  # (1 + #null AUCs >= auc) / (1 + draws)
+    drifted: bool
+    reference_rows: int
+    current_rows: int
+    rows_used: tuple[int, int]  # (reference, current) after subsampling
+    top_columns: list[tuple[str, float]]  # the columns the classifier leaned on most, with their weight
+    null_aucs: tuple[float, ...]
+    method: str  # the model, features, folds, null and any subsampling, in words
+
+    def summary(self) -> dict[str, Any]:
+        """A small digest of plain JSON types for checks and sensors (the null as its size and quantiles)."""
+        null = np.asarray(self.null_aucs, dtype=float)
+        return {
+            "drifted": self.drifted,
+            "auc": self.auc,
+            "threshold": self.threshold,
+            "p_value": self.p_value,
+            "reference_rows": self.reference_rows,
+            "current_rows": self.current_rows,
+            "rows_used": list(self.rows_used),
+            "top_columns": {name: weight for name, weight in self.top_columns},
+            "null_draws": int(null.size),
+            "null_median": float(np.median(null)),
+            "null_max": float(null.max()),
+            "method": self.method,
+        }
+
+
+# --- encoding -----------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Encoding:
+    """How raw columns become features: the reference's statistics and the categorical levels."""
+
+    numerical: tuple[str, ...]
+    categorical: tuple[str, ...]
+    fill: np.ndarray  # reference median per numerical column
+    center: np.ndarray  # reference mean (after imputation)
+    scale: np.ndarray  # reference standard deviation (1 where constant)
+    flagged: tuple[bool, ...]  # numerical columns with missing values somewhere: a 0/1 indicator each
+    levels: tuple[pd.Index, ...]  # kept levels per categorical column
+    other: tuple[bool, ...]  # an "other level" column per categorical column
+    missing: tuple[bool, ...]  # a "missing" column per categorical column
+    trees: bool  # gradient-boosted trees on raw columns instead of the expanded logistic regression
+
+    def describe(self) -> str:
+        if self.trees:
+            return (
+                f"gradient-boosted trees (balanced) on {len(self.numerical)} numerical and "
+                f"{len(self.categorical)} categorical raw columns"
+            )
+        parts = []
+        k = len(self.numerical)
+        if k:
+            parts.append(
+                f"{k} standardized numerical column(s) with squares and {k * (k - 1) // 2} pairwise "
+                "product(s)"
+                + (f", {sum(self.flagged)} missing-value indicator(s)" if any(self.flagged) else "")
+            )
+        if self.categorical:
+            width = sum(
+                len(lv) + o + m for lv, o, m in zip(self.levels, self.other, self.missing, strict=True)
+            )
+            parts.append(f"{len(self.categorical)} categorical column(s) one-hot ({width} levels)")
+        return f"logistic regression (L2, C={LOGISTIC_C}, balanced) on " + " and ".join(parts)
+
+
+def _numeric_block(frame: pd.DataFrame, columns: Sequence[str], side: str) -> np.ndarray:
+    for column in columns:
+        dtype = frame[column].dtype
+        if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)):
+            raise ValueError(f"numerical column {column!r} in the {side} data is not numeric (dtype {dtype})")
+    values = frame[list(columns)].to_numpy(dtype=float, na_value=np.nan)
+    values[~np.isfinite(values)] = np.nan
+    return values
+
+
+def _encoding(
+    reference: pd.DataFrame,
+    current: pd.DataFrame | None,
+    numerical: Sequence[str],
+    categorical: Sequence[str],
+) -> _Encoding:
+    trees = len(numerical) > MAX_EXPANDED_NUMERICAL
+    ref_num = _numeric_block(reference, numerical, "reference")
+    cur_num = _numeric_block(current, numerical, "current") if current is not None else ref_num[:0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns are refused just below
+        fill = np.nanmedian(ref_num, axis=0) if numerical else np.zeros(0)
+    empty = [c for c, f in zip(numerical, fill, strict=True) if np.isnan(f)]
+    if empty:
+        raise ValueError(f"numerical column(s) {empty} have no values in the reference data")
+    imputed = np.where(np.isnan(ref_num), fill, ref_num)
+    center = imputed.mean(axis=0) if numerical else np.zeros(0)
+    scale = imputed.std(axis=0) if numerical else np.zeros(0)
+    scale = np.where(scale > 0, scale, 1.0)
+    flagged = tuple(
+        bool(a or b)
+        for a, b in zip(np.isnan(ref_num).any(axis=0), np.isnan(cur_num).any(axis=0), strict=True)
+    )
+    levels, other, missing = [], [], []
+    limit = TREE_MAX_LEVELS if trees else MAX_LEVELS
+    for column in categorical:
+        values = reference[column] if current is None else pd.concat([reference[column], current[column]])
+        counts = values.value_counts(dropna=True)
+        kept = pd.Index(counts.index[:limit])
+        levels.append(kept)
+        other.append(len(counts) > limit)
+        missing.append(bool(values.isna().any()))
+    return _Encoding(
+        tuple(numerical),
+        tuple(categorical),
+        fill,
+        center,
+        scale,
+        flagged,
+        tuple(levels),
+        tuple(other),
+        tuple(missing),
+        trees,
+    )
+
+
+@dataclass(frozen=True)
+class _Raw:
+    """One side's monitored columns as arrays: numerical values (NaN = missing) and categorical level codes
+    (0..L-1 a kept level, L another level, -1 missing)."""
+
+    numbers: np.ndarray
+    codes: tuple[np.ndarray, ...]
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+    def take(self, rows: np.ndarray) -> _Raw:
+        return _Raw(self.numbers[rows], tuple(c[rows] for c in self.codes))
+
+
+def _raw(frame: pd.DataFrame, encoding: _Encoding, side: str) -> _Raw:
+    numbers = _numeric_block(frame, encoding.numerical, side)
+    if not encoding.numerical:
+        numbers = np.zeros((len(frame), 0))
+    codes = []
+    for column, kept in zip(encoding.categorical, encoding.levels, strict=True):
+        values = frame[column]
+        code = kept.get_indexer(values).astype(np.int64)
+        code[code < 0] = len(kept)
+        code[values.isna().to_numpy()] = -1
+        codes.append(code)
+    return _Raw(numbers, tuple(codes))
+
+
+def _design(raw: _Raw, encoding: _Encoding) -> tuple[np.ndarray, list[tuple[int, ...]]]:
+    """The feature matrix of some rows, and for each feature the source columns it comes from (indices into
+    numerical + categorical)."""
+    blocks: list[np.ndarray] = []
+    sources: list[tuple[int, ...]] = []
+    k = len(encoding.numerical)
+    if encoding.trees:
+        blocks.append(raw.numbers)
+        sources += [(i,) for i in range(k)]
+        for j, code in enumerate(raw.codes):
+            blocks.append(np.where(code < 0, np.nan, code).astype(float)[:, None])
+            sources.append((k + j,))
+        return np.hstack(blocks), sources
+    if k:
+        nan = np.isnan(raw.numbers)
+        z = (np.where(nan, encoding.fill, raw.numbers) - encoding.center) / encoding.scale
+        left, right = np.triu_indices(k, 1)
+        blocks += [z, z**2, z[:, left] * z[:, right]]
+        sources += (
+            [(i,) for i in range(k)]
+            + [(i,) for i in range(k)]
+            + list(zip(left.tolist(), right.tolist(), strict=True))
+        )
+        flagged = [i for i, f in enumerate(encoding.flagged) if f]
+        if flagged:
+            blocks.append(nan[:, flagged].astype(float))
+            sources += [(i,) for i in flagged]
+    for j, (code, kept, other, missing) in enumerate(
+        zip(raw.codes, encoding.levels, encoding.other, encoding.missing, strict=True)
+    ):
+        width = len(kept) + 1  # the last column: another level (dropped below when none)
+        onehot = np.zeros((len(code), width + 1))  # + missing (code -1 lands in the last column)
+        onehot[np.arange(len(code)), code] = 1.0
+        keep = list(range(len(kept))) + ([len(kept)] if other else []) + ([width] if missing else [])
+        blocks.append(onehot[:, keep])
+        sources += [(k + j,)] * len(keep)
+    return np.hstack(blocks), sources
+
+
+# --- the classifier -----------------------------------------------------------------------------------------------
+def _auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """ROC AUC by the Mann-Whitney rank sum (ties count half)."""
+    from scipy.stats import rankdata
+
+    positive = labels == 1
+    n1, n0 = int(positive.sum()), int((~positive).sum())
+    ranks = rankdata(scores)
+    return float((ranks[positive].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def _standardize(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
+    mean, std = train.mean(axis=0), train.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    return [(x - mean) / std for x in (train, *others)]
+
+
+def _model(encoding: _Encoding, seed: int):
+    if encoding.trees:
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        k = len(encoding.numerical)
+        mask = [False] * k + [True] * len(encoding.categorical)
+        return HistGradientBoostingClassifier(
+            max_iter=TREE_ITERATIONS,
+            max_leaf_nodes=15,
+            categorical_features=mask if any(mask) else None,
+            class_weight="balanced",
+            random_state=seed,
+        )
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=LOGISTIC_C, class_weight="balanced", max_iter=1000, random_state=seed)
+
+
+def _one_thread():
+    """BLAS and OpenMP on one thread: the matrices here are small (at most 2 x max_rows_per_side rows by a few
+    hundred features), where threads cost more than they give (on a busy 2-core machine, 28 rows: logistic
+    regression 3x slower with OpenBLAS's threads; 90 rows: the tree model 10x slower with OpenMP's)."""
+    # Loaded first: threadpoolctl limits only the libraries already loaded (scipy's own OpenBLAS, used by the
+    # L-BFGS solver, comes with scipy.optimize).
+    import scipy.optimize  # noqa: F401
+    import sklearn.ensemble  # noqa: F401
+    import sklearn.linear_model  # noqa: F401
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)
+
+
+def _scores(model, x: np.ndarray) -> np.ndarray:
+    return model.decision_function(x) if hasattr(model, "decision_function") else model.predict_proba(x)[:, 1]
+
+
+def _fit(encoding: _Encoding, seed: int, x: np.ndarray, y: np.ndarray):
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return _model(encoding, seed).fit(x, y)
+
+
+def _cv_auc(x: np.ndarray, y: np.ndarray, encoding: _Encoding, settings: MultivariateSettings) -> float:
+    from sklearn.model_selection import StratifiedKFold
+
+    smaller = int(min(y.sum(), len(y) - y.sum()))
+    splitter = StratifiedKFold(
+        n_splits=min(settings.folds, smaller), shuffle=True, random_state=settings.seed
+    )
+    aucs = []
+    for train, test in splitter.split(x, y):
+        x_train, x_test = (x[train], x[test]) if encoding.trees else _standardize(x[train], x[test])
+        model = _fit(encoding, settings.seed, x_train, y[train])
+        aucs.append(_auc(y[test], _scores(model, x_test)))
+    return float(np.mean(aucs))
+
+
+def _sides(
+    reference: _Raw, current: _Raw, encoding: _Encoding
+) -> tuple[np.ndarray, np.ndarray, list[tuple[int, ...]]]:
+    """Features of both sides stacked, labels (0 reference, 1 current), and each feature's source columns."""
+    x_ref, sources = _design(reference, encoding)
+    x_cur, _ = _design(current, encoding)
+    y = np.r_[np.zeros(len(x_ref), dtype=np.int64), np.ones(len(x_cur), dtype=np.int64)]
+    return np.vstack([x_ref, x_cur]), y, sources
+
+
+def _top_columns(
+    x: np.ndarray, y: np.ndarray, sources: list[tuple[int, ...]], encoding: _Encoding, seed: int
+) -> list[tuple[str, float]]:
+    names = [*encoding.numerical, *encoding.categorical]
+    weight = np.zeros(len(names))
+    if encoding.trees:
+        from sklearn.inspection import permutation_importance
+
+        model = _fit(encoding, seed, x, y)
+        result = permutation_importance(model, x, y, scoring="roc_auc", n_repeats=5, random_state=seed)
+        weight = np.clip(result.importances_mean, 0.0, None)
+    else:
+        (scaled,) = _standardize(x)
+        model = _fit(encoding, seed, scaled, y)
+        for coefficient, source in zip(np.abs(model.coef_[0]), sources, strict=True):
+            for column in source:
+                weight[column] += coefficient
+        total = weight.sum()
+        weight = weight / total if total > 0 else weight
+    order = sorted(range(len(names)), key=lambda i: (-weight[i], names[i]))[:TOP_COLUMNS]
+    return [(names[i], round(float(weight[i]), 4)) for i in order]
+
+
+# --- the test -----------------------------------------------------------------------------------------------------
+def _validate(frame: pd.DataFrame, side: str, numerical: Sequence[str], categorical: Sequence[str]) -> None:
+    if not list(numerical) and not list(categorical):
+        raise ValueError("no monitored columns: pass at least one numerical or categorical column")
+    both = sorted(set(numerical) & set(categorical))
+    if both:
+        raise ValueError(f"columns are both numerical and categorical: {both}")
+    if len(set(numerical)) != len(numerical) or len(set(categorical)) != len(categorical):
+        raise ValueError(
+            f"a monitored column is listed twice: numerical {list(numerical)}, categorical {list(categorical)}"
+        )
+    missing = [c for c in [*numerical, *categorical] if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{side} data lacks monitored column(s) {missing}")
+    if len(frame) < 2:
+        raise ValueError(
+            f"{side} data has {len(frame)} row(s); the multivariate drift test needs at least 2 on each side"
+        )
+
+
+def _null_sizes(reference_rows: int, current_rows: int, limit: int) -> tuple[int, int]:
+    """(chunk, rest): the pseudo-current is the current's size after subsampling, at most half the reference;
+    the pseudo-reference is the rest of the reference, subsampled like the reference."""
+    chunk = min(current_rows, limit, reference_rows // 2)
+    return chunk, min(reference_rows - chunk, limit)
+
+
+def _subsample(rows: int, limit: int, rng: np.random.Generator) -> np.ndarray:
+    if rows <= limit:
+        return np.arange(rows)
+    return np.sort(rng.choice(rows, size=limit, replace=False))
+
+
+def null_aucs(
+    reference: pd.DataFrame,
+    current_rows: int,
+    numerical: Sequence[str],
+    categorical: Sequence[str],
+    settings: MultivariateSettings,
+) -> np.ndarray:
+    """The AUCs of the test on the reference alone: `settings.null_draws` times, a chunk of `current_rows` rows
+    (after subsampling to `max_rows_per_side`, and at most half the reference) drawn without replacement, against
+    the rest of the reference (subsampled to `max_rows_per_side`). Depends only on the reference, the current's
+    row count and the settings: cache it per (reference version, current rows)."""
+    _validate(reference, "reference", numerical, categorical)
+    if current_rows < 2:
+        raise ValueError(
+            f"current_rows is {current_rows}; the multivariate drift test needs at least 2 on each side"
+        )
+    if len(reference) < 4:
+        raise ValueError(
+            f"reference data has {len(reference)} rows; the null needs at least 4 (two chunks of 2)"
+        )
+    encoding = _encoding(reference, None, numerical, categorical)
+    raw = _raw(reference, encoding, "reference")
+    chunk, rest = _null_sizes(len(reference), current_rows, settings.max_rows_per_side)
+    rng = np.random.default_rng([settings.seed, 3])
+    aucs = np.empty(settings.null_draws)
+    with _one_thread():
+        for draw in range(settings.null_draws):
+            order = rng.permutation(len(reference))
+            x, y, _ = _sides(
+                raw.take(np.sort(order[chunk : chunk + rest])), raw.take(np.sort(order[:chunk])), encoding
+            )
+            aucs[draw] = _cv_auc(x, y, encoding, settings)
+    return aucs
+
+
+def multivariate_drift(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    numerical: Sequence[str],
+    categorical: Sequence[str],
+    settings: MultivariateSettings = MultivariateSettings(),  # noqa: B008 - frozen, so one shared default is safe
+    *,
+    null: np.ndarray | None = None,
+) -> MultivariateDrift:
+    """Whether a classifier tells `current`'s rows from `reference`'s on the monitored columns better than it
+    tells reference chunks from the rest of the reference. `null`: the output of `null_aucs` for this reference,
+    `len(current)` and these settings (computed here when None)."""
+    _validate(reference, "reference", numerical, categorical)
+    _validate(current, "current", numerical, categorical)
+    if null is None:
+        null = null_aucs(reference, len(current), numerical, categorical, settings)
+    null = np.asarray(null, dtype=float)
+    if null.ndim != 1 or null.size == 0 or not np.isfinite(null).all():
+        raise ValueError("null must be a non-empty 1-d array of finite AUCs (from null_aucs)")
+    limit = settings.max_rows_per_side
+    encoding = _encoding(reference, current, numerical, categorical)
+    ref_rows = _subsample(len(reference), limit, np.random.default_rng([settings.seed, 1]))
+    cur_rows = _subsample(len(current), limit, np.random.default_rng([settings.seed, 2]))
+    x, y, sources = _sides(
+        _raw(reference, encoding, "reference").take(ref_rows),
+        _raw(current, encoding, "current").take(cur_rows),
+        encoding,
+    )
+    with _one_thread():
+        auc = _cv_auc(x, y, encoding, settings)
+        top_columns = _top_columns(x, y, sources, encoding, settings.seed)
+    threshold = float(np.quantile(null, 1 - settings.alpha))
+    p_value = float((1 + np.count_nonzero(null >= auc)) / (1 + null.size))
+
+    folds = min(settings.folds, len(ref_rows), len(cur_rows))
+    chunk, rest = _null_sizes(len(reference), len(current), limit)
+    method = (
+        f"{encoding.describe()}; {folds}-fold stratified CV ROC AUC; threshold: the {1 - settings.alpha:g} "
+        f"quantile of {null.size} AUCs of {chunk}-row reference chunks vs {rest} other reference rows"
+    )
+    subsampled = [
+        f"{side} {n} -> {len(kept)} rows"
+        for side, n, kept in (("reference", len(reference), ref_rows), ("current", len(current), cur_rows))
+        if n > len(kept)
+    ]
+    if subsampled:
+        method += f"; subsampled (seed {settings.seed}): " + ", ".join(subsampled)
+    return MultivariateDrift(
+        auc=auc,
+        threshold=threshold,
+        p_value=p_value,
+        drifted=bool(auc > threshold),
+        reference_rows=len(reference),
+        current_rows=len(current),
+        rows_used=(len(ref_rows), len(cur_rows)),
+        top_columns=top_columns,
+        null_aucs=tuple(float(a) for a in null),
+        method=method,
+    )

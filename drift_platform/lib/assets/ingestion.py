@@ -1,0 +1,218 @@
+"""Ingestion: the reference window, each period's batch, and the history they add up to."""
+
+import dagster as dg
+from pydantic import Field
+
+from drift_platform.core.names import COMBINED_HISTORY, CURRENT_BATCH, INGESTION, REFERENCE_DATA
+from drift_platform.core.settings import Monitor
+from drift_platform.lib.assets import DataFrame, asset_args, asset_key
+from drift_platform.lib.partitions import by_period, output_for, period_step_args, period_windows
+from drift_platform.resources import ObjectStore, WarehouseResource
+
+PREVIEW_ROWS = 10
+
+
+def frame_metadata(frame: DataFrame, when: str) -> dict[str, dg.MetadataValue]:
+    first, last = frame[when].min(), frame[when].max()
+    return {
+        "rows": dg.MetadataValue.int(len(frame)),
+        "first": dg.MetadataValue.text(f"{first:%Y-%m-%d %H:%M}" if len(frame) else "-"),
+        "last": dg.MetadataValue.text(f"{last:%Y-%m-%d %H:%M}" if len(frame) else "-"),
+        "preview": dg.MetadataValue.md(frame.head(PREVIEW_ROWS).to_markdown(index=False)),
+    }
+
+
+def table_schema(spec) -> dg.TableSchema:
+    """The dataset's columns as Dagster sees them (shown in the asset's Columns tab)."""
+    roles = {spec.datetime_column: "datetime", spec.target: "target"}
+    roles.update({c: "numerical feature" for c in spec.numerical_features})
+    roles.update({c: "categorical feature" for c in spec.categorical_features})
+    roles.update({c: "ignored" for c in spec.ignored})
+    key = spec.key
+    for name in key:
+        roles[name] = f"{roles[name] + ', ' if name in roles else ''}row key" + (" (with " + ", ".join(
+            k for k in key if k != name) + ")" if len(key) > 1 else "")
+    sources = {c: f" (source column {spec.source_name(c)!r})" for c in spec.columns if spec.source_name(c) != c}
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(name, typ, description=roles.get(name, "") + sources.get(name, ""),
+                           constraints=dg.TableColumnConstraints(
+                               nullable=name not in (*key, spec.datetime_column), unique=[name] == key))
+            for name, typ in spec.columns.items()
+        ],
+        constraints=dg.TableConstraints(other=[f"primary key ({', '.join(key)})"]),
+    )
+
+
+def load_checked(
+    monitor: Monitor, store: ObjectStore, start, end, what: str, batch_url: str | None = None
+) -> tuple[DataFrame, list[str]]:
+    """The source's rows in [start, end) (or those of `batch_url`, a file that must hold only that window's
+    rows), checked against the contract. A contract violation fails the step without retries: bad data does not
+    get better by retrying; an unreachable source or a server error may, and is left to the retry policy."""
+    from drift_platform.core.intake.contract import DataContractError
+    from drift_platform.core.intake.source import SourceError, load_window
+
+    url = batch_url or monitor.source
+    try:
+        return load_window(url, monitor.spec, start, end, whole_file=bool(batch_url), s3_client=store.s3_client,
+                           timezone=monitor.timezone)
+    except DataContractError as exc:
+        raise dg.Failure(
+            description=f"{what} breaks the data contract: {exc}",
+            metadata={"rule_violation": dg.MetadataValue.text(str(exc))},
+            allow_retries=False,
+        ) from exc
+    except SourceError as exc:
+        if exc.retryable:
+            raise
+        raise dg.Failure(description=f"{what}: {exc}", allow_retries=False) from exc
+
+
+def ensure_reference(monitor: Monitor, warehouse: WarehouseResource, store: ObjectStore, log) -> DataFrame:
+    """The reference table's rows; on first use the table is created from the source's reference window."""
+    import pandas as pd
+
+    from drift_platform.core.intake.source import describe_source
+
+    spec, table = monitor.spec, monitor.table("reference")
+    if not warehouse.table_exists(table):
+        start, end = (pd.Timestamp(t) for t in spec.reference_window)
+        frame, extra = load_checked(monitor, store, start, end, "the reference window")
+        warehouse.replace_windows(table, spec.layout, [(frame, start, end)])
+        log.info(
+            f"created table {table!r} with {len(frame)} rows from {describe_source(monitor.source)} "
+            f"[{start:%Y-%m-%d}, {end:%Y-%m-%d})" + (f"; ignored unknown columns {extra}" if extra else "")
+        )
+    return warehouse.read(table, spec.layout)
+
+
+def reference_statistics(monitor: Monitor, warehouse: WarehouseResource, store: ObjectStore, log):
+    """The reference's drift statistics (drift_platform/reference_stats.py) and how they were had: "cached" (the
+    warehouse fingerprint of the reference table matches the one they were built from: no reference row is read)
+    or "built" (first use, or the table changed: read, rebuilt, kept in the store). A tampered artifact fails the
+    step, naming it."""
+    from drift_platform.core.stats.drift import REPORT_SAMPLE_ROWS, REPORT_SAMPLE_SEED, column_kinds
+    from drift_platform.core.stats.reference_cache import (
+        ReferenceStatsIntegrityError,
+        cached_stats,
+        save_stats,
+    )
+    from drift_platform.core.stats.reference_stats import build_reference_stats
+
+    table, folder, layout = monitor.table("reference"), store.scoped(monitor.name), monitor.spec.layout
+    kinds = column_kinds(monitor.spec)
+    created = not warehouse.table_exists(table)
+    frame = ensure_reference(monitor, warehouse, store, log) if created else None
+    fingerprint = {"kinds": kinds, **warehouse.fingerprint(table, layout, list(kinds))}
+    try:
+        stats = None if created else cached_stats(folder, fingerprint)
+        if stats is not None:
+            return stats, "cached"
+        frame = warehouse.read(table, layout) if frame is None else frame
+        stats = build_reference_stats(frame, kinds, sample_rows=REPORT_SAMPLE_ROWS, seed=REPORT_SAMPLE_SEED)
+        manifest = save_stats(folder, stats, fingerprint)
+    except ReferenceStatsIntegrityError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from exc
+    log.info(f"reference statistics {stats.version[:12]} ({stats.rows} rows, {manifest['bytes']:,} bytes) "
+             f"{'built for the new reference table' if created else 'built: the reference table changed or had none'}")
+    return stats, "built"
+
+
+class BatchConfig(dg.Config):
+    """Where this run's batch comes from, when not from the monitor's source (e.g. a file that landed)."""
+
+    batch_url: str | None = Field(
+        default=None,
+        description="A file holding exactly this period's rows (URL or path). Unlike the source, which is cut to "
+        "the period, every row of it must fall in the period.",
+    )
+
+
+def build_ingestion(monitor: Monitor, partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    spec = monitor.spec
+    period = monitor.period_label
+
+    @dg.asset(**asset_args(monitor, REFERENCE_DATA, INGESTION, kinds={"warehouse", "pandas"}))
+    def reference_data(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, store: ObjectStore
+    ) -> dg.MaterializeResult:
+        """The baseline the model was trained on: the spec's reference window, kept in the warehouse table
+        `<monitor>_reference`. Created from the source the first time; read from the table after that, so the
+        baseline does not move when the source does. Downstream assets read it from the warehouse."""
+        frame = ensure_reference(monitor, warehouse, store, context.log)
+        return dg.MaterializeResult(
+            metadata={
+                **frame_metadata(frame, spec.datetime_column),
+                "table": dg.MetadataValue.text(monitor.table("reference")),
+                "warehouse": dg.MetadataValue.text(warehouse.describe()),
+            }
+        )
+
+    @dg.asset(**asset_args(monitor, CURRENT_BATCH, INGESTION, partitions_def=partitions, kinds={"csv", "pandas"},
+                         **period_step_args(monitor)))
+    def current_batch(context: dg.AssetExecutionContext, config: BatchConfig, store: ObjectStore) -> dg.Output[DataFrame]:
+        """This period's production data: the source's rows whose datetime falls in the partition (a Monday-to-Sunday
+        week or a day), checked against the dataset's contract (columns, types, unique datetimes inside the period).
+        A backfill run of several periods loads each period the same way (a dict by period)."""
+        from drift_platform.core.intake.contract import constant_columns
+        from drift_platform.core.intake.source import describe_source
+
+        windows = period_windows(context, partitions)
+        if config.batch_url and len(windows) > 1:
+            raise dg.Failure("batch_url holds one period's rows: it cannot feed a run of several periods",
+                             allow_retries=False)
+        frames = {}
+        for period_key, (start, end) in windows.items():
+            frame, extra = load_checked(monitor, store, start, end, f"{period} {period_key}", config.batch_url)
+            if extra:
+                context.log.warning(f"{period} {period_key}: ignored columns not in the dataset spec: {extra}")
+            context.add_asset_metadata({
+                **frame_metadata(frame, spec.datetime_column),
+                "constant_columns": dg.MetadataValue.text(", ".join(constant_columns(frame, spec)) or "-"),
+                "missing_values": dg.MetadataValue.int(int(frame[spec.features].isna().sum().sum())),
+                "dagster/column_schema": table_schema(spec),
+                "source": dg.MetadataValue.text(describe_source(config.batch_url or monitor.source)),
+                "ignored_columns": dg.MetadataValue.text(", ".join(extra) or "-"),
+            }, partition_key=period_key)
+            frames[period_key] = frame
+        return dg.Output(output_for(frames))
+
+    @dg.asset(
+        **asset_args(monitor, COMBINED_HISTORY, INGESTION, partitions_def=partitions, kinds={"warehouse"},
+                     ins={"current_batch": dg.AssetIn(asset_key(monitor, CURRENT_BATCH))},
+                     deps=[reference_data], **period_step_args(monitor))
+    )
+    def combined_history(
+        context: dg.AssetExecutionContext, current_batch: DataFrame, warehouse: WarehouseResource, store: ObjectStore
+    ) -> dg.MaterializeResult:
+        """The warehouse table `<monitor>_history`: the reference rows and every period, each exactly once.
+
+        Materializing a period again replaces its rows (delete the window, insert, one transaction), so backfills
+        and re-runs never duplicate; the primary key on the datetime column makes a duplicate impossible."""
+        import pandas as pd
+
+        table = monitor.table("history")
+        reference = ensure_reference(monitor, warehouse, store, context.log)
+        ref_start, ref_end = (pd.Timestamp(t) for t in spec.reference_window)
+        windows, batches = period_windows(context, partitions), by_period(context, current_batch)
+        # Every period of the run in one transaction with the reference, as one period is.
+        _, *replaced = warehouse.replace_windows(
+            table, spec.layout, [(reference, ref_start, ref_end), *((batches[k], *windows[k]) for k in windows)]
+        )
+        stats = warehouse.stats(table, spec.layout)
+        for period_key, replaced_rows in zip(windows, replaced, strict=True):
+            context.add_asset_metadata({
+                "period_rows": dg.MetadataValue.int(len(batches[period_key])),
+                "replaced_period_rows": dg.MetadataValue.int(replaced_rows),
+            }, partition_key=period_key)
+        return dg.MaterializeResult(
+            metadata={
+                "total_rows": dg.MetadataValue.int(stats["rows"]),
+                "first": dg.MetadataValue.text(f"{stats['first']:%Y-%m-%d}"),
+                "last": dg.MetadataValue.text(f"{stats['last']:%Y-%m-%d}"),
+                "table": dg.MetadataValue.text(table),
+            }
+        )
+
+    return [reference_data, current_batch, combined_history]

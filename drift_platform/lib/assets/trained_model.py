@@ -1,0 +1,115 @@
+"""Training: a model fitted on the whole history, saved as a new version in the monitor's model store (the
+challenger; assets/lifecycle.py decides whether it goes into service)."""
+
+import dagster as dg
+
+from drift_platform.core.names import (
+    COMBINED_HISTORY,
+    TAG_EVALUATION_ID,
+    TAG_TRIGGER,
+    TRAINED_MODEL,
+    TRAINING,
+)
+from drift_platform.core.settings import Monitor, TrainingSettings
+from drift_platform.lib.assets import asset_args, asset_key, run_config_class, settings_from
+from drift_platform.resources import ObjectStore, WarehouseResource
+
+
+def training_manifest(monitor: Monitor, result, history, settings: TrainingSettings, tags, baseline=None) -> dict:
+    """What a model version records about itself (models/<version>/manifest.json)."""
+    from drift_platform.core.ml.model_registry import code_version
+    from drift_platform.core.ml.training import history_sha256
+
+    spec = monitor.spec
+    return {
+        "monitor": monitor.name,
+        "dataset": spec.name,
+        "target": spec.target,
+        "features": result.features,
+        "window_start": result.window_start.isoformat(),
+        "window_end": result.window_end.isoformat(),
+        "train_end": result.train_end.isoformat() if result.train_end is not None else None,
+        "history_rows": len(history),
+        "train_rows": result.train_rows,
+        "holdout_rows": result.holdout_rows,
+        "data_sha256": history_sha256(history, spec),
+        "data_hash": "sha256 of the history table as canonical CSV (spec columns, rows by time, ISO datetimes)",
+        "code_version": code_version(),
+        "hyperparameters": {
+            "model": "Ridge in TransformedTargetRegressor(log1p, expm1) after one-hot + standard scaling",
+            "alpha": result.best_alpha,
+            "alphas_searched": list(settings.alphas),
+            "cv_folds": settings.cv_folds,
+            "holdout_share": settings.holdout_share,
+        },
+        "metrics": {
+            "cv_rmsle": result.cv_rmsle,
+            "holdout_rmsle": result.holdout_rmsle,
+            "holdout_r2": result.holdout_r2,
+            "cv_rmsle_by_alpha": result.cv_rmsle_by_alpha,
+            # The recipe's walk-forward error per period on this history: the quality check's baseline.
+            **({"quality_baseline": baseline.to_dict()} if baseline is not None else {}),
+        },
+        "trigger": tags.get(TAG_TRIGGER, "manual"),
+        "evaluation_id": tags.get(TAG_EVALUATION_ID),
+    }
+
+
+def build_trained_model(monitor: Monitor) -> dg.AssetsDefinition:
+    TrainingConfig = run_config_class(TrainingSettings, monitor.training, f"TrainingConfig_{monitor.name}")  # noqa: N806
+
+    @dg.asset(**asset_args(monitor, TRAINED_MODEL, TRAINING, deps=[asset_key(monitor, COMBINED_HISTORY)],
+                           kinds={"scikitlearn", "storage"}))
+    def trained_model(
+        context: dg.AssetExecutionContext, config: TrainingConfig, warehouse: WarehouseResource, store: ObjectStore
+    ) -> dg.Output[dict]:
+        """The challenger: a scikit-learn pipeline (one-hot categorical features, scaled numerical features, Ridge
+        on log1p of the target) trained on the whole history, alpha chosen by the grid search with the LOWEST
+        chronological-CV RMSLE, scored on the latest share of the history. Each training writes a new immutable
+        version to the monitor's model store (artifact, then a manifest with the training window, rows, sha256 of
+        the history, code version, hyperparameters and metrics) and then moves the `latest` pointer to it. It is
+        not in service until `champion_model` promotes it."""
+        from drift_platform.core.ml.model_registry import save_model
+        from drift_platform.core.ml.training import train, walk_forward_baseline
+
+        table = monitor.table("history")
+        if not warehouse.table_exists(table):
+            raise dg.Failure(
+                f"the history table {table!r} does not exist yet: materialize {monitor.name}/combined_history first",
+                allow_retries=False,
+            )
+        settings = settings_from(config, TrainingSettings)
+        history = warehouse.read(table, monitor.spec.layout)
+        result = train(history, monitor.spec, settings)
+        baseline = walk_forward_baseline(history, monitor.spec, result.best_alpha, monitor.cadence,
+                                         max_periods=settings.baseline_periods)
+        manifest = {**training_manifest(monitor, result, history, settings, context.run.tags, baseline),
+                    "run_id": context.run.run_id}
+        models = store.scoped(monitor.name)
+        version = save_model(models, result.model, manifest)
+        context.log.info(f"saved model {version.version} (sha256 {version.sha256}) to {version.location}")
+        return dg.Output(
+            # What champion_model needs to find this version (through the IO manager).
+            {"version": version.version, "sha256": version.sha256, "artifact": version.artifact_key},
+            metadata={
+                "model_version": dg.MetadataValue.text(version.version),
+                "best_alpha": dg.MetadataValue.float(result.best_alpha),
+                "cv_rmsle": dg.MetadataValue.float(result.cv_rmsle),
+                "holdout_rmsle": dg.MetadataValue.float(result.holdout_rmsle),
+                "holdout_r2": dg.MetadataValue.float(result.holdout_r2),
+                "train_rows": dg.MetadataValue.int(result.train_rows),
+                "holdout_rows": dg.MetadataValue.int(result.holdout_rows),
+                "baseline_periods": dg.MetadataValue.int(baseline.n),
+                **({"baseline_mean_rmsle": dg.MetadataValue.float(baseline.mean)} if baseline.n else {}),
+                **({"baseline_std_rmsle": dg.MetadataValue.float(baseline.std)} if baseline.n >= 2 else {}),
+                "window": dg.MetadataValue.text(f"{result.window_start:%Y-%m-%d} .. {result.window_end:%Y-%m-%d}"),
+                "features": dg.MetadataValue.text(", ".join(result.features)),
+                "artifact": models.link(version.artifact_key),
+                "sha256": dg.MetadataValue.text(version.sha256),
+                "data_sha256": dg.MetadataValue.text(manifest["data_sha256"]),
+                "code_version": dg.MetadataValue.text(manifest["code_version"]),
+                "trigger": dg.MetadataValue.text(manifest["trigger"]),
+            },
+        )
+
+    return trained_model

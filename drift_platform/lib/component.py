@@ -1,0 +1,185 @@
+"""`DriftMonitor`: the Dagster component a team declares in YAML to monitor one dataset and its model.
+
+One folder per monitor, `drift_platform/defs/monitors/<name>/defs.yaml`:
+
+    type: drift_platform.DriftMonitor
+    attributes:
+      spec: spec.yaml                 # relative to this file, or the spec's mapping inline
+      source: "{{ env.ORDERS_URL }}"  # http(s), s3://, file:// or a path (relative to this file)
+      cadence: daily                  # or weekly (Monday weeks; the default)
+
+Every other attribute has a default (drift_platform/monitor.py lists them with their types and descriptions;
+`dg list components --json` shows the schema). `build_defs` is the one function that makes a monitor's assets,
+checks, jobs, schedule and sensors, each named after the monitor; the shared resources (warehouse, object
+store, alerts, IO manager) come from drift_platform/definitions.py.
+
+A wrong attribute fails the code-location load (and `dg check defs`) naming the defs.yaml file, its line and
+the key: unknown keys and wrong types through Dagster's schema, the spec, the source, the cadence, the name and
+the timezone through the resolvers below.
+"""
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import dagster as dg
+from pydantic import BaseModel, ValidationError
+
+from drift_platform.core.intake.dataset import DatasetSpec, describe_errors
+from drift_platform.core.settings import CADENCES, Cadence, Monitor, timezone_problem
+from drift_platform.lib.assets.champion_model import build_champion_model, build_registry_ops
+from drift_platform.lib.assets.drift_report import build_drift_report, build_viewer_sync
+from drift_platform.lib.assets.drift_trend import build_drift_trend
+from drift_platform.lib.assets.ingestion import build_ingestion
+from drift_platform.lib.assets.predictions import build_predictions
+from drift_platform.lib.assets.trained_model import build_trained_model
+from drift_platform.lib.checks import build_checks
+from drift_platform.lib.jobs import build_jobs, build_schedule
+from drift_platform.lib.partitions import partitions_for
+from drift_platform.lib.sensors.landing import build_landing_sensor
+from drift_platform.lib.sensors.retrain import build_retrain_sensor
+
+BIKE_SPEC = Path(__file__).resolve().parents[2] / "data" / "bike_sharing.yaml"
+
+
+def _folder(context: dg.ResolutionContext) -> Path:
+    """The monitor's folder (where its defs.yaml is): relative paths in the YAML are relative to it."""
+    from dagster.components.core.context import ComponentDeclLoadContext
+
+    return ComponentDeclLoadContext.from_resolution_context(context).path
+
+
+def resolve_spec(context: dg.ResolutionContext, raw: Any) -> DatasetSpec:
+    value = context.resolve_value(raw)
+    if isinstance(value, str):
+        return DatasetSpec.from_yaml(_folder(context) / value)
+    return DatasetSpec.from_dict(value)
+
+
+def resolve_source(context: dg.ResolutionContext, raw: Any) -> str:
+    value = context.resolve_value(raw)
+    if not value or not isinstance(value, str):
+        raise ValueError(f"source must be a URL or a path, got {value!r} (an unset environment variable?)")
+    if "://" in value:
+        return value
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else (_folder(context) / path).resolve())
+
+
+def resolve_cadence(context: dg.ResolutionContext, raw: Any) -> str:
+    value = context.resolve_value(raw)
+    if value not in CADENCES:
+        raise ValueError(f"cadence must be one of {list(CADENCES)}, got {value!r}")
+    return value
+
+
+def resolve_timezone(context: dg.ResolutionContext, raw: Any) -> str:
+    value = context.resolve_value(raw)
+    problem = timezone_problem(str(value))
+    if problem:
+        raise ValueError(problem)
+    return str(value)
+
+
+class DriftMonitorScaffoldParams(BaseModel):
+    spec: str | None = None
+    source: str | None = None
+    cadence: Cadence = "weekly"
+
+
+class DriftMonitorScaffolder(dg.Scaffolder[DriftMonitorScaffoldParams]):
+    """`dg scaffold defs drift_platform.DriftMonitor monitors/<name>`: a defs.yaml and a spec.yaml that work as
+    they are (the bike-sharing sample), ready to be edited; `--json-params` may name another spec and source."""
+
+    @classmethod
+    def get_scaffold_params(cls) -> type[DriftMonitorScaffoldParams]:
+        return DriftMonitorScaffoldParams
+
+    def scaffold(self, request: dg.ScaffoldRequest[DriftMonitorScaffoldParams]) -> None:
+        import shutil
+
+        folder = request.target_path
+        folder.mkdir(parents=True, exist_ok=True)
+        params = request.params or DriftMonitorScaffoldParams()
+        spec = params.spec
+        if spec is None:
+            shutil.copyfile(BIKE_SPEC, folder / "spec.yaml")
+            spec = "spec.yaml"
+        source = params.source or "{{ context.project_root }}/data/bike_sharing_day.csv"
+        dg.scaffold_component(request, {"spec": spec, "source": source, "cadence": params.cadence})
+
+
+@dg.scaffold_with(DriftMonitorScaffolder)
+class DriftMonitor(Monitor, dg.Component, dg.Resolvable):
+    """Watch one dataset's drift and keep its model fresh: reference, batches, drift report and check, history,
+    versioned models with a champion/challenger gate, predictions and a quality check, a trend, a schedule and
+    sensors that retrain and alert. Every asset key, job and table is prefixed by the monitor's name."""
+
+    # `Any`, not DatasetSpec: Dagster derives the YAML schema from field types and cannot from the spec's date
+    # fields; the resolver makes a DatasetSpec, and build_defs validates the whole monitor again.
+    spec: Annotated[
+        Any,
+        dg.Resolver(resolve_spec, model_field_type=str | dict,
+                    description="The dataset spec: a YAML file relative to defs.yaml, or the mapping inline"),
+    ]
+    source: Annotated[
+        str,
+        dg.Resolver(resolve_source, model_field_type=str,
+                    description="Where the periods' rows come from: http(s)/s3/file URL or a path relative to "
+                    "defs.yaml; `{{ env.X }}` allowed"),
+    ]
+    cadence: Annotated[
+        Cadence,
+        dg.Resolver(resolve_cadence, model_field_type=Cadence, description="weekly (Monday weeks) or daily"),
+    ] = "weekly"
+    timezone: Annotated[
+        str,
+        dg.Resolver(resolve_timezone, model_field_type=str, description="IANA timezone of partitions and schedule"),
+    ] = "UTC"
+
+    @classmethod
+    def resolve_from_model(cls, context: dg.ResolutionContext, model: BaseModel) -> "DriftMonitor":
+        """As Dagster resolves it, with a wrong value's file and key named (Dagster's own message for a value of
+        the wrong type names only the key: every field also accepts a template string until it is resolved)."""
+        try:
+            return super().resolve_from_model(context, model)
+        except ValidationError as exc:
+            raise MonitorConfigError(f"{_folder(context) / 'defs.yaml'}: {describe_errors(exc)}") from None
+
+    def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
+        monitor = Monitor.model_validate({**dict(self), "name": self.name or context.path.name})
+        return build_monitor_defs(monitor, origin=str(context.path / "defs.yaml"))
+
+
+class MonitorConfigError(ValueError):
+    """A monitor's attributes do not fit together (e.g. a weekly monitor whose first period is not a Monday)."""
+
+
+def build_monitor_defs(monitor: Monitor, origin: str | None = None) -> dg.Definitions:
+    """Everything one monitor is made of, named after it: eight assets, two checks, five jobs, a schedule and
+    three sensors. Resources are the deployment's (drift_platform/definitions.py). `origin` (its defs.yaml)
+    names where a problem is."""
+    problems = monitor.problems()
+    if problems:
+        raise MonitorConfigError(f"{origin or f'monitor {monitor.name!r}'}: " + "; ".join(problems))
+    partitions = partitions_for(monitor)
+    reference, batch, history = build_ingestion(monitor, partitions)
+    drift_report = build_drift_report(monitor, partitions)
+    predictions = build_predictions(monitor, partitions)
+    drift_trend, trend_sensor = build_drift_trend(monitor)
+    assets = {
+        "reference_data": reference, "current_batch": batch, "drift_report": drift_report,
+        "combined_history": history, "trained_model": build_trained_model(monitor),
+        "champion_model": build_champion_model(monitor), "predictions": predictions, "drift_trend": drift_trend,
+    }  # fmt: skip
+    jobs = build_jobs(monitor, assets, (*build_registry_ops(monitor), build_viewer_sync(monitor)))
+    return dg.Definitions(
+        assets=list(assets.values()),
+        asset_checks=build_checks(monitor, drift_report, predictions, partitions),
+        jobs=list(jobs.values()),
+        schedules=[build_schedule(monitor, jobs["drift"])],
+        sensors=[
+            build_retrain_sensor(monitor, jobs["retrain"]),
+            build_landing_sensor(monitor, jobs["drift"], partitions),
+            trend_sensor,
+        ],
+    )

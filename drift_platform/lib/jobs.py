@@ -1,0 +1,83 @@
+"""A monitor's jobs: the drift job (one period), the retrain job (with the champion/challenger gate), and the
+model registry's hand operations (rolling the champion back, listing the versions); and its schedule."""
+
+import dagster as dg
+
+from drift_platform.core.names import TAG_MONITOR, TAG_RETRAIN
+from drift_platform.core.settings import Monitor
+
+
+def retry_policy(monitor: Monitor) -> dg.RetryPolicy:
+    """Transient faults (the warehouse restarting, S3 or the source unreachable) are retried with backoff: after
+    delay, then 2 x delay. Bad data is not retried (the assets raise Failure(allow_retries=False))."""
+    return dg.RetryPolicy(
+        max_retries=monitor.retry.max_retries, delay=monitor.retry.delay_seconds, backoff=dg.Backoff.EXPONENTIAL
+    )
+
+
+def build_jobs(monitor: Monitor, assets: dict[str, dg.AssetsDefinition], ops) -> dict[str, dg.JobDefinition]:
+    """`<monitor>_drift_job`, `<monitor>_retrain_job`, `<monitor>_rollback_job`, `<monitor>_model_versions_job`."""
+    tags = {TAG_MONITOR: monitor.name}
+    # The retrain and the rollback carry the same tag: dagster.yaml runs one of them at a time per monitor, so the
+    # gate and a rollback never move the champion pointer at once, and versions are trained one after another.
+    serial = {**tags, TAG_RETRAIN: monitor.name}
+    rollback_op, versions_op, viewer_op = ops
+    drift_job = dg.define_asset_job(
+        monitor.job_name("drift_job"),
+        # Selecting the assets selects their checks too: no_dataset_drift runs with drift_report,
+        # no_model_degradation with predictions (skipped, like predictions, while no model is in service).
+        selection=dg.AssetSelection.assets(*(assets[n] for n in ("current_batch", "drift_report",
+                                                                  "combined_history", "predictions"))),
+        description=f"One {monitor.period_label}: fetch the batch, report its drift against the reference, predict "
+        "it with the champion and check the champion's error on it, append it to the history.",
+        tags=tags,
+        op_retry_policy=retry_policy(monitor),
+        # One process per run, steps one after another: a period's steps are small and would each pay the
+        # code location's and Evidently's import (~10 s) in a process of their own.
+        executor_def=dg.in_process_executor,
+    )
+    retrain_job = dg.define_asset_job(
+        monitor.job_name("retrain_job"),
+        selection=dg.AssetSelection.assets(assets["trained_model"], assets["champion_model"]),
+        description="Train a new model version on the whole history (the challenger), then let the "
+        "champion/challenger gate decide whether it goes into service.",
+        tags=serial,
+        op_retry_policy=retry_policy(monitor),
+        executor_def=dg.in_process_executor,
+    )
+
+    @dg.job(name=monitor.job_name("rollback_job"), tags=serial,
+            description=f"Put an earlier model version back in service. Config: ops.{rollback_op.name}.config.version "
+            "(a version id, or 'previous') and .reason. Verifies the artifact's sha256, moves models/champion.json, "
+            "appends to models/audit/ and records a materialization of champion_model.")
+    def rollback_job():
+        rollback_op()
+
+    @dg.job(name=monitor.job_name("model_versions_job"), tags=tags,
+            description="List every model version (window, rows, alpha, holdout RMSLE, data hash, code version), the "
+            "champion, the latest and the audit log, as an observation of champion_model.")
+    def model_versions_job():
+        versions_op()
+
+    @dg.job(name=monitor.job_name("viewer_sync_job"), tags=tags,
+            description="Push to Evidently's UI the drift reports it missed while it was down (their snapshots wait "
+            "in the store), oldest first; each push replaces the period's earlier run.")
+    def viewer_sync_job():
+        viewer_op()
+
+    return {"drift": drift_job, "retrain": retrain_job, "rollback": rollback_job, "model_versions": model_versions_job,
+            "viewer_sync": viewer_sync_job}
+
+
+def build_schedule(monitor: Monitor, drift_job) -> dg.ScheduleDefinition:
+    """`<monitor>_drift_schedule`: the period that just ended, at the monitor's hour (weekly: on Mondays)."""
+    when = f"{monitor.schedule.hour:02d}:{monitor.schedule.minute:02d} {monitor.timezone}"
+    return dg.build_schedule_from_partitioned_job(
+        drift_job,
+        name=monitor.job_name("drift_schedule"),
+        hour_of_day=monitor.schedule.hour,
+        minute_of_hour=monitor.schedule.minute,
+        description=(f"Mondays {when}: the week that ended on Sunday." if monitor.cadence == "weekly"
+                     else f"Daily {when}: the day before."),
+        default_status=dg.DefaultScheduleStatus.RUNNING if monitor.schedule.running else dg.DefaultScheduleStatus.STOPPED,
+    )

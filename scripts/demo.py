@@ -1,0 +1,184 @@
+"""The embedded demo, for every monitor of the code location: its reference, a run of periods (some drift, one
+degrades the model), its retrain sensor's reaction, the retrained models and the champion/challenger gate's
+decision on each; then each monitor's drift trend.
+
+    python scripts/demo.py [--monitor bike_sharing --periods 2011-01-31,2011-07-04,...]
+
+Runs in-process on the instance at $DAGSTER_HOME (the Makefile keeps it in .dagster_home/), so everything it
+does shows up in `make dev` afterwards: runs, materializations, check results, the sensors' cursors.
+"""
+
+import argparse
+import json
+import time
+
+import dagster as dg
+
+from drift_platform.core.names import (
+    DRIFT_TREND,
+    NO_DATASET_DRIFT_CHECK,
+    NO_MODEL_DEGRADATION_CHECK,
+    NO_MULTIVARIATE_DRIFT_CHECK,
+    REFERENCE_DATA,
+    TAG_EVALUATION_ID,
+    TAG_PERIOD,
+    TAG_TRIGGER,
+)
+from drift_platform.resources.deployment import DeploymentSettings
+
+# Step-by-step DEBUG events stay in the instance (and the UI); the terminal shows warnings (alerts) and up.
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+# The periods each shipped monitor's demo runs: quiet ones, drifting ones, and periods whose labels show
+# concept drift (the model's error jumps while the features do not drift). TRAIN is a retrain by hand (the
+# first model a team puts in service when it starts a monitor), so that the next period has a champion to judge.
+TRAIN = "train"
+DEMO_PERIODS = {
+    "bike_sharing": ("2011-01-31", "2011-02-07", "2011-02-14", "2011-02-21",
+                     "2011-04-11", "2011-07-04", "2011-07-11", "2011-10-10"),
+    "grid_load": ("2011-02-01", "2011-02-02", "2011-02-03", "2011-02-08", "2011-02-09", "2011-03-15",
+                  "2011-07-18"),
+    "football": ("2021-09-13", "2021-09-20", "2021-09-27", TRAIN, "2021-10-04", "2021-10-11", "2022-02-14",
+                 "2022-08-01"),
+}  # fmt: skip
+
+
+def monitor_names(defs: dg.Definitions) -> list[str]:
+    """The monitors of the definitions: one retrain sensor each."""
+    suffix = "_retrain_on_drift_sensor"
+    return sorted(s.name.removesuffix(suffix) for s in defs.sensors if s.name.endswith(suffix))
+
+
+def _check_outcome(evaluation) -> str:
+    """PASSED / FAILED with the numbers that decided it: the period's RMSLE against its bound (quality), the
+    classifier's AUC against its threshold (multivariate); "not judged" when too few rows to tell."""
+    if evaluation is None:
+        return "-"
+    meta = {key: value.value for key, value in evaluation.metadata.items()}
+    if meta.get("judged") is False:
+        return "not judged" + (f" (RMSLE {meta['rmsle']:.3f}; thin baseline)" if "rmsle" in meta else "")
+    outcome = "PASSED" if evaluation.passed else "FAILED"
+    if "rmsle" in meta and "bound_rmsle" in meta:
+        return f"{outcome} (RMSLE {meta['rmsle']:.3f} {'>' if not evaluation.passed else '<='} {meta['bound_rmsle']:.3f})"
+    if "auc" in meta:
+        return f"{outcome} (AUC {meta['auc']:.2f} {'>' if not evaluation.passed else '<='} {meta['threshold']:.2f})"
+    return outcome
+
+
+def _materialize(defs: dg.Definitions, instance: dg.DagsterInstance, key: dg.AssetKey) -> None:
+    # The resolved asset carries the definitions' resources already.
+    result = dg.materialize([defs.resolve_assets_def(key)], instance=instance, run_config=QUIET, selection=[key])
+    assert result.success, f"{key.to_user_string()} failed"
+
+
+def _retrain(defs: dg.Definitions, instance: dg.DagsterInstance, name: str, request: dg.RunRequest) -> dict:
+    run = defs.resolve_job_def(f"{name}_retrain_job").execute_in_process(
+        instance=instance, tags=request.tags, run_config=QUIET)
+    meta = run.asset_materializations_for_node(f"{name}__trained_model")[0].metadata
+    gate = run.asset_materializations_for_node(f"{name}__champion_model")[0].metadata
+    return {
+        "period": request.tags[TAG_PERIOD], "trigger": request.tags.get(TAG_TRIGGER, "manual"),
+        "evaluation": request.tags.get(TAG_EVALUATION_ID, "-"), "model_version": meta["model_version"].value,
+        "train_rows": meta["train_rows"].value, "best_alpha": meta["best_alpha"].value,
+        "holdout_rmsle": meta["holdout_rmsle"].value, "promoted": "yes" if gate["promoted"].value else "no",
+        "challenger_rmsle": gate["challenger_rmsle"].value if "challenger_rmsle" in gate else None,
+        "champion_rmsle": gate["champion_rmsle"].value if "champion_rmsle" in gate else None,
+        "eval_periods": gate["eval_periods"].value, "champion": gate["champion_version"].value,
+        "reason": gate["reason"].value,
+    }  # fmt: skip
+
+
+def run_monitor(defs: dg.Definitions, instance: dg.DagsterInstance, name: str, periods: list[str]) -> dict:
+    """Reference, then each period and a tick of the monitor's retrain sensor after it (as the daemon would make
+    one before the next period's run), a retrain per request; then the trend."""
+    started = time.monotonic()
+    _materialize(defs, instance, dg.AssetKey([name, REFERENCE_DATA]))
+    drift_job = defs.resolve_job_def(f"{name}_drift_job")
+    sensor = defs.resolve_sensor_def(f"{name}_retrain_on_drift_sensor")
+    # The sensor's cursor between demo runs (the daemon keeps its own): a second demo acts only on its own periods.
+    cursor_file = DeploymentSettings.from_env().data_dir / "demo_cursors" / f"{name}.json"
+    cursor_file.parent.mkdir(parents=True, exist_ok=True)
+    cursor = cursor_file.read_text() if cursor_file.exists() else None
+    rows, retrains = [], []
+    for period in periods:
+        if period == TRAIN:
+            retrains.append(_retrain(defs, instance, name, dg.RunRequest(tags={TAG_PERIOD: rows[-1]["period"]})))
+            continue
+        result = drift_job.execute_in_process(partition_key=period, instance=instance, raise_on_error=False,
+                                              run_config=QUIET)
+        evaluations = {e.event_specific_data.check_name: e.event_specific_data
+                       for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+        report = result.output_for_node(f"{name}__drift_report") if result.success else None
+        drift = evaluations.get(NO_DATASET_DRIFT_CHECK)
+        row = {
+            "period": period,
+            "drift_share": report["share"] if report else None,
+            "drift": ("PASSED" if drift.passed else "FAILED") if drift else "ERROR",
+            # the champion's RMSLE on the period against its bound; "-" while no model is in service
+            "quality": _check_outcome(evaluations.get(NO_MODEL_DEGRADATION_CHECK)),
+            "multivariate": _check_outcome(evaluations.get(NO_MULTIVARIATE_DRIFT_CHECK)),
+            "retrain": "no",
+            "report": report["report_html"] if report else "-",
+        }
+        rows.append(row)
+        with dg.build_sensor_context(instance=instance, cursor=cursor, resources=defs.resources,
+                                     sensor_name=sensor.name) as context:
+            tick = sensor(context)
+        cursor = tick.cursor
+        cursor_file.write_text(cursor or "")
+        for request in tick.run_requests or []:
+            retrains.append(_retrain(defs, instance, name, request))
+            row["retrain"] = "yes"
+    _materialize(defs, instance, dg.AssetKey([name, DRIFT_TREND]))
+    return {"monitor": name, "periods": rows, "retrains": retrains, "seconds": time.monotonic() - started}
+
+
+def print_summary(summary: dict) -> None:
+    import pandas as pd
+
+    name = summary["monitor"]
+    print(f"\n=== {name}: drift monitoring ({len(summary['periods'])} periods, {summary['seconds']:.1f} s) ===")
+    table = pd.DataFrame(summary["periods"])[["period", "drift_share", "drift", "multivariate", "quality", "retrain",
+                                               "report"]]
+    print(table.to_markdown(index=False, floatfmt=".2f"))
+    if not summary["retrains"]:
+        print("\nNo failed evaluation: no retrain.")
+        return
+    models = pd.DataFrame(summary["retrains"])
+    print(f"\n{name}: retrained models (one per period whose drift or model-quality check failed):")
+    print(models[["period", "trigger", "model_version", "train_rows", "best_alpha", "holdout_rmsle"]]
+          .to_markdown(index=False, floatfmt=".4f"))
+    print(f"\n{name}: champion/challenger gate (RMSLE on the same recent labelled rows, unseen by both fits):")
+    for column in ("challenger_rmsle", "champion_rmsle"):
+        models[column] = [f"{v:.4f}" if pd.notna(v) else "-" for v in models[column]]
+    print(models[["period", "model_version", "promoted", "challenger_rmsle", "champion_rmsle", "champion"]]
+          .to_markdown(index=False))
+
+
+def main() -> None:
+    from drift_platform.definitions import defs
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--monitor", action="append", help="Only this monitor (repeatable); default: all")
+    parser.add_argument("--periods", help="Comma-separated partition keys (with a single --monitor)")
+    parser.add_argument("--json", action="store_true", help="Print the summaries as JSON too")
+    args = parser.parse_args()
+    names = args.monitor or monitor_names(defs)
+    started = time.monotonic()
+    summaries = []
+    with dg.DagsterInstance.get() as instance:
+        for name in names:
+            periods = ([p.strip() for p in args.periods.split(",") if p.strip()] if args.periods
+                       else list(DEMO_PERIODS.get(name, ())))
+            summaries.append(run_monitor(defs, instance, name, periods))
+    for summary in summaries:
+        print_summary(summary)
+    print(f"\nWarehouse, reports and models under {DeploymentSettings.from_env().data_dir}; "
+          "open the UI with `make dev`.")
+    print(f"Demo took {time.monotonic() - started:.1f} s for {len(summaries)} monitor(s).")
+    if args.json:
+        print(json.dumps(summaries, default=str, indent=2))
+
+
+if __name__ == "__main__":
+    main()
