@@ -9,10 +9,10 @@ from drift_platform.core.names import (
     NO_MODEL_DEGRADATION_CHECK,
     NO_MULTIVARIATE_DRIFT_CHECK,
 )
-from drift_platform.core.settings import Monitor, QualitySettings
-from drift_platform.lib.assets import run_config_class, settings_from
+from drift_platform.core.settings import Monitor
 from drift_platform.lib.jobs import retry_policy
 from drift_platform.lib.partitions import by_period, period_windows
+from drift_platform.lib.run_config import run_config_class, settings_from
 from drift_platform.resources import ObjectStore, WarehouseResource
 
 # Partitioned asset checks are a preview feature in Dagster 1.13; this project relies on them knowingly.
@@ -155,7 +155,7 @@ def record_per_period(context: dg.AssetCheckExecutionContext,
 
 def build_checks(monitor: Monitor, drift_report: dg.AssetsDefinition, predictions: dg.AssetsDefinition,
                  partitions: dg.PartitionsDefinition) -> list[dg.AssetChecksDefinition]:
-    QualityConfig = run_config_class(QualitySettings, monitor.quality, f"QualityConfig_{monitor.name}")  # noqa: N806
+    QualityConfig = run_config_class(monitor.quality, f"QualityConfig_{monitor.name}")  # noqa: N806
 
     @dg.asset_check(
         asset=drift_report,
@@ -188,7 +188,7 @@ def build_checks(monitor: Monitor, drift_report: dg.AssetsDefinition, prediction
         from drift_platform.core.ml.training import QualityBaseline, period_quality
         from drift_platform.lib.assets.predictions import MODEL_VERSION_COLUMN, prediction_column, read_period
 
-        settings = settings_from(config, QualitySettings)
+        settings = settings_from(config, monitor.quality)
         results = {}
         for period, (start, end) in period_windows(context, partitions).items():  # one, or each of a backfill run
             rows = read_period(warehouse, monitor, start, end)  # what users read: the stored predictions

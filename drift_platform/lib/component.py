@@ -115,7 +115,7 @@ class DriftMonitor(Monitor, dg.Component, dg.Resolvable):
     sensors that retrain and alert. Every asset key, job and table is prefixed by the monitor's name."""
 
     # `Any`, not DatasetSpec: Dagster derives the YAML schema from field types and cannot from the spec's date
-    # fields; the resolver makes a DatasetSpec, and build_defs validates the whole monitor again.
+    # fields; the resolver makes a DatasetSpec.
     spec: Annotated[
         Any,
         dg.Resolver(resolve_spec, model_field_type=str | dict,
@@ -146,7 +146,8 @@ class DriftMonitor(Monitor, dg.Component, dg.Resolvable):
             raise MonitorConfigError(f"{_folder(context) / 'defs.yaml'}: {describe_errors(exc)}") from None
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
-        monitor = Monitor.model_validate({**dict(self), "name": self.name or context.path.name})
+        # Validated once, as Dagster resolved the YAML into this component: the Monitor reuses those values.
+        monitor = Monitor.model_construct(**{**dict(self), "name": self.name or context.path.name})
         return build_monitor_defs(monitor, origin=str(context.path / "defs.yaml"))
 
 

@@ -1,4 +1,5 @@
-"""A monitor's assets, one module per stage; each module has a `build_*` function that makes them for one monitor.
+"""A monitor's assets, one module per asset (or pair); each module has a `build_*` function that makes them for one
+monitor and module-level functions that do the work, calling drift_platform.core for the decisions.
 
 Asset functions are defined inside those builders (they close over the monitor), so the modules must not use
 `from __future__ import annotations`: Dagster reads the run-config class of a step from its annotation.
@@ -7,7 +8,6 @@ Asset functions are defined inside those builders (they close over the monitor),
 from typing import Any
 
 import dagster as dg
-from pydantic import BaseModel, Field, create_model
 
 from drift_platform.core.names import TAG_STAGE
 from drift_platform.core.settings import Monitor
@@ -30,26 +30,3 @@ def asset_args(monitor: Monitor, name: str, stage: str, **kwargs: Any) -> dict[s
         "tags": {TAG_STAGE: stage},
         **kwargs,
     }
-
-
-def run_config_class(model: type[BaseModel], defaults: BaseModel, name: str) -> type[dg.Config]:
-    """The Dagster run config of a step: the fields of a pure settings model, defaulting to the monitor's values
-    (its YAML), so the Launchpad shows them and a run may override any of them. `name` must be unique in the
-    code location (Dagster names config types by class)."""
-    fields = {
-        field: (info.annotation, Field(default=getattr(defaults, field), description=info.description))
-        for field, info in model.model_fields.items()
-    }
-    return create_model(name, __base__=dg.Config, **fields)
-
-
-def settings_from(config: dg.Config, model: type[BaseModel]):
-    """A step's run config back as the pure settings model; a bad value fails the step, naming the key."""
-    from pydantic import ValidationError
-
-    from drift_platform.core.intake.dataset import describe_errors
-
-    try:
-        return model.model_validate(config.model_dump())
-    except ValidationError as exc:
-        raise dg.Failure(f"invalid run config: {describe_errors(exc)}", allow_retries=False) from exc

@@ -27,8 +27,9 @@ from drift_platform.core.names import (
     TRAINED_MODEL,
     TRAINING,
 )
-from drift_platform.core.settings import GateSettings, Monitor
-from drift_platform.lib.assets import asset_args, asset_key, run_config_class, settings_from
+from drift_platform.core.settings import Monitor
+from drift_platform.lib.assets import asset_args, asset_key
+from drift_platform.lib.run_config import run_config_class, settings_from
 from drift_platform.resources import Alerter, ObjectStore, WarehouseResource
 
 
@@ -118,7 +119,7 @@ def _load_champion(models, version: str | None):
 
 
 def build_champion_model(monitor: Monitor) -> dg.AssetsDefinition:
-    GateConfig = run_config_class(GateSettings, monitor.gate, f"GateConfig_{monitor.name}")  # noqa: N806
+    GateConfig = run_config_class(monitor.gate, f"GateConfig_{monitor.name}")  # noqa: N806
 
     @dg.asset(**asset_args(monitor, CHAMPION_MODEL, TRAINING, kinds={"scikitlearn", "storage"},
                            ins={"trained_model": dg.AssetIn(asset_key(monitor, TRAINED_MODEL))}))
@@ -148,7 +149,7 @@ def build_champion_model(monitor: Monitor) -> dg.AssetsDefinition:
         )
         from drift_platform.core.ml.training import compare_models, decide
 
-        settings = settings_from(config, GateSettings)
+        settings = settings_from(config, monitor.gate)
         models, run_id = store.scoped(monitor.name), context.run.run_id
         challenger_version = trained_model["version"]
         challenger, challenger_manifest = load_model(models, challenger_version)

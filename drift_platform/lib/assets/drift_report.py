@@ -5,10 +5,11 @@ from typing import Any
 import dagster as dg
 
 from drift_platform.core.names import CURRENT_BATCH, DRIFT_REPORT, MONITORING, REFERENCE_DATA
-from drift_platform.core.settings import DriftSettings, Monitor
-from drift_platform.lib.assets import DataFrame, asset_args, asset_key, run_config_class, settings_from
+from drift_platform.core.settings import Monitor
+from drift_platform.lib.assets import DataFrame, asset_args, asset_key
 from drift_platform.lib.assets.ingestion import reference_statistics
 from drift_platform.lib.partitions import by_period, output_for, period_step_args, period_windows
+from drift_platform.lib.run_config import run_config_class, settings_from
 from drift_platform.resources import ObjectStore, ReportViewer, WarehouseResource
 
 TOP_DRIFTED = 5
@@ -123,7 +124,7 @@ def multivariate_summary(monitor: Monitor, reference, current, folder, log) -> d
 
 
 def build_drift_report(monitor: Monitor, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
-    DriftConfig = run_config_class(DriftSettings, monitor.drift, f"DriftConfig_{monitor.name}")  # noqa: N806
+    DriftConfig = run_config_class(monitor.drift, f"DriftConfig_{monitor.name}")  # noqa: N806
 
     @dg.asset(
         **asset_args(monitor, DRIFT_REPORT, MONITORING, partitions_def=partitions, kinds={"evidently"},
@@ -160,7 +161,7 @@ def build_drift_report(monitor: Monitor, partitions: dg.PartitionsDefinition) ->
         run_id = context.run.run_id
         run = RunInfo(timestamp=period_start.to_pydatetime(), name=f"{monitor.period_label} {partition}",
                       metadata={"monitor": monitor.name, "period": partition, "dagster_run_id": run_id})
-        result = compute_drift(reference, current_batch, monitor.spec, settings_from(config, DriftSettings), run=run,
+        result = compute_drift(reference, current_batch, monitor.spec, settings_from(config, monitor.drift), run=run,
                                log=context.log.info)
 
         folder = store.scoped(monitor.name)

@@ -11,7 +11,8 @@ from drift_platform.core.names import (
     TRAINING,
 )
 from drift_platform.core.settings import Monitor, TrainingSettings
-from drift_platform.lib.assets import asset_args, asset_key, run_config_class, settings_from
+from drift_platform.lib.assets import asset_args, asset_key
+from drift_platform.lib.run_config import run_config_class, settings_from
 from drift_platform.resources import ObjectStore, WarehouseResource
 
 
@@ -56,7 +57,7 @@ def training_manifest(monitor: Monitor, result, history, settings: TrainingSetti
 
 
 def build_trained_model(monitor: Monitor) -> dg.AssetsDefinition:
-    TrainingConfig = run_config_class(TrainingSettings, monitor.training, f"TrainingConfig_{monitor.name}")  # noqa: N806
+    TrainingConfig = run_config_class(monitor.training, f"TrainingConfig_{monitor.name}")  # noqa: N806
 
     @dg.asset(**asset_args(monitor, TRAINED_MODEL, TRAINING, deps=[asset_key(monitor, COMBINED_HISTORY)],
                            kinds={"scikitlearn", "storage"}))
@@ -78,7 +79,7 @@ def build_trained_model(monitor: Monitor) -> dg.AssetsDefinition:
                 f"the history table {table!r} does not exist yet: materialize {monitor.name}/combined_history first",
                 allow_retries=False,
             )
-        settings = settings_from(config, TrainingSettings)
+        settings = settings_from(config, monitor.training)
         history = warehouse.read(table, monitor.spec.layout)
         result = train(history, monitor.spec, settings)
         baseline = walk_forward_baseline(history, monitor.spec, result.best_alpha, monitor.cadence,
