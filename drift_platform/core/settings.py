@@ -19,7 +19,7 @@ import math
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from drift_platform.core.intake.dataset import DatasetSpec
 from drift_platform.core.names import NO_DATASET_DRIFT_CHECK, NO_MODEL_DEGRADATION_CHECK, OWNERS
@@ -215,7 +215,6 @@ class MultivariateSettings(BaseModel):
 
 # --- the monitor ------------------------------------------------------------------------------------------------
 Cadence = Literal["weekly", "daily"]
-CADENCES: tuple[str, ...] = ("weekly", "daily")
 ActionableCheck = Literal["no_dataset_drift", "no_model_degradation", "no_multivariate_drift"]
 # A monitor's name prefixes its tables (`<name>_predictions`: at most 63 characters in PostgreSQL).
 MAX_NAME_LENGTH = 40
@@ -282,6 +281,14 @@ class Monitor(_Settings):
     )
     owners: list[str] = Field(default_factory=lambda: list(OWNERS), description="Owners of its assets in the UI")
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        problem = timezone_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
     def problems(self) -> list[str]:
         """What makes this monitor unusable, one line per attribute (empty: none). Checked when it loads."""
         found = []
@@ -301,9 +308,6 @@ class Monitor(_Settings):
             bounds.append(("backfill_periods_per_run", self.backfill_periods_per_run, 1, None))
         found += [f"{key}: {value} is outside [{low}, {high if high is not None else 'inf'}]"
                   for key, value, low, high in bounds if value < low or (high is not None and value > high)]
-        problem = timezone_problem(self.timezone)
-        if problem:
-            found.append(f"timezone: {problem}")
         if "/" in self.landing.folder.strip("/") or self.landing.folder.strip("/") in ("", ".", "..", *STORE_FOLDERS):
             found.append(f"landing.folder: {self.landing.folder!r} must be one folder name, not one of {list(STORE_FOLDERS)}")
         return found

@@ -14,8 +14,8 @@ checks, jobs, schedule and sensors, each named after the monitor; the shared res
 store, alerts, IO manager) come from drift_platform/definitions.py.
 
 A wrong attribute fails the code-location load (and `dg check defs`) naming the defs.yaml file, its line and
-the key: unknown keys and wrong types through Dagster's schema, the spec, the source, the cadence, the name and
-the timezone through the resolvers below.
+the key: unknown keys and wrong types through Dagster's schema, the spec and the source through the resolvers
+below, every value once, by the settings' own validators (drift_platform/core/settings.py).
 """
 
 from pathlib import Path
@@ -25,7 +25,7 @@ import dagster as dg
 from pydantic import BaseModel, ValidationError
 
 from drift_platform.core.intake.dataset import DatasetSpec, describe_errors
-from drift_platform.core.settings import CADENCES, Cadence, Monitor, timezone_problem
+from drift_platform.core.settings import Cadence, Monitor
 from drift_platform.lib.assets.champion_model import build_champion_model, build_registry_ops
 from drift_platform.lib.assets.drift_report import build_drift_report, build_viewer_sync
 from drift_platform.lib.assets.drift_trend import build_drift_trend
@@ -63,21 +63,6 @@ def resolve_source(context: dg.ResolutionContext, raw: Any) -> str:
         return value
     path = Path(value).expanduser()
     return str(path if path.is_absolute() else (_folder(context) / path).resolve())
-
-
-def resolve_cadence(context: dg.ResolutionContext, raw: Any) -> str:
-    value = context.resolve_value(raw)
-    if value not in CADENCES:
-        raise ValueError(f"cadence must be one of {list(CADENCES)}, got {value!r}")
-    return value
-
-
-def resolve_timezone(context: dg.ResolutionContext, raw: Any) -> str:
-    value = context.resolve_value(raw)
-    problem = timezone_problem(str(value))
-    if problem:
-        raise ValueError(problem)
-    return str(value)
 
 
 class DriftMonitorScaffoldParams(BaseModel):
@@ -127,14 +112,6 @@ class DriftMonitor(Monitor, dg.Component, dg.Resolvable):
                     description="Where the periods' rows come from: http(s)/s3/file URL or a path relative to "
                     "defs.yaml; `{{ env.X }}` allowed"),
     ]
-    cadence: Annotated[
-        Cadence,
-        dg.Resolver(resolve_cadence, model_field_type=Cadence, description="weekly (Monday weeks) or daily"),
-    ] = "weekly"
-    timezone: Annotated[
-        str,
-        dg.Resolver(resolve_timezone, model_field_type=str, description="IANA timezone of partitions and schedule"),
-    ] = "UTC"
 
     @classmethod
     def resolve_from_model(cls, context: dg.ResolutionContext, model: BaseModel) -> "DriftMonitor":
