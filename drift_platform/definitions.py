@@ -1,8 +1,9 @@
 """The code location: every monitor of the defs folder, and the resources they share.
 
 Each folder `drift_platform/defs/monitors/<name>/` with a `defs.yaml` naming `drift_platform.DriftMonitor` is
-one monitor (drift_platform/components/drift_monitor.py makes its assets, checks, jobs, schedule and sensors).
-The resources come from the deployment's environment, read here and only here (drift_platform/settings.py).
+one monitor (drift_platform/lib/component.py makes its assets, checks, jobs, schedule and sensors). The
+resources come from the deployment's environment, read here through drift_platform/resources/deployment.py
+(its docstring lists the variables, and the one the package reads elsewhere).
 
 `defs` is what `dagster`, `dg` and the gRPC code server load (`-m drift_platform.definitions`).
 `build_definitions` exists so that a test (or a second code location) can load another defs folder and

@@ -80,7 +80,7 @@ def test_event_monitor_through_drift_history_predictions_quality_and_retrain(tmp
     assert checks["no_dataset_drift"].passed  # the features did not drift
     quality = checks["no_model_degradation"]
     assert not quality.passed and quality.metadata["labelled_rows"].value == 60
-    from drift_platform.lib.assets.predictions import predictions_layout
+    from drift_platform.core.ml.predictions import predictions_layout
 
     stored = platform.resources["warehouse"].read("football_predictions", predictions_layout(platform.monitor.spec),
                                                   pd.Timestamp("2021-10-04"), pd.Timestamp("2021-10-11"))

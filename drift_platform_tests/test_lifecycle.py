@@ -22,6 +22,7 @@ from drift_platform.core.ml.model_registry import (
     save_model,
     set_champion,
 )
+from drift_platform.core.ml.predictions import predictions_layout
 from drift_platform.core.ml.training import (
     GateComparison,
     GateSettings,
@@ -42,7 +43,7 @@ from drift_platform.core.names import (
     TAG_QUALITY_EVALUATION_ID,
     TAG_TRIGGER,
 )
-from drift_platform.lib.assets.predictions import predictions_layout, read_period
+from drift_platform.lib.assets.predictions import read_period
 from drift_platform.lib.sensors.retrain import DriftSensorCursor, evaluate
 from drift_platform.resources import ScopedStore
 from drift_platform_tests.conftest import BIKE_SOURCE as DEFAULT_SOURCE_PATH

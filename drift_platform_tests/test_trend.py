@@ -13,15 +13,9 @@ import dagster as dg
 import pytest
 
 from drift_platform.core.stats.drift import ColumnDrift
-from drift_platform.lib.assets.drift_report import top_drifted
-from drift_platform.lib.assets.drift_trend import (
-    PeriodDrift,
-    build_drift_trend,
-    latest_periods,
-    render_chart,
-    trend_frame,
-    trend_markdown,
-)
+from drift_platform.core.stats.report import top_drifted
+from drift_platform.core.stats.trend import PeriodDrift, render_chart, trend_frame, trend_markdown
+from drift_platform.lib.assets.drift_trend import build_drift_trend, latest_periods
 from drift_platform.resources import LocalObjectStore, S3ObjectStore
 from drift_platform_tests.conftest import grid_monitor
 from drift_platform_tests.helpers import Platform
@@ -105,7 +99,7 @@ def platform(resources, instance) -> Platform:
 
 def trend(platform: Platform) -> dict:
     """One materialization of the monitor's drift_trend (as its component builds it) and its metadata."""
-    drift_trend, _ = build_drift_trend(platform.monitor)
+    drift_trend = build_drift_trend(platform.monitor)
     result = dg.materialize([drift_trend], instance=platform.instance, resources=platform.resources)
     return result.asset_materializations_for_node(platform.op("drift_trend"))[0].metadata
 

@@ -2,10 +2,12 @@
 degrades the model), its retrain sensor's reaction, the retrained models and the champion/challenger gate's
 decision on each; then each monitor's drift trend.
 
-    python scripts/demo.py [--monitor bike_sharing --periods 2011-01-31,2011-07-04,...]
+    make demo                                   # every monitor, its demo periods; or, to choose:
+    DAGSTER_HOME=$PWD/.dagster_home .venv/bin/python scripts/demo.py \
+        [--monitor bike_sharing --periods 2011-01-31,2011-07-04,...]
 
-Runs in-process on the instance at $DAGSTER_HOME (the Makefile keeps it in .dagster_home/), so everything it
-does shows up in `make dev` afterwards: runs, materializations, check results, the sensors' cursors.
+Runs in-process on the instance at $DAGSTER_HOME (the Makefile keeps it in .dagster_home/; it must be set), so
+everything it does shows up in `make dev` afterwards: runs, materializations, check results, the sensors' cursors.
 """
 
 import argparse

@@ -29,7 +29,8 @@ TAG_TRIGGER = "drift_platform/trigger"
 # Extra tag of a retrain requested by a monitor's retrain sensor when the model-quality check failed: the quality
 # evaluation that caused it, beside TAG_EVALUATION_ID (the evaluation named in the run key).
 TAG_QUALITY_EVALUATION_ID = "drift_platform/quality_evaluation_id"
-# TAG_TRIGGER's values for retrains requested by the sensor: "drift", "quality" or "drift+quality".
+# TAG_TRIGGER's values for retrains requested by the sensor: the failed checks' triggers joined by "+" in this
+# order, e.g. "drift", "quality", "drift+quality", "multivariate".
 TRIGGER_DRIFT = "drift"
 TRIGGER_QUALITY = "quality"
 TRIGGER_MULTIVARIATE = "multivariate"

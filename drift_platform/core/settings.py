@@ -30,10 +30,14 @@ NUM, CAT = "num", "cat"
 DEFAULT_ALPHAS: tuple[float, ...] = (0.1, 1.0, 2.0, 3.0, 4.0, 10.0, 100.0)
 
 
-class DriftSettings(BaseModel):
-    """Evidently's DataDriftPreset settings; unset means Evidently's default for the column's type and size."""
+class _Settings(BaseModel):
+    """Every settings model: unknown keys are errors, values never change after validation."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DriftSettings(_Settings):
+    """Evidently's DataDriftPreset settings; unset means Evidently's default for the column's type and size."""
 
     drift_share: float = Field(default=0.5, description="Share of drifted columns at which the dataset has drifted, [0, 1]")
     method: str | None = Field(default=None, description="Drift test for every column, e.g. 'ks', 'psi', 'wasserstein'")
@@ -85,10 +89,8 @@ def _require(condition: bool, message: str) -> None:
         raise ValueError(message)
 
 
-class TrainingSettings(BaseModel):
+class TrainingSettings(_Settings):
     """Model and search settings (the tutorial's Ridge on log1p of the target, by default)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     alphas: list[float] = Field(
         default_factory=lambda: list(DEFAULT_ALPHAS), description="Ridge alphas searched by GridSearchCV"
@@ -110,10 +112,8 @@ class TrainingSettings(BaseModel):
         return self
 
 
-class GateSettings(BaseModel):
+class GateSettings(_Settings):
     """How the challenger is compared with the champion."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     eval_periods: int = Field(
         default=4, description="Compare on the labelled rows of the last N periods of the history (those the "
@@ -133,10 +133,8 @@ class GateSettings(BaseModel):
         return self
 
 
-class QualitySettings(BaseModel):
+class QualitySettings(_Settings):
     """When the champion's error on a period counts as degraded (docs/statistics.md: why these defaults)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     bound: Literal["baseline", "ratio"] = Field(
         default="baseline", description="baseline: fail when the period's RMSLE exceeds mean + sigmas x std of the "
@@ -147,10 +145,8 @@ class QualitySettings(BaseModel):
     min_period_rows: int = Field(
         default=5, description="Fewer labelled rows than this in the period (or in a baseline period): not judged",
     )
-    min_baseline_periods: int = Field(
-        default=5, description="A baseline of fewer periods than this is too thin to judge by: the check passes and "
-        "says so",
-    )
+    min_baseline_periods: int = Field(default=5, description="A baseline of fewer periods than this is too thin "
+                                      "to judge by: the check passes and says so")
     max_ratio: float = Field(
         default=2.0, description="bound=ratio (or a model without a baseline): fail when the period's RMSLE exceeds "
         "this multiple of the model's holdout RMSLE",
@@ -167,10 +163,8 @@ class QualitySettings(BaseModel):
         return self
 
 
-class MultivariateSettings(BaseModel):
+class MultivariateSettings(_Settings):
     """The domain-classifier drift test (`no_multivariate_drift`)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = Field(default=True, description="Run the multivariate drift check")
     alpha: float = Field(
@@ -219,10 +213,6 @@ ActionableCheck = Literal["no_dataset_drift", "no_model_degradation", "no_multiv
 # A monitor's name prefixes its tables (`<name>_predictions`: at most 63 characters in PostgreSQL).
 MAX_NAME_LENGTH = 40
 _NAME = re.compile(rf"^[a-z][a-z0-9_]{{0,{MAX_NAME_LENGTH - 1}}}$")
-
-
-class _Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class ScheduleSettings(_Settings):

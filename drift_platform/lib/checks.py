@@ -1,6 +1,7 @@
 """Asset checks: the properties that should hold of each period's data and of the model's error on it."""
 
 import warnings
+from collections.abc import Callable
 
 import dagster as dg
 
@@ -9,7 +10,7 @@ from drift_platform.core.names import (
     NO_MODEL_DEGRADATION_CHECK,
     NO_MULTIVARIATE_DRIFT_CHECK,
 )
-from drift_platform.core.settings import Monitor
+from drift_platform.core.settings import Monitor, QualitySettings
 from drift_platform.lib.jobs import retry_policy
 from drift_platform.lib.partitions import by_period, period_windows
 from drift_platform.lib.run_config import run_config_class, settings_from
@@ -20,6 +21,7 @@ warnings.filterwarnings("ignore", message="Specifying a partitions_def on an Ass
 
 
 def drift_check_result(summary: dict) -> dg.AssetCheckResult:
+    """`no_dataset_drift` from the drift report's summary: the share of drifted columns against the threshold."""
     drifted = summary["drifted_columns"]
     return dg.AssetCheckResult(
         passed=not summary["dataset_drift"],
@@ -75,11 +77,9 @@ def multivariate_check_result(summary: dict) -> dg.AssetCheckResult:
     )
 
 
-def quality_check_result(quality, monitor: str, period: str, version: str, severity: str) -> dg.AssetCheckResult:
-    """The check's result from `training.period_quality` on the period's stored predictions: the error, the bound
-    and how it was set (the walk-forward baseline's mean, spread and size, or the holdout ratio), and why a period
-    was not judged."""
-    level = dg.AssetCheckSeverity(severity)
+def quality_metadata(quality, monitor: str, period: str, version: str) -> dict[str, dg.MetadataValue]:
+    """The check's metadata: the error, the bound and how it was set (the walk-forward baseline's mean, spread
+    and size, or the holdout ratio), and why a period was not judged."""
     metadata: dict[str, dg.MetadataValue] = {
         "monitor": dg.MetadataValue.text(monitor),
         "period": dg.MetadataValue.text(period),
@@ -101,28 +101,39 @@ def quality_check_result(quality, monitor: str, period: str, version: str, sever
             metadata["baseline_std_rmsle"] = dg.MetadataValue.float(baseline.std)
     if quality.bound is not None:
         metadata["bound_rmsle"] = dg.MetadataValue.float(quality.bound)
-    if quality.rmsle is None:
-        return dg.AssetCheckResult(
-            passed=True, severity=level, metadata=metadata,
-            description=f"not evaluated: no labelled row with a prediction in {period} yet",
-        )
-    metadata["rmsle"] = dg.MetadataValue.float(quality.rmsle)
-    if quality.ratio is not None:
-        metadata["rmsle_ratio"] = dg.MetadataValue.float(quality.ratio)
-    if not quality.judged:
-        return dg.AssetCheckResult(
-            passed=True, severity=level, metadata=metadata,
-            description=f"champion {version}: RMSLE {quality.rmsle:.4f} on {period}, not judged: {quality.note}",
-        )
-    return dg.AssetCheckResult(
-        passed=not quality.degraded,
-        severity=level,
-        description=(
-            f"champion {version}: RMSLE {quality.rmsle:.4f} on {period}, {'above' if quality.degraded else 'within'} "
-            f"the bound {quality.bound:.4f} ({quality.note})"
-        ),
-        metadata=metadata,
-    )
+    if quality.rmsle is not None:
+        metadata["rmsle"] = dg.MetadataValue.float(quality.rmsle)
+        if quality.ratio is not None:
+            metadata["rmsle_ratio"] = dg.MetadataValue.float(quality.ratio)
+    return metadata
+
+
+def quality_check_result(quality, monitor: str, period: str, version: str, severity: str) -> dg.AssetCheckResult:
+    """The check's result from `training.period_quality` on the period's stored predictions: the verdict
+    (core/ml/quality.py) and the metadata (`quality_metadata`)."""
+    from drift_platform.core.ml.quality import quality_verdict
+
+    passed, description = quality_verdict(quality, period, version)
+    return dg.AssetCheckResult(passed=passed, severity=dg.AssetCheckSeverity(severity), description=description,
+                               metadata=quality_metadata(quality, monitor, period, version))
+
+
+def period_quality_result(monitor: Monitor, settings: QualitySettings, warehouse: WarehouseResource,
+                          store: ObjectStore, period: str, start, end) -> dg.AssetCheckResult:
+    """`no_model_degradation` for one period: its stored predictions (what users read), the manifest of the one
+    model version that made them, judged (core/ml/quality.py). Nothing to judge by fails the run, without retries."""
+    from drift_platform.core.ml.model_registry import read_manifest
+    from drift_platform.core.ml.quality import QualityInputError, judge_period, period_model_version
+    from drift_platform.lib.assets.predictions import read_period
+
+    rows = read_period(warehouse, monitor, start, end)
+    try:
+        version = period_model_version(rows, period)
+        manifest = read_manifest(store.scoped(monitor.name), version)
+        quality = judge_period(rows, monitor.spec, version, manifest, settings)
+    except QualityInputError as exc:
+        raise dg.Failure(str(exc), allow_retries=False) from exc
+    return quality_check_result(quality, monitor.name, period, version, settings.severity)
 
 
 def record_per_period(context: dg.AssetCheckExecutionContext,
@@ -153,22 +164,40 @@ def record_per_period(context: dg.AssetCheckExecutionContext,
     return None
 
 
-def build_checks(monitor: Monitor, drift_report: dg.AssetsDefinition, predictions: dg.AssetsDefinition,
-                 partitions: dg.PartitionsDefinition) -> list[dg.AssetChecksDefinition]:
-    QualityConfig = run_config_class(monitor.quality, f"QualityConfig_{monitor.name}")  # noqa: N806
+def report_check(monitor: Monitor, drift_report: dg.AssetsDefinition, partitions: dg.PartitionsDefinition, *,
+                 name: str, description: str,
+                 result: Callable[[dict], dg.AssetCheckResult]) -> dg.AssetChecksDefinition:
+    """A check `name` on the monitor's drift report, per period: `result` of each period's summary."""
 
     @dg.asset_check(
         asset=drift_report,
-        name=NO_DATASET_DRIFT_CHECK,
+        name=name,
         partitions_def=partitions,
         retry_policy=retry_policy(monitor),  # as in the drift job, also in an asset backfill's runs
         blocking=False,  # a drifted period is still appended to the history
+        description=description,
+    )
+    def report_check_fn(context: dg.AssetCheckExecutionContext, drift_report: dict) -> dg.AssetCheckResult | None:
+        reports = by_period(context, drift_report)
+        return record_per_period(context, {period: result(summary) for period, summary in reports.items()})
+
+    return report_check_fn
+
+
+def dataset_drift_check(monitor: Monitor, drift_report: dg.AssetsDefinition,
+                        partitions: dg.PartitionsDefinition) -> dg.AssetChecksDefinition:
+    """`no_dataset_drift` on the monitor's drift report, per period."""
+    return report_check(
+        monitor, drift_report, partitions, name=NO_DATASET_DRIFT_CHECK, result=drift_check_result,
         description="The period's data has not drifted: the share of drifted columns stays below the threshold.",
     )
-    def no_dataset_drift(context: dg.AssetCheckExecutionContext, drift_report: dict) -> dg.AssetCheckResult | None:
-        reports = by_period(context, drift_report)
-        return record_per_period(context,
-                                 {period: drift_check_result(summary) for period, summary in reports.items()})
+
+
+def model_degradation_check(monitor: Monitor, predictions: dg.AssetsDefinition,
+                            partitions: dg.PartitionsDefinition) -> dg.AssetChecksDefinition:
+    """`no_model_degradation` on the monitor's stored predictions, per period; its run config is the monitor's
+    quality settings."""
+    QualityConfig = run_config_class(monitor.quality, f"QualityConfig_{monitor.name}")  # noqa: N806
 
     @dg.asset_check(
         asset=predictions,
@@ -184,55 +213,34 @@ def build_checks(monitor: Monitor, drift_report: dg.AssetsDefinition, prediction
         context: dg.AssetCheckExecutionContext, config: QualityConfig, warehouse: WarehouseResource,
         store: ObjectStore,
     ) -> dg.AssetCheckResult | None:
-        from drift_platform.core.ml.model_registry import metric, read_manifest
-        from drift_platform.core.ml.training import QualityBaseline, period_quality
-        from drift_platform.lib.assets.predictions import MODEL_VERSION_COLUMN, prediction_column, read_period
-
         settings = settings_from(config, monitor.quality)
-        results = {}
-        for period, (start, end) in period_windows(context, partitions).items():  # one, or each of a backfill run
-            rows = read_period(warehouse, monitor, start, end)  # what users read: the stored predictions
-            if rows is None or rows.empty:
-                raise dg.Failure(f"no predictions stored for {period}: materialize predictions first",
-                                 allow_retries=False)
-            versions = sorted(rows[MODEL_VERSION_COLUMN].dropna().unique())
-            if len(versions) != 1:
-                raise dg.Failure(f"{period} holds predictions of {len(versions)} model versions: {versions}",
-                                 allow_retries=False)
-            manifest = read_manifest(store.scoped(monitor.name), versions[0])
-            holdout = metric(manifest, "holdout_rmsle")
-            if holdout is None:
-                raise dg.Failure(f"model {versions[0]} has no holdout RMSLE in its manifest", allow_retries=False)
-            baseline = manifest.get("metrics", {}).get("quality_baseline")
-            spec = monitor.spec
-            quality = period_quality(
-                rows[spec.target], rows[prediction_column(spec)], holdout, settings.max_ratio,
-                baseline=QualityBaseline.from_dict(baseline) if baseline else None, bound=settings.bound,
-                sigmas=settings.sigmas, min_period_rows=settings.min_period_rows,
-                min_baseline_periods=settings.min_baseline_periods,
-            )
-            results[period] = quality_check_result(quality, monitor.name, period, versions[0], settings.severity)
-        return record_per_period(context, results)
+        windows = period_windows(context, partitions)  # one period, or each of a backfill run
+        return record_per_period(context, {
+            period: period_quality_result(monitor, settings, warehouse, store, period, start, end)
+            for period, (start, end) in windows.items()
+        })
 
-    checks = [no_dataset_drift, no_model_degradation]
+    return no_model_degradation
+
+
+def multivariate_drift_check(monitor: Monitor, drift_report: dg.AssetsDefinition,
+                             partitions: dg.PartitionsDefinition) -> dg.AssetChecksDefinition:
+    """`no_multivariate_drift` on the monitor's drift report, per period."""
+    return report_check(
+        monitor, drift_report, partitions, name=NO_MULTIVARIATE_DRIFT_CHECK, result=multivariate_check_result,
+        description="The period's rows cannot be told from the reference's by a classifier on the monitored "
+        "columns together (cross-validated ROC AUC within the threshold the reference's own chunks set): "
+        "catches changes no single column shows, e.g. a flipped correlation. WARN by default; the retrain "
+        "sensor acts on it only when the monitor's retrain_on lists it.",
+    )
+
+
+def build_checks(monitor: Monitor, drift_report: dg.AssetsDefinition, predictions: dg.AssetsDefinition,
+                 partitions: dg.PartitionsDefinition) -> list[dg.AssetChecksDefinition]:
+    """The monitor's asset checks: `no_dataset_drift` and `no_model_degradation`, and `no_multivariate_drift`
+    when the monitor's multivariate test is enabled."""
+    checks = [dataset_drift_check(monitor, drift_report, partitions),
+              model_degradation_check(monitor, predictions, partitions)]
     if monitor.multivariate.enabled:
-
-        @dg.asset_check(
-            asset=drift_report,
-            name=NO_MULTIVARIATE_DRIFT_CHECK,
-            partitions_def=partitions,
-            retry_policy=retry_policy(monitor),  # as in the drift job, also in an asset backfill's runs
-            blocking=False,
-            description="The period's rows cannot be told from the reference's by a classifier on the monitored "
-            "columns together (cross-validated ROC AUC within the threshold the reference's own chunks set): "
-            "catches changes no single column shows, e.g. a flipped correlation. WARN by default; the retrain "
-            "sensor acts on it only when the monitor's retrain_on lists it.",
-        )
-        def no_multivariate_drift(context: dg.AssetCheckExecutionContext,
-                                  drift_report: dict) -> dg.AssetCheckResult | None:
-            reports = by_period(context, drift_report)
-            return record_per_period(context, {period: multivariate_check_result(summary)
-                                               for period, summary in reports.items()})
-
-        checks.append(no_multivariate_drift)
+        checks.append(multivariate_drift_check(monitor, drift_report, partitions))
     return checks

@@ -26,17 +26,20 @@ from pydantic import BaseModel, ValidationError
 
 from drift_platform.core.intake.dataset import DatasetSpec, describe_errors
 from drift_platform.core.settings import Cadence, Monitor
-from drift_platform.lib.assets.champion_model import build_champion_model, build_registry_ops
-from drift_platform.lib.assets.drift_report import build_drift_report, build_viewer_sync
+from drift_platform.lib.assets.champion_model import build_champion_model
+from drift_platform.lib.assets.drift_report import build_drift_report
 from drift_platform.lib.assets.drift_trend import build_drift_trend
 from drift_platform.lib.assets.ingestion import build_ingestion
 from drift_platform.lib.assets.predictions import build_predictions
 from drift_platform.lib.assets.trained_model import build_trained_model
 from drift_platform.lib.checks import build_checks
 from drift_platform.lib.jobs import build_jobs, build_schedule
+from drift_platform.lib.ops.registry import build_registry_ops
+from drift_platform.lib.ops.viewer_sync import build_viewer_sync
 from drift_platform.lib.partitions import partitions_for
 from drift_platform.lib.sensors.landing import build_landing_sensor
 from drift_platform.lib.sensors.retrain import build_retrain_sensor
+from drift_platform.lib.sensors.trend import build_trend_sensor
 
 BIKE_SPEC = Path(__file__).resolve().parents[2] / "data" / "bike_sharing.yaml"
 
@@ -133,9 +136,9 @@ class MonitorConfigError(ValueError):
 
 
 def build_monitor_defs(monitor: Monitor, origin: str | None = None) -> dg.Definitions:
-    """Everything one monitor is made of, named after it: eight assets, two checks, five jobs, a schedule and
-    three sensors. Resources are the deployment's (drift_platform/definitions.py). `origin` (its defs.yaml)
-    names where a problem is."""
+    """Everything one monitor is made of, named after it: eight assets, three checks (two with multivariate
+    off), five jobs, a schedule and three sensors. Resources are the deployment's (drift_platform/definitions.py).
+    `origin` (its defs.yaml) names where a problem is."""
     problems = monitor.problems()
     if problems:
         raise MonitorConfigError(f"{origin or f'monitor {monitor.name!r}'}: " + "; ".join(problems))
@@ -143,7 +146,7 @@ def build_monitor_defs(monitor: Monitor, origin: str | None = None) -> dg.Defini
     reference, batch, history = build_ingestion(monitor, partitions)
     drift_report = build_drift_report(monitor, partitions)
     predictions = build_predictions(monitor, partitions)
-    drift_trend, trend_sensor = build_drift_trend(monitor)
+    drift_trend = build_drift_trend(monitor)
     assets = {
         "reference_data": reference, "current_batch": batch, "drift_report": drift_report,
         "combined_history": history, "trained_model": build_trained_model(monitor),
@@ -158,6 +161,6 @@ def build_monitor_defs(monitor: Monitor, origin: str | None = None) -> dg.Defini
         sensors=[
             build_retrain_sensor(monitor, jobs["retrain"]),
             build_landing_sensor(monitor, jobs["drift"], partitions),
-            trend_sensor,
+            build_trend_sensor(monitor, drift_trend),
         ],
     )

@@ -1,5 +1,6 @@
-"""A monitor's jobs: the drift job (one period), the retrain job (with the champion/challenger gate), and the
-model registry's hand operations (rolling the champion back, listing the versions); and its schedule."""
+"""A monitor's five jobs: the drift job (one period), the retrain job (with the champion/challenger gate), the
+model registry's hand operations (rolling the champion back, listing the versions) and the viewer sync (pushing
+the reports Evidently's UI missed); and its schedule."""
 
 import dagster as dg
 
@@ -16,7 +17,8 @@ def retry_policy(monitor: Monitor) -> dg.RetryPolicy:
 
 
 def build_jobs(monitor: Monitor, assets: dict[str, dg.AssetsDefinition], ops) -> dict[str, dg.JobDefinition]:
-    """`<monitor>_drift_job`, `<monitor>_retrain_job`, `<monitor>_rollback_job`, `<monitor>_model_versions_job`."""
+    """`<monitor>_drift_job`, `<monitor>_retrain_job`, `<monitor>_rollback_job`, `<monitor>_model_versions_job`,
+    `<monitor>_viewer_sync_job`; `ops` are the last three's ops (rollback, versions, viewer sync)."""
     tags = {TAG_MONITOR: monitor.name}
     # The retrain and the rollback carry the same tag: dagster.yaml runs one of them at a time per monitor, so the
     # gate and a rollback never move the champion pointer at once, and versions are trained one after another.
@@ -24,8 +26,8 @@ def build_jobs(monitor: Monitor, assets: dict[str, dg.AssetsDefinition], ops) ->
     rollback_op, versions_op, viewer_op = ops
     drift_job = dg.define_asset_job(
         monitor.job_name("drift_job"),
-        # Selecting the assets selects their checks too: no_dataset_drift runs with drift_report,
-        # no_model_degradation with predictions (skipped, like predictions, while no model is in service).
+        # Selecting the assets selects their checks too: no_dataset_drift and no_multivariate_drift run with
+        # drift_report, no_model_degradation with predictions (skipped, like predictions, while no model is in service).
         selection=dg.AssetSelection.assets(*(assets[n] for n in ("current_batch", "drift_report",
                                                                   "combined_history", "predictions"))),
         description=f"One {monitor.period_label}: fetch the batch, report its drift against the reference, predict "

@@ -1,7 +1,8 @@
 """The deployment's outside systems, shared by every monitor: the warehouse, the object store, the alerts, the
 report viewer (Evidently's UI).
 
-Which ones a deployment uses is decided in one place, drift_platform/settings.py, from its environment.
+Which ones a deployment uses is decided in one place, drift_platform/resources/deployment.py, from its
+environment.
 """
 
 from drift_platform.resources.alerts import Alerter

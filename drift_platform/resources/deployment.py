@@ -1,11 +1,14 @@
 """The deployment's settings: which warehouse, object store, alerts and UI every monitor shares.
 
 Read from the environment once, by `DeploymentSettings.from_env`, where the Definitions are built
-(drift_platform/definitions.py); nothing else reads the environment. With no variable set, everything is
+(drift_platform/definitions.py). The one other variable the package reads is DRIFT_CODE_VERSION: `code_version`
+(drift_platform/core/ml/model_registry.py) reads it when a model is trained, to record the code in the model's
+manifest (the image's tag; unset, the package version and git commit). With no variable set, everything is
 embedded (SQLite warehouse, local folders, alerts in the log, files under `$DAGSTER_HOME/drift_data`).
 Values that may carry credentials (the warehouse URL, S3 keys, the Slack token) reach resources as `dg.EnvVar`:
 resolved when a run or a tick starts, never shown in the UI. What belongs to one monitor is not here: it is
-in the monitor's defs.yaml.
+in the monitor's defs.yaml (which may read a variable too, `{{ env.X }}`, when Dagster loads it: the shipped
+monitors' source URLs).
 
 | variable                      | default                               | production example                        |
 |-------------------------------|---------------------------------------|-------------------------------------------|
@@ -21,7 +24,7 @@ in the monitor's defs.yaml.
 | DRIFT_SLACK_BASE_URL          | https://slack.com/api/                | a Slack-compatible gateway                |
 | DRIFT_UI_URL                  | http://localhost:3000                 | https://dagster.example.com               |
 | DRIFT_EVIDENTLY_UI_URL        | http://127.0.0.1:8000                 | https://evidently.example.com (links)     |
-| DRIFT_EVIDENTLY_API_URL       | (a local workspace, <data dir>/evidently) | http://evidently-ui:8000              |
+| DRIFT_EVIDENTLY_API_URL       | (a local workspace, <data dir>/evidently) | http://evidently_ui:8000              |
 | DRIFT_EVIDENTLY_SECRET        | (none)                                | the UI's write secret                     |
 | DRIFT_DATA_DIR                | $DAGSTER_HOME/drift_data              | -                                         |
 """

@@ -2,8 +2,8 @@
 
 Dagster's UPath IO managers refuse an output for several partitions ("does not support persisting an output
 associated with multiple partitions"). The monitor's partitioned assets return a dict by period for a run of
-several periods (drift_platform/partitions.py `output_for`); each period's object is stored where a run of that
-period alone stores it, so inputs load the same way (one object, or a dict by period) whatever wrote them.
+several periods (drift_platform/lib/partitions.py `output_for`); each period's object is stored where a run of
+that period alone stores it, so inputs load the same way (one object, or a dict by period) whatever wrote them.
 """
 
 from typing import Any

@@ -216,25 +216,25 @@ class S3ObjectStore(ObjectStore):
         self.s3_client().put_object(Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type)
         return self.location(key)
 
-    def _download(self, key: str, path: Path) -> None:
+    @contextlib.contextmanager
+    def _missing_as_file_not_found(self, key: str) -> Iterator[None]:
+        """S3's "no such object" for `key` raised as FileNotFoundError; any other client error as it is."""
         from botocore.exceptions import ClientError
 
         try:
-            self.s3_client().download_file(self.bucket, self._key(key), str(path))
+            yield
         except ClientError as exc:
             if _not_found(exc):
                 raise FileNotFoundError(f"no object {key!r} at {self.url(key)}") from exc
             raise
+
+    def _download(self, key: str, path: Path) -> None:
+        with self._missing_as_file_not_found(key):
+            self.s3_client().download_file(self.bucket, self._key(key), str(path))
 
     def read_bytes(self, key: str) -> bytes:
-        from botocore.exceptions import ClientError
-
-        try:
+        with self._missing_as_file_not_found(key):
             return self.s3_client().get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
-        except ClientError as exc:
-            if _not_found(exc):
-                raise FileNotFoundError(f"no object {key!r} at {self.url(key)}") from exc
-            raise
 
     def exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError

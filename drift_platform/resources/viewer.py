@@ -2,10 +2,11 @@
 project, one click from the Dagster UI and from Slack.
 
 Embedded default: a local Evidently workspace folder under the data dir, written directly; `make dev` serves it
-with `evidently ui` on 127.0.0.1:8000. Production: the `evidently-ui` service of docker-compose, written over
+with `evidently ui` on 127.0.0.1:8000. Production: the `evidently_ui` service of docker-compose, written over
 HTTP with Evidently's `RemoteWorkspace` and a write secret (`dg.EnvVar`, never logged). The viewer never holds
 the pipeline back: a push is tried a few times, then the caller records that it failed and carries on
-(drift_platform/viewer.py has the Evidently logic; this resource adds where, retries and a lock).
+(drift_platform/core/evidently_workspace.py has the Evidently logic; this resource adds where, retries and a
+lock).
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 reached through one SQLAlchemy URL.
 
 SQLite file by default, PostgreSQL in production (`postgresql://...`, through psycopg 3 whatever driver the URL
-names). Tables are typed from a
-`TableLayout` (a dataset spec's columns and types, drift_platform/dataset.py) with a primary key on the time
-column, so a duplicate row is impossible, not just unlikely.
+names). Tables are typed from a `TableLayout` (a dataset spec's columns and types,
+drift_platform/core/intake/dataset.py) with a primary key on the time column, so a duplicate row is impossible,
+not just unlikely.
 Replacing a window (delete + insert) is one transaction. On PostgreSQL rows go in with psycopg 3's
 `cursor.copy()` (`COPY ... FROM STDIN`), as CSV made by pyarrow a slice of rows at a time while the server parses
 the previous ones, and come back with `COPY (SELECT ...) TO STDOUT` parsed by pyarrow (1M rows: ~2 s instead of

@@ -126,57 +126,92 @@ def conform(
 
     Columns may come under their identifiers or their source names. Unknown extra columns are dropped (the caller
     reports them); a violation raises DataContractError naming the rule, the columns and a few offending rows
-    with their count.
+    with their count. The rules, in order: required columns, datetimes readable, types, datetime and key present,
+    key unique, datetimes in the window, missing values within the share, target non-negative.
     """
     df = to_identifiers(df, spec)
+    require_columns(df, spec)
+    df = read_times(df[list(spec.columns)], spec, timezone)
+    out = pd.DataFrame(index=df.index)
+    for col, typ in spec.columns.items():
+        out[col] = typed_column(df, spec, col, typ)
+    require_identity(out, df, spec)
+    require_unique_key(out, spec)
+    if window is not None:
+        require_in_window(out, spec, window)
+    limit_missing(out, spec)
+    if spec.target_nonnegative:
+        require_nonnegative_target(out, spec)
+    order = [spec.datetime_column, *(c for c in spec.key if c != spec.datetime_column)]
+    return out.sort_values(order, kind="stable").reset_index(drop=True)
+
+
+def require_columns(df: pd.DataFrame, spec: DatasetSpec) -> None:
+    """Every column the spec declares is present (under its identifier: `to_identifiers` first)."""
     missing = [c for c in spec.columns if c not in df.columns]
     if missing:
         raise DataContractError(
             f"missing required column(s) [{', '.join(spec.described(c) for c in missing)}]; the dataset spec "
             f"{spec.name!r} declares them"
         )
-    df = read_times(df[list(spec.columns)], spec, timezone)
-    out = pd.DataFrame(index=df.index)
-    for col, typ in spec.columns.items():
-        raw = df[col]
-        if typ == "datetime":
-            out[col] = raw
-        elif typ in ("int", "float", "bool"):
-            parsed = pd.to_numeric(raw, errors="coerce")
-            bad = parsed.isna() & raw.notna()
-            if bad.any():
-                raise DataContractError(
-                    f"column {spec.described(col)} must be {typ}: non-numeric value in {_examples(df, bad, [col])}")
-            if typ == "int":
-                fractional = parsed.notna() & (parsed != parsed.round())
-                if fractional.any():
-                    raise DataContractError(
-                        f"column {spec.described(col)} must be int: fractional value in "
-                        f"{_examples(df, fractional, [col])}")
-            out[col] = parsed.astype(pandas_dtype(typ, bool(parsed.isna().any())))
-        else:
-            out[col] = raw.astype("string").astype(object).where(raw.notna(), None)
 
-    dt_col, key = spec.datetime_column, spec.key
-    for col in dict.fromkeys([dt_col, *key]):
+
+def typed_column(df: pd.DataFrame, spec: DatasetSpec, col: str, typ: str) -> pd.Series:
+    """The column under its declared type: datetimes as read, numbers coerced (a non-numeric value, or a
+    fractional one in an int column, raises), anything else as text with None where missing."""
+    raw = df[col]
+    if typ == "datetime":
+        return raw
+    if typ not in ("int", "float", "bool"):
+        return raw.astype("string").astype(object).where(raw.notna(), None)
+    parsed = pd.to_numeric(raw, errors="coerce")
+    bad = parsed.isna() & raw.notna()
+    if bad.any():
+        raise DataContractError(
+            f"column {spec.described(col)} must be {typ}: non-numeric value in {_examples(df, bad, [col])}")
+    if typ == "int":
+        fractional = parsed.notna() & (parsed != parsed.round())
+        if fractional.any():
+            raise DataContractError(
+                f"column {spec.described(col)} must be int: fractional value in "
+                f"{_examples(df, fractional, [col])}")
+    return parsed.astype(pandas_dtype(typ, bool(parsed.isna().any())))
+
+
+def require_identity(out: pd.DataFrame, df: pd.DataFrame, spec: DatasetSpec) -> None:
+    """No missing datetime or key value (`out` typed; the examples shown from `df`, the values as read)."""
+    dt_col = spec.datetime_column
+    for col in dict.fromkeys([dt_col, *spec.key]):
         null = out[col].isna()
         if null.any():
             what = "datetime" if col == dt_col else "key value"
             raise DataContractError(f"column {spec.described(col)}: missing {what} in {_examples(df, null, [col])}")
+
+
+def require_unique_key(out: pd.DataFrame, spec: DatasetSpec) -> None:
+    """No two rows share the key (the datetime column when the spec declares no key)."""
+    dt_col, key = spec.datetime_column, spec.key
     dup = out.duplicated(subset=key, keep=False)
     if dup.any():
         what = "duplicate datetimes" if key == [dt_col] else f"duplicate key {tuple(key)}"
         raise DataContractError(
             f"{'column ' + spec.described(dt_col) + ': ' if key == [dt_col] else ''}{what} in "
             f"{_examples(out, dup, key)}")
-    if window is not None:
-        start, end = window
-        outside = (out[dt_col] < start) | (out[dt_col] >= end)
-        if outside.any():
-            raise DataContractError(
-                f"column {spec.described(dt_col)}: datetimes outside the window [{start:%Y-%m-%d}, {end:%Y-%m-%d}) in "
-                + _examples(out, outside, [dt_col])
-            )
+
+
+def require_in_window(out: pd.DataFrame, spec: DatasetSpec, window: tuple[pd.Timestamp, pd.Timestamp]) -> None:
+    """Every datetime in the half-open window [start, end)."""
+    dt_col, (start, end) = spec.datetime_column, window
+    outside = (out[dt_col] < start) | (out[dt_col] >= end)
+    if outside.any():
+        raise DataContractError(
+            f"column {spec.described(dt_col)}: datetimes outside the window [{start:%Y-%m-%d}, {end:%Y-%m-%d}) in "
+            + _examples(out, outside, [dt_col])
+        )
+
+
+def limit_missing(out: pd.DataFrame, spec: DatasetSpec) -> None:
+    """No feature or target column misses more than the spec's `max_missing_share` of the values."""
     for col in [*spec.features, spec.target]:
         missing = out[col].isna()
         share = float(missing.mean()) if len(out) else 0.0
@@ -185,13 +220,14 @@ def conform(
                 f"column {spec.described(col)}: {int(missing.sum())} of {len(out)} values missing ({share:.0%}), "
                 f"above max_missing_share {spec.max_missing_share:.0%}; e.g. rows {list(out.index[missing][:3])}"
             )
-    if spec.target_nonnegative:
-        negative = out[spec.target] < 0
-        if negative.any():
-            raise DataContractError(
-                f"target {spec.described(spec.target)} must be non-negative: {_examples(out, negative, [spec.target])}")
-    order = [dt_col, *(c for c in key if c != dt_col)]
-    return out.sort_values(order, kind="stable").reset_index(drop=True)
+
+
+def require_nonnegative_target(out: pd.DataFrame, spec: DatasetSpec) -> None:
+    """No negative target value (applied when the spec sets `target_nonnegative`)."""
+    negative = out[spec.target] < 0
+    if negative.any():
+        raise DataContractError(
+            f"target {spec.described(spec.target)} must be non-negative: {_examples(out, negative, [spec.target])}")
 
 
 def extra_columns(df: pd.DataFrame, spec: DatasetSpec) -> list[str]:

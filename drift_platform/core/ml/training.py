@@ -229,41 +229,25 @@ def compare_models(
     about the champion's data, the two score alike, and the margin keeps the champion. Fewer than
     `min_eval_rows` rows, or fewer than `min_fit_rows` rows before them, means no fair comparison (`problem`).
     """
-    from sklearn.base import clone
-
-    data = complete_rows(history, spec).reset_index(drop=True)
-    when = data[spec.datetime_column]
-    periods = period_start(when, cadence)
-    last = sorted(periods.unique())[-settings.eval_periods:] if len(data) else []
-    in_window = periods.isin(last)
-    seen = pd.Series(False, index=data.index)
-    if champion is not None and champion_seen_until is not None:
-        seen = when <= pd.Timestamp(champion_seen_until)
-    evaluated = data[in_window & ~seen]
-    excluded = int((in_window & seen).sum())
-
-    def incomparable(problem: str, fit_rows: int = 0) -> GateComparison:
-        return GateComparison([], len(evaluated), fit_rows, excluded, None, None, problem=problem)
-
+    data, periods, evaluated, excluded = gate_rows(
+        history, spec, settings.eval_periods, champion_seen_until if champion is not None else None, cadence
+    )
     if len(evaluated) < settings.min_eval_rows:
-        return incomparable(
+        problem = (
             f"only {len(evaluated)} labelled row(s) in the last {settings.eval_periods} period(s) of the history "
             f"that the champion's fit has not seen (at least {settings.min_eval_rows} needed)"
         )
+        return incomparable(evaluated, excluded, 0, problem)
     start = evaluated[spec.datetime_column].min()
-    first_fit = int((when < start).sum())
+    first_fit = int((data[spec.datetime_column] < start).sum())
     if first_fit < settings.min_fit_rows:
-        return incomparable(
+        problem = (
             f"only {first_fit} row(s) before {start:%Y-%m-%d} to refit the challenger on "
-            f"(at least {settings.min_fit_rows} needed)", first_fit
+            f"(at least {settings.min_fit_rows} needed)"
         )
-    predicted = pd.Series(np.nan, index=evaluated.index, dtype=float)
+        return incomparable(evaluated, excluded, first_fit, problem)
     eval_periods = periods[evaluated.index]
-    for period in sorted(eval_periods.unique()):
-        rows = evaluated[eval_periods == period]
-        fit = data[when < rows[spec.datetime_column].min()]
-        refit = clone(challenger).fit(fit[spec.features], fit[spec.target].astype(float))
-        predicted.loc[rows.index] = refit.predict(rows[spec.features])
+    predicted = walk_forward_predictions(challenger, data, evaluated, eval_periods, spec)
     y = evaluated[spec.target].astype(float)
     champion_rmsle = rmsle(y, champion.predict(evaluated[spec.features])) if champion is not None else None
     return GateComparison(
@@ -276,6 +260,50 @@ def compare_models(
         eval_start=pd.Timestamp(start),
         eval_end=pd.Timestamp(evaluated[spec.datetime_column].max()),
     )
+
+
+def gate_rows(
+    history: pd.DataFrame,
+    spec: DatasetSpec,
+    eval_periods: int,
+    seen_until: pd.Timestamp | None,
+    cadence: str = "weekly",
+) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame, int]:
+    """The rows a gate scores the models on. Returns the complete labelled rows in time order (index 0..n-1),
+    the start of each one's period, the rows to evaluate (those of the last `eval_periods` periods after
+    `seen_until`, when given) and how many rows of those periods were left out for being seen."""
+    data = complete_rows(history, spec).reset_index(drop=True)
+    when = data[spec.datetime_column]
+    periods = period_start(when, cadence)
+    last = sorted(periods.unique())[-eval_periods:] if len(data) else []
+    in_window = periods.isin(last)
+    seen = pd.Series(False, index=data.index)
+    if seen_until is not None:
+        seen = when <= pd.Timestamp(seen_until)
+    return data, periods, data[in_window & ~seen], int((in_window & seen).sum())
+
+
+def incomparable(evaluated: pd.DataFrame, excluded: int, fit_rows: int, problem: str) -> GateComparison:
+    """A comparison that could not be made fairly: no periods, no scores, and why (`problem`)."""
+    return GateComparison([], len(evaluated), fit_rows, excluded, None, None, problem=problem)
+
+
+def walk_forward_predictions(
+    challenger: Any, data: pd.DataFrame, evaluated: pd.DataFrame, eval_periods: pd.Series, spec: DatasetSpec
+) -> pd.Series:
+    """The challenger's recipe refitted period by period: for each period of `eval_periods` (one per evaluated
+    row), a clone of `challenger` fitted on every row of `data` before the period's first evaluated row predicts
+    that period's rows. Indexed like `evaluated`."""
+    from sklearn.base import clone
+
+    when = data[spec.datetime_column]
+    predicted = pd.Series(np.nan, index=evaluated.index, dtype=float)
+    for period in sorted(eval_periods.unique()):
+        rows = evaluated[eval_periods == period]
+        fit = data[when < rows[spec.datetime_column].min()]
+        refit = clone(challenger).fit(fit[spec.features], fit[spec.target].astype(float))
+        predicted.loc[rows.index] = refit.predict(rows[spec.features])
+    return predicted
 
 
 def decide(comparison: GateComparison, has_champion: bool, min_improvement: float) -> GateDecision:

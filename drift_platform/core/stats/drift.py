@@ -8,10 +8,10 @@ Evidently's `DataDriftPreset` computes every column's drift three times (once pe
 over all rows: ~70-90 s and 1.6 GB for 1M x 12 columns. `compute_drift` splits the work in two:
 
 1. Decisions, on ALL rows: for each monitored column, the test Evidently 0.7.23 would pick (or the one
-   configured), with Evidently's thresholds, computed by drift_platform/reference_stats.py from the reference's
-   statistics (sorted values, category counts, distinct counts: built once per reference version and kept by
-   the platform) and the current column, which alone is sorted and counted. Scores equal Evidently's within
-   1e-9 relative and decisions are identical: drift_platform_tests/test_drift.py and test_reference_stats.py
+   configured), with Evidently's thresholds, computed by drift_platform/core/stats/reference_stats.py from the
+   reference's statistics (sorted values, category counts, distinct counts: built once per reference version
+   and kept by the platform) and the current column, which alone is sorted and counted. Scores equal
+   Evidently's within 1e-9 relative and decisions are identical: drift_platform_tests/test_drift.py and test_reference_stats.py
    run Evidently's own preset and `StatTest`s (`column_drift` below) on the same rows. Columns are decided by a
    small pool of threads, a few at a time, with progress in the log on long runs.
 2. The visual report, on a bounded seeded sample (`REPORT_SAMPLE_ROWS` rows of each side; all rows when a side
@@ -120,6 +120,13 @@ def parse_snapshot(snapshot: Mapping[str, Any], drift_share: float) -> tuple[lis
     if count is None or share is None:
         raise ValueError("the Evidently snapshot has no DriftedColumnsCount metric")
     return columns, count, share
+
+
+def snapshot_drift_share(snapshot: Mapping[str, Any]) -> float:
+    """The dataset-level drift share threshold an Evidently snapshot dict was made with (its
+    DriftedColumnsCount metric's config; 0.5, Evidently's default, when it names none)."""
+    return next((m["config"].get("drift_share", 0.5) for m in snapshot["metrics"]
+                 if m["config"].get("type", "").endswith(":DriftedColumnsCount")), 0.5)
 
 
 # --- one column through Evidently's StatTest, the reference implementation the tests hold to --------------------------
@@ -367,47 +374,19 @@ def render_report(
     """Evidently's preset on (a sample of) both sides: the HTML bytes, the JSON document and the snapshot. The
     reference side is the sample kept in its statistics; `tests` names the Evidently test each column was decided
     with."""
-    import tempfile
-    from pathlib import Path
-
-    from evidently import DataDefinition, Dataset, Report
-    from evidently.presets import DataDriftPreset
-
     monitored = report_columns(result, settings.report_max_columns)
     capped = len(monitored) < len(kinds)
-    kinds = {c: kinds[c] for c in monitored}
     ref_sample = seeded_sample(reference.sample, monitored, sample_rows, seed)
     cur_sample = seeded_sample(current, monitored, sample_rows, seed + 1)
     sampled = len(ref_sample) < reference.rows or len(cur_sample) < len(current)
-    if sampled or capped:
-        # Same test and threshold as the decisions: only the rows differ, never the method.
-        preset_kwargs = {
-            "drift_share": settings.drift_share,
-            "per_column_method": {c: tests[c] for c in monitored},
-            "per_column_threshold": {c.column: c.threshold for c in result.columns if c.column in kinds},
-        }
-    else:
-        preset_kwargs = settings.preset_kwargs()
-    definition = DataDefinition(
-        numerical_columns=[c for c, k in kinds.items() if k == NUM],
-        categorical_columns=[c for c, k in kinds.items() if k == CAT],
-    )
-    report = Report([DataDriftPreset(columns=monitored, **preset_kwargs)], include_tests=True)
-    run = run or RunInfo()
-    snapshot = report.run(  # current first, then reference
-        Dataset.from_pandas(cur_sample, data_definition=definition),
-        Dataset.from_pandas(ref_sample, data_definition=definition),
-        timestamp=run.timestamp,
-        name=run.name,
-        metadata={**run.metadata, "drift_platform/sampled": str(sampled).lower(),
-                  "drift_platform/columns_shown": f"{len(monitored)} of {len(result.columns)}",
-                  "drift_platform/drift_share_all_columns": f"{result.share:.6g}"},
-        tags=list(run.tags),
-    )
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "report.html"
-        snapshot.save_html(str(path))
-        html = path.read_bytes()
+    # Sampled or capped: the same test and threshold as the decisions; only the rows differ, never the method.
+    preset_kwargs = (_pinned_preset_kwargs(settings, result, tests, monitored) if sampled or capped
+                     else settings.preset_kwargs())
+    snapshot = _run_preset(cur_sample, ref_sample, {c: kinds[c] for c in monitored}, preset_kwargs, run,
+                           {"drift_platform/sampled": str(sampled).lower(),
+                            "drift_platform/columns_shown": f"{len(monitored)} of {len(result.columns)}",
+                            "drift_platform/drift_share_all_columns": f"{result.share:.6g}"})
+    html = _snapshot_html(snapshot)
     sample = {
         "sampled": sampled,
         "columns_shown": list(monitored),
@@ -421,6 +400,57 @@ def render_report(
     if sampled or capped:
         html = _with_banner(html, sample, totals, result)
     return html, report_document(json.loads(snapshot.json()), result, sample, totals), snapshot
+
+
+def _pinned_preset_kwargs(
+    settings: DriftSettings, result: DriftResult, tests: Mapping[str, str], monitored: Sequence[str]
+) -> dict[str, Any]:
+    """The preset's arguments pinning each shown column to the test and threshold it was decided with."""
+    return {
+        "drift_share": settings.drift_share,
+        "per_column_method": {c: tests[c] for c in monitored},
+        "per_column_threshold": {c.column: c.threshold for c in result.columns if c.column in monitored},
+    }
+
+
+def _run_preset(
+    cur_sample: pd.DataFrame,
+    ref_sample: pd.DataFrame,
+    kinds: Mapping[str, str],
+    preset_kwargs: Mapping[str, Any],
+    run: RunInfo | None,
+    sample_metadata: Mapping[str, str],
+) -> Any:
+    """Evidently's DataDriftPreset (with its tests) over the `kinds` columns: the snapshot, named by `run`,
+    with `sample_metadata` (what was sampled and shown) added to the run's metadata."""
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
+    definition = DataDefinition(
+        numerical_columns=[c for c, k in kinds.items() if k == NUM],
+        categorical_columns=[c for c, k in kinds.items() if k == CAT],
+    )
+    report = Report([DataDriftPreset(columns=list(kinds), **preset_kwargs)], include_tests=True)
+    run = run or RunInfo()
+    return report.run(  # current first, then reference
+        Dataset.from_pandas(cur_sample, data_definition=definition),
+        Dataset.from_pandas(ref_sample, data_definition=definition),
+        timestamp=run.timestamp,
+        name=run.name,
+        metadata={**run.metadata, **sample_metadata},
+        tags=list(run.tags),
+    )
+
+
+def _snapshot_html(snapshot: Any) -> bytes:
+    """The snapshot's HTML report, as Evidently saves it."""
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "report.html"
+        snapshot.save_html(str(path))
+        return path.read_bytes()
 
 
 def report_document(

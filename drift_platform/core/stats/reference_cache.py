@@ -1,7 +1,7 @@
 """The reference's drift statistics, computed once per reference version and kept in the store beside it.
 
 Layout under a monitor's folder of the object store (`<store>/<monitor>/`):
-    reference_stats/<version>.npz    the statistics (drift_platform/reference_stats.py; numpy arrays, no pickle),
+    reference_stats/<version>.npz    the statistics (core/stats/reference_stats.py; numpy arrays, no pickle),
                                      named by the sha256 of the reference's content, never overwritten
     reference_stats/<version>.json   its manifest: the artifact's sha256, rows, columns, format, when it was built
     reference_stats/current.json     the pointer: the version in use and the warehouse fingerprint of the table it

@@ -1,47 +1,38 @@
-"""Monitoring: each period's drift report of the current batch against the reference."""
+"""Monitoring: each period's drift report of the current batch against the reference.
 
+The report's summary and metadata figures are plain values from drift_platform/core/stats/report.py; this
+module runs the drift, stores the reports, pushes them to Evidently's UI and turns the figures into Dagster
+metadata.
+The op that pushes the reports the viewer missed is in drift_platform/lib/ops/viewer_sync.py.
+"""
+
+from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
 
 from drift_platform.core.names import CURRENT_BATCH, DRIFT_REPORT, MONITORING, REFERENCE_DATA
 from drift_platform.core.settings import Monitor
+from drift_platform.core.stats.report import Markdown, period_values, report_summary, result_values
 from drift_platform.lib.assets import DataFrame, asset_args, asset_key
 from drift_platform.lib.assets.ingestion import reference_statistics
 from drift_platform.lib.partitions import by_period, output_for, period_step_args, period_windows
 from drift_platform.lib.run_config import run_config_class, settings_from
 from drift_platform.resources import ObjectStore, ReportViewer, WarehouseResource
 
-TOP_DRIFTED = 5
-# Below this many rows in the period, the per-column tests have little power (docs/statistics.md, measured at the
-# bike sample's 28 reference vs 7 current rows): the report's metadata says so with the measured figures.
-SMALL_PERIOD_ROWS = 30
-SMALL_PERIOD_NOTE = (
-    "{rows} rows in the period: at the sample's size (28 reference vs 7 period rows, docs/statistics.md) "
-    "no_dataset_drift caught a 1 sd shift of one column in 1.2 % of periods and of two columns in 7.2 %, any "
-    "single column's test false-alarmed in 24 % of quiet periods, and no_multivariate_drift caught a 1 sd shift "
-    "in 24 % and a flipped correlation in 60 % at 5.6 % false alarms. Read a pass as 'not shown', not 'no drift'."
-)
+# A report's figures by type: the Dagster metadata value each becomes (exact types: a bool is not an int).
+METADATA_KINDS = {
+    bool: dg.MetadataValue.bool,
+    int: dg.MetadataValue.int,
+    float: dg.MetadataValue.float,
+    str: dg.MetadataValue.text,
+    Markdown: lambda value: dg.MetadataValue.md(str(value)),
+}
 
 
 def report_key(partition: str, run_id: str, suffix: str) -> str:
     """Reports are versioned per run: re-running a period keeps the earlier report."""
     return f"drift_reports/{partition}/{run_id}.{suffix}"
-
-
-def top_drifted(columns, limit: int = TOP_DRIFTED) -> str:
-    """The drifted columns, furthest past their threshold first, e.g. "temp (K-S p_value 1.2e-05 < 0.05)".
-
-    Scores point both ways (a p-value drifts below its threshold, a distance above it), so a column's distance
-    past the threshold is the ratio of the two, whichever way round is above 1."""
-
-    from drift_platform.core.stats.drift import drift_margin
-
-    drifted = sorted((c for c in columns if c.drifted), key=drift_margin, reverse=True)[:limit]
-    return ", ".join(
-        f"{c.column} ({c.method} {c.score:.3g} {'<' if c.score < c.threshold else '>='} {c.threshold:.3g})"
-        for c in drifted
-    ) or "-"
 
 
 VIEWER_RUN_ID = "evidently_run_id"
@@ -123,7 +114,72 @@ def multivariate_summary(monitor: Monitor, reference, current, folder, log) -> d
     return {**result.summary(), "severity": settings.severity}
 
 
+def as_metadata(values: Mapping[str, Any]) -> dict[str, dg.MetadataValue]:
+    """Plain report figures (drift_platform/core/stats/report.py) as Dagster metadata, each by its type."""
+    return {key: METADATA_KINDS[type(value)](value) for key, value in values.items()}
+
+
+def run_drift(context, monitor: Monitor, config: dg.Config, reference, current_batch: DataFrame,
+              partition: str, period_start):
+    """The period's drift result, its Evidently snapshot named after the period and the Dagster run."""
+    from drift_platform.core.stats.drift import RunInfo, compute_drift
+
+    run_id = context.run.run_id
+    run = RunInfo(timestamp=period_start.to_pydatetime(), name=f"{monitor.period_label} {partition}",
+                  metadata={"monitor": monitor.name, "period": partition, "dagster_run_id": run_id})
+    settings = settings_from(config, monitor.drift)
+    return compute_drift(reference, current_batch, monitor.spec, settings, run=run, log=context.log.info)
+
+
+def store_reports(folder, result, partition: str, run_id: str) -> tuple[str, str]:
+    """The HTML and JSON reports written to the monitor's folder of the store: their keys."""
+    html_key, json_key = report_key(partition, run_id, "html"), report_key(partition, run_id, "json")
+    folder.write_bytes(html_key, result.report_html, "text/html")
+    folder.write_bytes(json_key, result.report_json.encode(), "application/json")
+    return html_key, json_key
+
+
+def report_metadata(result, reference, how: str, current_rows: int, multivariate: dict | None,
+                    links: tuple[dg.MetadataValue, dg.MetadataValue],
+                    viewed: dict[str, dg.MetadataValue]) -> dict[str, dg.MetadataValue]:
+    """The period's metadata: the result's figures, the reports' links, the reference and the period's rows,
+    what the viewer did, then the small-period note, the multivariate figures and each column's score and flag."""
+    return {
+        **as_metadata(result_values(result)),
+        "report_html": links[0],
+        "report_json": links[1],
+        "reference_rows": dg.MetadataValue.int(reference.rows),
+        "reference_version": dg.MetadataValue.text(reference.version),
+        "reference_stats": dg.MetadataValue.text(how),
+        "current_rows": dg.MetadataValue.int(current_rows),
+        **viewed,
+        **as_metadata(period_values(result, current_rows, multivariate)),
+    }
+
+
+def report_period(context, monitor: Monitor, config: dg.Config, reference, how: str, current_batch: DataFrame,
+                  partition: str, period_start, store: ObjectStore,
+                  viewer: ReportViewer) -> tuple[dict, dict]:
+    """One period's report: stored, pushed to the viewer; its summary (the check's input) and metadata."""
+    run_id = context.run.run_id
+    result = run_drift(context, monitor, config, reference, current_batch, partition, period_start)
+    folder = store.scoped(monitor.name)
+    multivariate = multivariate_summary(monitor, reference, current_batch, folder, context.log)
+    html_key, json_key = store_reports(folder, result, partition, run_id)
+    viewed = push_to_viewer(context, viewer, monitor, result, partition, context.asset_key, folder,
+                            report_key(partition, run_id, "snapshot.json"))
+    summary = report_summary(
+        result, reference, len(current_batch), multivariate, monitor=monitor.name, period=partition,
+        locations=(folder.location(html_key), folder.location(json_key)),
+        report_url=viewed["report_url"].value if "report_url" in viewed else None,
+    )
+    metadata = report_metadata(result, reference, how, len(current_batch), multivariate,
+                               (folder.link(html_key), folder.link(json_key)), viewed)
+    return summary, metadata
+
+
 def build_drift_report(monitor: Monitor, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    """The monitor's `drift_report` asset, with its run config (the monitor's drift settings)."""
     DriftConfig = run_config_class(monitor.drift, f"DriftConfig_{monitor.name}")  # noqa: N806
 
     @dg.asset(
@@ -148,112 +204,10 @@ def build_drift_report(monitor: Monitor, partitions: dg.PartitionsDefinition) ->
         batches, windows = by_period(context, current_batch), period_windows(context, partitions)
         summaries = {}
         for partition in windows:  # one period, or each period of a backfill run
-            summary, metadata = report_period(context, config, reference, how, batches[partition], partition,
-                                              windows[partition][0], store, viewer)
+            summary, metadata = report_period(context, monitor, config, reference, how, batches[partition],
+                                              partition, windows[partition][0], store, viewer)
             context.add_asset_metadata(metadata, partition_key=partition)
             summaries[partition] = summary
         return dg.Output(output_for(summaries))
 
-    def report_period(context, config, reference, how, current_batch, partition, period_start, store, viewer):
-        """One period's report: stored, pushed to the viewer; its summary (the check's input) and metadata."""
-        from drift_platform.core.stats.drift import RunInfo, compute_drift
-
-        run_id = context.run.run_id
-        run = RunInfo(timestamp=period_start.to_pydatetime(), name=f"{monitor.period_label} {partition}",
-                      metadata={"monitor": monitor.name, "period": partition, "dagster_run_id": run_id})
-        result = compute_drift(reference, current_batch, monitor.spec, settings_from(config, monitor.drift), run=run,
-                               log=context.log.info)
-
-        folder = store.scoped(monitor.name)
-        multivariate = multivariate_summary(monitor, reference, current_batch, folder, context.log)
-        html_key, json_key = report_key(partition, run_id, "html"), report_key(partition, run_id, "json")
-        folder.write_bytes(html_key, result.report_html, "text/html")
-        folder.write_bytes(json_key, result.report_json.encode(), "application/json")
-        viewed = push_to_viewer(context, viewer, monitor, result, partition, context.asset_key, folder,
-                                report_key(partition, run_id, "snapshot.json"))
-        summary = {
-            **result.summary(),
-            "monitor": monitor.name,
-            "period": partition,
-            "report_html": folder.location(html_key),
-            "report_json": folder.location(json_key),
-            "report_url": viewed["report_url"].value if "report_url" in viewed else None,
-            "reference_rows": reference.rows,
-            "reference_version": reference.version,
-            "current_rows": len(current_batch),
-            "multivariate": multivariate,
-        }
-        metadata: dict[str, dg.MetadataValue] = {
-            "dataset_drift": dg.MetadataValue.bool(result.dataset_drift),
-            "drift_share": dg.MetadataValue.float(result.share),
-            "drift_share_threshold": dg.MetadataValue.float(result.drift_share_threshold),
-            "drifted_columns": dg.MetadataValue.int(result.drifted_count),
-            "monitored_columns": dg.MetadataValue.int(len(result.columns)),
-            "columns": dg.MetadataValue.md(result.table().to_markdown(index=False, floatfmt=".4g")),
-            "top_drifted_columns": dg.MetadataValue.text(top_drifted(result.columns)),
-            "report_html": folder.link(html_key),
-            "report_json": folder.link(json_key),
-            "reference_rows": dg.MetadataValue.int(reference.rows),
-            "reference_version": dg.MetadataValue.text(reference.version),
-            "reference_stats": dg.MetadataValue.text(how),
-            "current_rows": dg.MetadataValue.int(len(current_batch)),
-            **viewed,
-        }
-        if len(current_batch) < SMALL_PERIOD_ROWS:
-            metadata["small_period_note"] = dg.MetadataValue.text(SMALL_PERIOD_NOTE.format(rows=len(current_batch)))
-        if multivariate is not None and "auc" in multivariate:
-            metadata["multivariate_auc"] = dg.MetadataValue.float(multivariate["auc"])
-            metadata["multivariate_threshold"] = dg.MetadataValue.float(multivariate["threshold"])
-        for column in result.columns:
-            metadata[f"score/{column.column}"] = dg.MetadataValue.float(column.score)
-            metadata[f"drifted/{column.column}"] = dg.MetadataValue.int(int(column.drifted))
-        return summary, metadata
-
     return drift_report
-
-
-def unpushed_reports(instance: dg.DagsterInstance, key: dg.AssetKey) -> dict[str, str]:
-    """Periods whose latest report the viewer did not take, and no later push did: period -> snapshot key."""
-    latest: dict[str, Any] = {}
-    for record in instance.fetch_materializations(key, limit=10_000, ascending=True).records:
-        latest[record.partition_key] = record
-    pushed_later = {
-        record.partition_key: record.storage_id
-        for record in instance.fetch_observations(key, limit=10_000, ascending=True).records
-        if VIEWER_RUN_ID in record.asset_observation.metadata
-    }
-    waiting = {}
-    for period, record in latest.items():
-        metadata = record.asset_materialization.metadata
-        if VIEWER_SNAPSHOT in metadata and pushed_later.get(period, -1) < record.storage_id:
-            waiting[period] = str(metadata[VIEWER_SNAPSHOT].value)
-    return dict(sorted(waiting.items()))
-
-
-def build_viewer_sync(monitor: Monitor) -> dg.OpDefinition:
-    """The op of `<monitor>_viewer_sync_job`: push the reports the viewer missed, oldest period first."""
-    key = asset_key(monitor, DRIFT_REPORT)
-
-    @dg.op(name=f"{monitor.name}_push_missing_reports",
-           description="Push to Evidently's UI every period's latest drift report it did not take (down or slow at "
-           "the time); each push is recorded as an observation of drift_report with the run's link.")
-    def push_missing_reports(context: dg.OpExecutionContext, store: ObjectStore, viewer: ReportViewer) -> None:
-        from evidently.core.report import Snapshot
-
-        folder, pushed = store.scoped(monitor.name), 0
-        waiting = unpushed_reports(context.instance, key)
-        for period, snapshot_key in waiting.items():
-            snapshot = Snapshot.loads(folder.read_bytes(snapshot_key).decode())
-            summary = snapshot.dict()
-            threshold = next((m["config"].get("drift_share", 0.5) for m in summary["metrics"]
-                              if m["config"].get("type", "").endswith(":DriftedColumnsCount")), 0.5)
-            published = viewer.publish(monitor.name, monitor.description, snapshot, monitor.spec.monitored_columns,
-                                       threshold, replaces=recorded_viewer_runs(context.instance, key, period),
-                                       log=context.log)
-            context.log_event(dg.AssetObservation(asset_key=key, partition=period, metadata={
-                "report_url": dg.MetadataValue.url(published.url), "viewer_push": dg.MetadataValue.text("ok (later)"),
-                VIEWER_RUN_ID: dg.MetadataValue.text(published.run_id)}))
-            pushed += 1
-        context.log.info(f"pushed {pushed} report(s) the viewer had missed" if pushed else "nothing to push")
-
-    return push_missing_reports

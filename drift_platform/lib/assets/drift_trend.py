@@ -3,61 +3,33 @@
 `drift_trend` reads the latest `drift_report` materialization of every period from the Dagster instance (their
 metadata: drift share, threshold, verdict, `score/<column>` and `drifted/<column>`), so it needs no store of
 its own and always agrees with what the UI shows per partition. The table and the chart are plain functions
-of those rows (`trend_frame`, `trend_markdown`, `render_chart`); the asset reads, calls them, writes the PNG
-to the report store and reports metadata.
+of those rows (drift_platform/core/stats/trend.py: `trend_frame`, `trend_markdown`, `render_chart`); the asset
+reads, calls them, writes the PNG to the report store and reports metadata.
 
 It materializes by itself after any period's report changes (`<monitor>_drift_trend_sensor`, an
-automation-condition sensor run by the daemon), waiting while a run of the period is still in progress.
+automation-condition sensor run by the daemon, drift_platform/lib/sensors/trend.py), waiting while a run of
+the period is still in progress.
 """
 
-import base64
-import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import dagster as dg
 
 from drift_platform.core.names import DRIFT_REPORT, DRIFT_TREND, MONITORING
 from drift_platform.core.settings import Monitor
-from drift_platform.lib.assets import DataFrame, asset_args, asset_key
+from drift_platform.core.stats.trend import (
+    PeriodDrift,
+    chart_preview,
+    period_from_metadata,
+    render_chart,
+    trend_frame,
+    trend_markdown,
+    trend_values,
+)
+from drift_platform.lib.assets import asset_args, asset_key
 from drift_platform.resources import ObjectStore
 
 PAGE_SIZE = 500
-# Inline the chart in the metadata (a markdown image with a data URL) up to this size; bigger ones are linked only.
-INLINE_CHART_MAX_BYTES = 400_000
-# Scores are written into the heatmap's cells up to this many periods; beyond that only the colours.
-ANNOTATE_MAX_PERIODS = 30
-
-
-@dataclass(frozen=True)
-class PeriodDrift:
-    """One period's drift, as its latest drift_report materialization recorded it."""
-
-    period: str
-    drift_share: float
-    threshold: float
-    dataset_drift: bool
-    scores: Mapping[str, float] = field(default_factory=dict)
-    drifted: Mapping[str, bool | None] = field(default_factory=dict)  # None: not recorded (older reports)
-    report: str = "-"
-    run_id: str = ""
-
-
-def period_from_metadata(period: str, metadata: Mapping[str, Any], run_id: str = "") -> PeriodDrift:
-    values = {key: getattr(value, "value", value) for key, value in metadata.items()}
-    columns = sorted(key.removeprefix("score/") for key in values if key.startswith("score/"))
-    drifted = {c: (bool(values[f"drifted/{c}"]) if f"drifted/{c}" in values else None) for c in columns}
-    return PeriodDrift(
-        period=period,
-        drift_share=float(values.get("drift_share", math.nan)),
-        threshold=float(values.get("drift_share_threshold", math.nan)),
-        dataset_drift=bool(values.get("dataset_drift", False)),
-        scores={c: float(values[f"score/{c}"]) for c in columns},
-        drifted=drifted,
-        report=str(values.get("report_html", "-")),
-        run_id=run_id,
-    )
 
 
 def latest_periods(instance: dg.DagsterInstance, asset_key: dg.AssetKey) -> list[PeriodDrift]:
@@ -78,101 +50,9 @@ def latest_periods(instance: dg.DagsterInstance, asset_key: dg.AssetKey) -> list
     ]
 
 
-# --- plain functions over the rows -----------------------------------------------------------------------------
-def trend_frame(periods: Sequence[PeriodDrift]) -> DataFrame:
-    """One row a period: drift share, threshold, verdict, then per column its score and drifted flag."""
-    import pandas as pd
-
-    columns = sorted({c for w in periods for c in w.scores})
-    rows = []
-    for w in periods:
-        row: dict[str, Any] = {
-            "period": w.period, "drift_share": w.drift_share, "threshold": w.threshold, "dataset_drift": w.dataset_drift,
-        }  # fmt: skip
-        for c in columns:
-            row[f"score/{c}"] = w.scores.get(c, math.nan)
-            flag = w.drifted.get(c)
-            row[f"drifted/{c}"] = math.nan if flag is None else float(flag)
-        rows.append(row)
-    return pd.DataFrame(rows, columns=["period", "drift_share", "threshold", "dataset_drift",
-                                       *(f"score/{c}" for c in columns), *(f"drifted/{c}" for c in columns)])
-
-
-def frame_columns(frame: DataFrame) -> list[str]:
-    return [c.removeprefix("score/") for c in frame.columns if c.startswith("score/")]
-
-
-def trend_markdown(frame: DataFrame) -> str:
-    """The table as markdown: a drifted column's score in bold."""
-    columns = frame_columns(frame)
-    header = ["period", "drift share", "threshold", "dataset drift", *columns]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for values in frame.to_dict("records"):
-        cells = [values["period"], f"{values['drift_share']:.2f}", f"{values['threshold']:.2f}",
-                 "**yes**" if values["dataset_drift"] else "no"]
-        for c in columns:
-            score, flag = values[f"score/{c}"], values[f"drifted/{c}"]
-            text = "-" if math.isnan(score) else f"{score:.3g}"
-            cells.append(f"**{text}**" if flag == 1 else text)
-        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
-    lines.append("")
-    lines.append("Per column: the drift test's score (a p-value or a distance, by method); **bold** = drifted.")
-    return "\n".join(lines)
-
-
-def render_chart(frame: DataFrame, dpi: int = 90, title: str = "Data drift per period") -> bytes:
-    """A PNG: drift share per period against the threshold, above a heatmap of which columns drifted when."""
-    import io
-
-    import numpy as np
-    from matplotlib.colors import ListedColormap
-    from matplotlib.figure import Figure  # the object API: no pyplot, no GUI backend, safe in any thread
-
-    columns = frame_columns(frame)
-    periods = list(frame["period"])
-    n = len(periods)
-    width = min(24.0, max(8.0, 1.2 + 0.42 * n))
-    fig = Figure(figsize=(width, 3.2 + 0.45 * max(len(columns), 1) + 1.0), dpi=dpi, layout="constrained")
-    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, max(len(columns), 1) * 0.6 + 0.6])
-
-    x = np.arange(n)
-    share = frame["drift_share"].to_numpy(dtype=float)
-    threshold = frame["threshold"].to_numpy(dtype=float)
-    drifted = frame["dataset_drift"].to_numpy(dtype=bool)
-    top.plot(x, share, color="#4a5568", linewidth=1.5, zorder=1)
-    top.scatter(x[~drifted], share[~drifted], color="#2f855a", s=46, zorder=2, label="no dataset drift")
-    top.scatter(x[drifted], share[drifted], color="#c53030", s=46, zorder=2, label="dataset drift")
-    top.step(np.r_[x - 0.5, x[-1] + 0.5] if n else x, np.r_[threshold, threshold[-1]] if n else threshold,
-             where="post", color="#c53030", linestyle="--", linewidth=1.2, label="threshold (drift share)")
-    top.set_ylim(-0.03, 1.05)
-    top.set_ylabel("share of drifted columns")
-    top.set_title(title)
-    top.grid(axis="y", alpha=0.3)
-    top.legend(loc="upper left", fontsize=8, frameon=False, ncols=3)
-
-    flags = np.array([[frame[f"drifted/{c}"].iloc[i] for i in range(n)] for c in columns], dtype=float)
-    if not len(columns):
-        flags = np.full((1, n), np.nan)
-    cmap = ListedColormap(["#c6f6d5", "#feb2b2"]).with_extremes(bad="#e2e8f0")  # grey: not recorded
-    bottom.imshow(np.ma.masked_invalid(flags), cmap=cmap, vmin=0, vmax=1, aspect="auto", interpolation="nearest")
-    bottom.set_yticks(range(len(columns)), columns or ["-"])
-    bottom.set_title("Drifted columns (red) and each test's score", fontsize=10)
-    if n <= ANNOTATE_MAX_PERIODS:
-        for row, c in enumerate(columns):
-            for col in range(n):
-                score = frame[f"score/{c}"].iloc[col]
-                if not math.isnan(score):
-                    bottom.text(col, row, f"{score:.2g}", ha="center", va="center", fontsize=7, color="#1a202c")
-    bottom.set_xticks(x, periods, rotation=60, ha="right", fontsize=8)
-    bottom.set_xlim(-0.5, n - 0.5)
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
-    return buffer.getvalue()
-
-
 # --- the asset -------------------------------------------------------------------------------------------------
 def trend_key(run_id: str) -> str:
+    """Where a run's chart goes in the monitor's folder of the store."""
     return f"drift_trend/{run_id}.png"
 
 
@@ -187,8 +67,27 @@ def trend_condition() -> dg.AutomationCondition:
     ).with_label("missing, or a drift report changed; not while a period runs")
 
 
-def build_drift_trend(monitor: Monitor) -> tuple[dg.AssetsDefinition, dg.SensorDefinition]:
-    """The trend asset and the automation sensor that keeps it fresh."""
+def trend_metadata(periods: list[PeriodDrift], table: str, png: bytes, chart: dg.MetadataValue,
+                   label: str) -> dict[str, dg.MetadataValue]:
+    """The trend's metadata: its figures, the table, the chart's link and (when small enough) the chart."""
+    values = trend_values(periods)
+    metadata: dict[str, dg.MetadataValue] = {
+        "periods": dg.MetadataValue.int(values["periods"]),
+        "drifted_periods": dg.MetadataValue.int(values["drifted_periods"]),
+        "first_period": dg.MetadataValue.text(values["first_period"]),
+        "latest_period": dg.MetadataValue.text(values["latest_period"]),
+        "latest_drift_share": dg.MetadataValue.float(values["latest_drift_share"]),
+        "table": dg.MetadataValue.md(table),
+        "chart": chart,
+    }
+    preview = chart_preview(png, label)
+    if preview is not None:
+        metadata["chart_preview"] = dg.MetadataValue.md(preview)
+    return metadata
+
+
+def build_drift_trend(monitor: Monitor) -> dg.AssetsDefinition:
+    """The trend asset; the automation sensor that keeps it fresh is drift_platform/lib/sensors/trend.py's."""
     report = asset_key(monitor, DRIFT_REPORT)
     label = monitor.period_label
 
@@ -212,27 +111,9 @@ def build_drift_trend(monitor: Monitor) -> tuple[dg.AssetsDefinition, dg.SensorD
         png = render_chart(frame, title=f"{monitor.name}: data drift per {label}")
         folder, key = store.scoped(monitor.name), trend_key(context.run.run_id)
         folder.write_bytes(key, png, "image/png")
-        latest = periods[-1]
-        metadata: dict[str, dg.MetadataValue] = {
-            "periods": dg.MetadataValue.int(len(periods)),
-            "drifted_periods": dg.MetadataValue.int(sum(w.dataset_drift for w in periods)),
-            "first_period": dg.MetadataValue.text(periods[0].period),
-            "latest_period": dg.MetadataValue.text(latest.period),
-            "latest_drift_share": dg.MetadataValue.float(latest.drift_share),
-            "table": dg.MetadataValue.md(trend_markdown(frame)),
-            "chart": folder.link(key),
-        }
-        if len(png) <= INLINE_CHART_MAX_BYTES:
-            encoded = base64.b64encode(png).decode()
-            metadata["chart_preview"] = dg.MetadataValue.md(f"![drift per {label}](data:image/png;base64,{encoded})")
-        context.log.info(f"{len(periods)} {label}(s) from {periods[0].period} to {latest.period}; chart {len(png)} bytes")
+        context.log.info(f"{len(periods)} {label}(s) from {periods[0].period} to {periods[-1].period}; "
+                         f"chart {len(png)} bytes")
+        metadata = trend_metadata(periods, trend_markdown(frame), png, folder.link(key), label)
         return dg.MaterializeResult(metadata=metadata)
 
-    sensor = dg.AutomationConditionSensorDefinition(
-        f"{monitor.name}_drift_trend_sensor",
-        target=dg.AssetSelection.assets(drift_trend),
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        minimum_interval_seconds=max(30, monitor.sensor_interval_seconds),
-        description=f"Materializes {monitor.name}/drift_trend after a period's drift report changes.",
-    )
-    return drift_trend, sensor
+    return drift_trend

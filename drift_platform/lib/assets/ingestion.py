@@ -13,6 +13,7 @@ PREVIEW_ROWS = 10
 
 
 def frame_metadata(frame: DataFrame, when: str) -> dict[str, dg.MetadataValue]:
+    """A frame's rows, its first and last `when` (minutes) and a preview of its first PREVIEW_ROWS rows."""
     first, last = frame[when].min(), frame[when].max()
     return {
         "rows": dg.MetadataValue.int(len(frame)),
@@ -88,10 +89,10 @@ def ensure_reference(monitor: Monitor, warehouse: WarehouseResource, store: Obje
 
 
 def reference_statistics(monitor: Monitor, warehouse: WarehouseResource, store: ObjectStore, log):
-    """The reference's drift statistics (drift_platform/reference_stats.py) and how they were had: "cached" (the
-    warehouse fingerprint of the reference table matches the one they were built from: no reference row is read)
-    or "built" (first use, or the table changed: read, rebuilt, kept in the store). A tampered artifact fails the
-    step, naming it."""
+    """The reference's drift statistics (drift_platform/core/stats/reference_stats.py) and how they were had:
+    "cached" (the warehouse fingerprint of the reference table matches the one they were built from: no
+    reference row is read) or "built" (first use, or the table changed: read, rebuilt, kept in the store). A
+    tampered artifact fails the step, naming it."""
     from drift_platform.core.stats.drift import REPORT_SAMPLE_ROWS, REPORT_SAMPLE_SEED, column_kinds
     from drift_platform.core.stats.reference_cache import (
         ReferenceStatsIntegrityError,
@@ -129,9 +130,48 @@ class BatchConfig(dg.Config):
     )
 
 
-def build_ingestion(monitor: Monitor, partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+def batch_metadata(monitor: Monitor, frame: DataFrame, extra: list[str], batch_url: str | None
+                   ) -> dict[str, dg.MetadataValue]:
+    """A period's batch as its metadata shows it: rows, first and last, preview, constant columns, missing
+    values, the schema, where it came from and the columns ignored."""
+    from drift_platform.core.intake.contract import constant_columns
+    from drift_platform.core.intake.source import describe_source
+
     spec = monitor.spec
-    period = monitor.period_label
+    return {
+        **frame_metadata(frame, spec.datetime_column),
+        "constant_columns": dg.MetadataValue.text(", ".join(constant_columns(frame, spec)) or "-"),
+        "missing_values": dg.MetadataValue.int(int(frame[spec.features].isna().sum().sum())),
+        "dagster/column_schema": table_schema(spec),
+        "source": dg.MetadataValue.text(describe_source(batch_url or monitor.source)),
+        "ignored_columns": dg.MetadataValue.text(", ".join(extra) or "-"),
+    }
+
+
+def replace_history(context, monitor: Monitor, partitions: dg.PartitionsDefinition, current_batch,
+                    warehouse: WarehouseResource, store: ObjectStore) -> None:
+    """The run's periods and the reference written to `<monitor>_history` in one transaction (each period's
+    window replaced); each period's rows and the rows it replaced in its metadata."""
+    import pandas as pd
+
+    spec = monitor.spec
+    reference = ensure_reference(monitor, warehouse, store, context.log)
+    ref_start, ref_end = (pd.Timestamp(t) for t in spec.reference_window)
+    windows, batches = period_windows(context, partitions), by_period(context, current_batch)
+    # Every period of the run in one transaction with the reference, as one period is.
+    _, *replaced = warehouse.replace_windows(
+        monitor.table("history"), spec.layout,
+        [(reference, ref_start, ref_end), *((batches[k], *windows[k]) for k in windows)],
+    )
+    for period_key, replaced_rows in zip(windows, replaced, strict=True):
+        context.add_asset_metadata({
+            "period_rows": dg.MetadataValue.int(len(batches[period_key])),
+            "replaced_period_rows": dg.MetadataValue.int(replaced_rows),
+        }, partition_key=period_key)
+
+
+def build_reference_data(monitor: Monitor) -> dg.AssetsDefinition:
+    """The monitor's `reference_data` asset."""
 
     @dg.asset(**asset_args(monitor, REFERENCE_DATA, INGESTION, kinds={"warehouse", "pandas"}))
     def reference_data(
@@ -143,11 +183,18 @@ def build_ingestion(monitor: Monitor, partitions: dg.PartitionsDefinition) -> li
         frame = ensure_reference(monitor, warehouse, store, context.log)
         return dg.MaterializeResult(
             metadata={
-                **frame_metadata(frame, spec.datetime_column),
+                **frame_metadata(frame, monitor.spec.datetime_column),
                 "table": dg.MetadataValue.text(monitor.table("reference")),
                 "warehouse": dg.MetadataValue.text(warehouse.describe()),
             }
         )
+
+    return reference_data
+
+
+def build_current_batch(monitor: Monitor, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    """The monitor's `current_batch` asset, one partition a period."""
+    period = monitor.period_label
 
     @dg.asset(**asset_args(monitor, CURRENT_BATCH, INGESTION, partitions_def=partitions, kinds={"csv", "pandas"},
                          **period_step_args(monitor)))
@@ -155,9 +202,6 @@ def build_ingestion(monitor: Monitor, partitions: dg.PartitionsDefinition) -> li
         """This period's production data: the source's rows whose datetime falls in the partition (a Monday-to-Sunday
         week or a day), checked against the dataset's contract (columns, types, unique datetimes inside the period).
         A backfill run of several periods loads each period the same way (a dict by period)."""
-        from drift_platform.core.intake.contract import constant_columns
-        from drift_platform.core.intake.source import describe_source
-
         windows = period_windows(context, partitions)
         if config.batch_url and len(windows) > 1:
             raise dg.Failure("batch_url holds one period's rows: it cannot feed a run of several periods",
@@ -167,16 +211,17 @@ def build_ingestion(monitor: Monitor, partitions: dg.PartitionsDefinition) -> li
             frame, extra = load_checked(monitor, store, start, end, f"{period} {period_key}", config.batch_url)
             if extra:
                 context.log.warning(f"{period} {period_key}: ignored columns not in the dataset spec: {extra}")
-            context.add_asset_metadata({
-                **frame_metadata(frame, spec.datetime_column),
-                "constant_columns": dg.MetadataValue.text(", ".join(constant_columns(frame, spec)) or "-"),
-                "missing_values": dg.MetadataValue.int(int(frame[spec.features].isna().sum().sum())),
-                "dagster/column_schema": table_schema(spec),
-                "source": dg.MetadataValue.text(describe_source(config.batch_url or monitor.source)),
-                "ignored_columns": dg.MetadataValue.text(", ".join(extra) or "-"),
-            }, partition_key=period_key)
+            context.add_asset_metadata(batch_metadata(monitor, frame, extra, config.batch_url),
+                                       partition_key=period_key)
             frames[period_key] = frame
         return dg.Output(output_for(frames))
+
+    return current_batch
+
+
+def build_combined_history(monitor: Monitor, partitions: dg.PartitionsDefinition,
+                           reference_data: dg.AssetsDefinition) -> dg.AssetsDefinition:
+    """The monitor's `combined_history` asset, one partition a period, after `reference_data`."""
 
     @dg.asset(
         **asset_args(monitor, COMBINED_HISTORY, INGESTION, partitions_def=partitions, kinds={"warehouse"},
@@ -190,22 +235,9 @@ def build_ingestion(monitor: Monitor, partitions: dg.PartitionsDefinition) -> li
 
         Materializing a period again replaces its rows (delete the window, insert, one transaction), so backfills
         and re-runs never duplicate; the primary key on the datetime column makes a duplicate impossible."""
-        import pandas as pd
-
+        replace_history(context, monitor, partitions, current_batch, warehouse, store)
         table = monitor.table("history")
-        reference = ensure_reference(monitor, warehouse, store, context.log)
-        ref_start, ref_end = (pd.Timestamp(t) for t in spec.reference_window)
-        windows, batches = period_windows(context, partitions), by_period(context, current_batch)
-        # Every period of the run in one transaction with the reference, as one period is.
-        _, *replaced = warehouse.replace_windows(
-            table, spec.layout, [(reference, ref_start, ref_end), *((batches[k], *windows[k]) for k in windows)]
-        )
-        stats = warehouse.stats(table, spec.layout)
-        for period_key, replaced_rows in zip(windows, replaced, strict=True):
-            context.add_asset_metadata({
-                "period_rows": dg.MetadataValue.int(len(batches[period_key])),
-                "replaced_period_rows": dg.MetadataValue.int(replaced_rows),
-            }, partition_key=period_key)
+        stats = warehouse.stats(table, monitor.spec.layout)
         return dg.MaterializeResult(
             metadata={
                 "total_rows": dg.MetadataValue.int(stats["rows"]),
@@ -215,4 +247,11 @@ def build_ingestion(monitor: Monitor, partitions: dg.PartitionsDefinition) -> li
             }
         )
 
-    return [reference_data, current_batch, combined_history]
+    return combined_history
+
+
+def build_ingestion(monitor: Monitor, partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    """The monitor's three ingestion assets, in this order: reference_data, current_batch, combined_history."""
+    reference_data = build_reference_data(monitor)
+    return [reference_data, build_current_batch(monitor, partitions),
+            build_combined_history(monitor, partitions, reference_data)]

@@ -1,5 +1,5 @@
 """Training: a model fitted on the whole history, saved as a new version in the monitor's model store (the
-challenger; assets/lifecycle.py decides whether it goes into service)."""
+challenger; `lib/assets/champion_model.py` decides whether it goes into service)."""
 
 import dagster as dg
 
@@ -13,7 +13,7 @@ from drift_platform.core.names import (
 from drift_platform.core.settings import Monitor, TrainingSettings
 from drift_platform.lib.assets import asset_args, asset_key
 from drift_platform.lib.run_config import run_config_class, settings_from
-from drift_platform.resources import ObjectStore, WarehouseResource
+from drift_platform.resources import ObjectStore, ScopedStore, WarehouseResource
 
 
 def training_manifest(monitor: Monitor, result, history, settings: TrainingSettings, tags, baseline=None) -> dict:
@@ -56,7 +56,34 @@ def training_manifest(monitor: Monitor, result, history, settings: TrainingSetti
     }
 
 
+def trained_metadata(
+    result, baseline, version, manifest: dict, models: ScopedStore
+) -> dict[str, dg.MetadataValue]:
+    """The metadata of a training: the new version, its alpha and scores, the walk-forward baseline, the window,
+    the artifact and what the manifest records of the data and the code."""
+    return {
+        "model_version": dg.MetadataValue.text(version.version),
+        "best_alpha": dg.MetadataValue.float(result.best_alpha),
+        "cv_rmsle": dg.MetadataValue.float(result.cv_rmsle),
+        "holdout_rmsle": dg.MetadataValue.float(result.holdout_rmsle),
+        "holdout_r2": dg.MetadataValue.float(result.holdout_r2),
+        "train_rows": dg.MetadataValue.int(result.train_rows),
+        "holdout_rows": dg.MetadataValue.int(result.holdout_rows),
+        "baseline_periods": dg.MetadataValue.int(baseline.n),
+        **({"baseline_mean_rmsle": dg.MetadataValue.float(baseline.mean)} if baseline.n else {}),
+        **({"baseline_std_rmsle": dg.MetadataValue.float(baseline.std)} if baseline.n >= 2 else {}),
+        "window": dg.MetadataValue.text(f"{result.window_start:%Y-%m-%d} .. {result.window_end:%Y-%m-%d}"),
+        "features": dg.MetadataValue.text(", ".join(result.features)),
+        "artifact": models.link(version.artifact_key),
+        "sha256": dg.MetadataValue.text(version.sha256),
+        "data_sha256": dg.MetadataValue.text(manifest["data_sha256"]),
+        "code_version": dg.MetadataValue.text(manifest["code_version"]),
+        "trigger": dg.MetadataValue.text(manifest["trigger"]),
+    }
+
+
 def build_trained_model(monitor: Monitor) -> dg.AssetsDefinition:
+    """The `trained_model` asset of a monitor, configured by its training settings."""
     TrainingConfig = run_config_class(monitor.training, f"TrainingConfig_{monitor.name}")  # noqa: N806
 
     @dg.asset(**asset_args(monitor, TRAINED_MODEL, TRAINING, deps=[asset_key(monitor, COMBINED_HISTORY)],
@@ -92,25 +119,7 @@ def build_trained_model(monitor: Monitor) -> dg.AssetsDefinition:
         return dg.Output(
             # What champion_model needs to find this version (through the IO manager).
             {"version": version.version, "sha256": version.sha256, "artifact": version.artifact_key},
-            metadata={
-                "model_version": dg.MetadataValue.text(version.version),
-                "best_alpha": dg.MetadataValue.float(result.best_alpha),
-                "cv_rmsle": dg.MetadataValue.float(result.cv_rmsle),
-                "holdout_rmsle": dg.MetadataValue.float(result.holdout_rmsle),
-                "holdout_r2": dg.MetadataValue.float(result.holdout_r2),
-                "train_rows": dg.MetadataValue.int(result.train_rows),
-                "holdout_rows": dg.MetadataValue.int(result.holdout_rows),
-                "baseline_periods": dg.MetadataValue.int(baseline.n),
-                **({"baseline_mean_rmsle": dg.MetadataValue.float(baseline.mean)} if baseline.n else {}),
-                **({"baseline_std_rmsle": dg.MetadataValue.float(baseline.std)} if baseline.n >= 2 else {}),
-                "window": dg.MetadataValue.text(f"{result.window_start:%Y-%m-%d} .. {result.window_end:%Y-%m-%d}"),
-                "features": dg.MetadataValue.text(", ".join(result.features)),
-                "artifact": models.link(version.artifact_key),
-                "sha256": dg.MetadataValue.text(version.sha256),
-                "data_sha256": dg.MetadataValue.text(manifest["data_sha256"]),
-                "code_version": dg.MetadataValue.text(manifest["code_version"]),
-                "trigger": dg.MetadataValue.text(manifest["trigger"]),
-            },
+            metadata=trained_metadata(result, baseline, version, manifest, models),
         )
 
     return trained_model
