@@ -412,8 +412,8 @@ def events(rows: int, step: str, host: str | None = None, port: int | None = Non
 
     from benchmarks.data import EVENT_SPEC, EVENT_WEEK, event_week
     from drift_platform.core.intake.source import load_window
+    from drift_platform.core.ml.predictions import predictions_frame
     from drift_platform.core.ml.training import build_pipeline, period_quality
-    from drift_platform.lib.assets.predictions import predictions_frame
 
     week = event_week(rows, seed=2, drift=True)
     start, end = EVENT_WEEK, EVENT_WEEK + pd.Timedelta(days=7)
@@ -486,8 +486,10 @@ def backfill_production(weeks: int | None = None, mode: str = "asset", timeout: 
     import dagster as dg
     from dagster._core.execution.backfill import BulkActionStatus
 
-    from benchmarks.servers import MotoServer, PostgresServer, unique_name
-    from drift_platform_tests.fixtures.dagster_stack import DagsterStack
+    from loopback import unique_name
+    from loopback.dagster_stack import DagsterStack
+    from loopback.postgres import PostgresServer
+    from loopback.s3 import MotoServer
 
     keys = sample_weeks(weeks)
     monitor = _Platform.MONITOR

@@ -212,7 +212,7 @@ class Bench:
         self.alternate([(runs, lambda v=variant, n=note: one(v, n)) for variant, runs, note in variants if runs > 0])
 
     def history(self) -> None:
-        from benchmarks.servers import PostgresServer
+        from loopback.postgres import PostgresServer
 
         group = "b. history in PostgreSQL (14 cols)"
         labels = {
@@ -352,7 +352,7 @@ class Bench:
     def events(self) -> None:
         """One step of an event week at a time, each in a fresh process: rows/s and peak RSS, at the sizes of
         --event-sizes (7 rows: a one-row-a-day week; 1,000,000: a week of events)."""
-        from benchmarks.servers import PostgresServer
+        from loopback.postgres import PostgresServer
 
         group = "f. a week of event data (many rows per timestamp, key event_id)"
         steps = {
@@ -604,6 +604,8 @@ def _yes(flag: bool | None) -> str:
 def machine_facts() -> dict[str, Any]:
     from importlib.metadata import PackageNotFoundError, version
 
+    from loopback.postgres import PG_BIN
+
     cpu = "?"
     with open("/proc/cpuinfo") as info:
         for line in info:
@@ -618,7 +620,7 @@ def machine_facts() -> dict[str, Any]:
             versions.append(f"{name} {version(name)}")
     try:
         postgres = subprocess.run(
-            [os.environ.get("DRIFT_PG_BIN", "/usr/lib/postgresql/15/bin") + "/postgres", "--version"],
+            [str(PG_BIN / "postgres"), "--version"],
             capture_output=True,
             text=True,
             timeout=10,

@@ -1,7 +1,8 @@
 """Shared fixtures: the bike-sharing monitor as tests build it, temp-folder resources, and servers on loopback.
 
-Servers (Slack-compatible HTTP, PostgreSQL, S3-compatible) live in fixtures/ and are started by the fixtures
-below; nothing is written into the working directory.
+The Slack-compatible HTTP server lives in fixtures/slack.py and is started by the fixtures below; PostgreSQL and
+the S3-compatible server live in the `loopback` package (shared with the benchmarks) and are started by the
+fixtures of fixtures/services.py. Nothing is written into the working directory.
 """
 
 from __future__ import annotations

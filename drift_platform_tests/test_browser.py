@@ -29,9 +29,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from drift_platform_tests.fixtures.dagster_stack import BIN, REPO, ManagedProcess, wait_for
 from drift_platform_tests.fixtures.evidently_ui import EvidentlyUI
-from drift_platform_tests.fixtures.services import free_port
+from loopback import free_port
+from loopback.dagster_stack import BIN, REPO, ManagedProcess, wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -17,10 +17,12 @@ from dataclasses import dataclass
 import dagster as dg
 import pytest
 
-from drift_platform_tests.fixtures.dagster_stack import BIN, REPO, DagsterStack, production_env, wait_for
 from drift_platform_tests.fixtures.evidently_ui import EvidentlyUI
-from drift_platform_tests.fixtures.services import MotoServer, PostgresServer, unique_name
 from drift_platform_tests.fixtures.slack import SlackRecorder
+from loopback import unique_name
+from loopback.dagster_stack import BIN, REPO, DagsterStack, production_env, wait_for
+from loopback.postgres import PostgresServer
+from loopback.s3 import MotoServer
 
 pytestmark = pytest.mark.e2e
 

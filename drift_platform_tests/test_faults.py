@@ -16,10 +16,12 @@ import pytest
 from drift_platform.core.ml.model_registry import LATEST_KEY, load_model
 from drift_platform.resources import S3ObjectStore, ScopedStore
 from drift_platform_tests.conftest import local_resources, slack_alerter
-from drift_platform_tests.fixtures.services import MotoServer, PostgresServer, unique_name
 from drift_platform_tests.fixtures.slack import SlackRecorder
 from drift_platform_tests.fixtures.tcp_proxy import TcpProxy
 from drift_platform_tests.helpers import Platform, step_failure_message
+from loopback import unique_name
+from loopback.postgres import PostgresServer
+from loopback.s3 import MotoServer
 
 BASELINE, WEEK, DRIFTING = "2011-01-31", "2011-02-07", "2011-07-04"
 
