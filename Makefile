@@ -53,11 +53,11 @@ check: install
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check drift_platform drift_platform_tests
+	$(BIN)/ruff format --check drift_platform drift_platform_tests loopback
 
 format: install
 	$(BIN)/ruff check --fix .
-	$(BIN)/ruff format drift_platform drift_platform_tests
+	$(BIN)/ruff format drift_platform drift_platform_tests loopback
 
 lock:
 	uv pip compile pyproject.toml --extra dev --extra deploy -p 3.11 -o requirements.lock
