@@ -81,7 +81,7 @@ def slack(slack_server: SlackRecorder) -> SlackRecorder:
 
 def local_resources(root: Path, alerts: Alerter | None = None, warehouse_url: str | None = None,
                     store=None, viewer: ReportViewer | None = None) -> dict:
-    """The embedded default's resources on a temp folder (as drift_platform/settings.py makes them)."""
+    """The embedded default's resources on a temp folder (as drift_platform/resources/deployment.py makes them)."""
     return {
         "warehouse": WarehouseResource(url=warehouse_url or f"sqlite:///{root / 'warehouse.db'}"),
         "store": store or LocalObjectStore(root=str(root / "store")),

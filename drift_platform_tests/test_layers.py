@@ -87,3 +87,15 @@ def test_no_function_is_longer_than_sixty_lines() -> None:
         and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
     ]
     assert not long, sorted(long)
+
+
+@pytest.mark.parametrize("folder", ["benchmarks", "loopback"])
+def test_benchmarks_and_servers_import_neither_pytest_nor_the_tests(folder: str) -> None:
+    root = PACKAGE.parent / folder
+    wrong = {
+        f"{path.relative_to(PACKAGE.parent)}: {name}"
+        for path in root.rglob("*.py")
+        for name in imported_modules(path)
+        if name.split(".")[0] in ("pytest", "drift_platform_tests")
+    }
+    assert list(root.rglob("*.py")) and not wrong, sorted(wrong)

@@ -8,7 +8,7 @@ One folder per monitor, `drift_platform/defs/monitors/<name>/defs.yaml`:
       source: "{{ env.ORDERS_URL }}"  # http(s), s3://, file:// or a path (relative to this file)
       cadence: daily                  # or weekly (Monday weeks; the default)
 
-Every other attribute has a default (drift_platform/monitor.py lists them with their types and descriptions;
+Every other attribute has a default (drift_platform/core/settings.py lists them with their types and descriptions;
 `dg list components --json` shows the schema). `build_defs` is the one function that makes a monitor's assets,
 checks, jobs, schedule and sensors, each named after the monitor; the shared resources (warehouse, object
 store, alerts, IO manager) come from drift_platform/definitions.py.

@@ -8,7 +8,7 @@ atomic where the store allows it: a local file appears only once fully written (
 S3 object appears only once fully uploaded.
 
 The S3 connection settings (endpoint, region, keys) live on the base class, so the same client also reads
-`s3://` sources (drift_platform/source.py) whichever kind the store is. dagster_aws is imported on first use,
+`s3://` sources (drift_platform/core/intake/source.py) whichever kind the store is. dagster_aws is imported on first use,
 not when the code location loads.
 """
 
