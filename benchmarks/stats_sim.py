@@ -2,6 +2,7 @@
 
     python -m benchmarks.stats_sim                     # the full table (make bench-stats) -> docs/statistics.md
     python -m benchmarks.stats_sim --periods 50 --sizes 28x7 --out /tmp/t.md --json /tmp/t.json   # a quick look
+    python -m benchmarks.stats_sim --leave-one-period-out --every grid_load=4   # the shipped samples (below)
 
 The data are the bike sample's monitored columns (weathersit categorical; temp, atemp, hum, windspeed numerical)
 in the monitor's reference window, 2011-01-01..2011-01-28 (28 daily rows; a period is a week, 7 rows), and the
@@ -38,7 +39,7 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -444,6 +445,196 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# --- leave one period out on the shipped monitors' sample data ----------------------------------------------------
+MONITORS = REPO / "drift_platform" / "defs" / "monitors"
+LOPO_JSON = REPO / "benchmarks" / "results" / "leave_one_period_out.json"
+LOPO_MD = REPO / "benchmarks" / "results" / "leave_one_period_out.md"
+NULLS = ("random", "blocks")  # random_draw_null_aucs (the former null) and null_aucs (contiguous blocks)
+# The generators' built-in episodes (data/generate_*.py docstrings): periods that are NOT quiet (a sensor fault, a
+# heat wave, a storm and its replays, a new season in a heat wave; the concept-drift periods sit in a spell of
+# weather unlike their own window's). Counted apart: an alarm there is not a false one.
+EPISODES = {
+    "grid_load": ("2011-02-08", *(f"2011-03-{d}" for d in range(12, 19)), *(f"2011-07-{d}" for d in range(17, 24))),
+    "football": ("2021-10-04", "2022-02-14", "2022-03-21", "2022-08-01", "2022-08-08"),
+}
+
+
+@functools.cache
+def shipped_monitor(name: str) -> dict[str, Any]:
+    """A shipped monitor's defs.yaml as this benchmark needs it: its spec, its sample CSV (the source's default,
+    not the environment's override), cadence, timezone and multivariate settings."""
+    import re
+
+    import yaml
+
+    from drift_platform.core.intake.dataset import DatasetSpec
+    from drift_platform.core.settings import MultivariateSettings
+
+    attributes = yaml.safe_load((MONITORS / name / "defs.yaml").read_text())["attributes"]
+    root = re.compile(r"\{\{\s*context\.project_root\s*\}\}")
+    source = re.search(r"project_root\s*~\s*'([^']+)'", attributes["source"])
+    return {
+        "spec": DatasetSpec.from_yaml(Path(root.sub(str(REPO), attributes["spec"]))),
+        "source": REPO / source.group(1).lstrip("/") if source else Path(attributes["source"]),
+        "cadence": attributes.get("cadence", "weekly"),
+        "timezone": attributes.get("timezone", "UTC"),
+        "settings": MultivariateSettings(**attributes.get("multivariate", {})),
+    }
+
+
+@functools.cache
+def monitor_rows(name: str) -> pd.DataFrame:
+    """All the sample's rows through the monitor's contract (types; time then key order; its timezone)."""
+    from drift_platform.core.intake.source import load_window
+
+    monitor = shipped_monitor(name)
+    frame, _ = load_window(str(monitor["source"]), monitor["spec"], pd.Timestamp.min, pd.Timestamp.max,
+                           whole_file=True, timezone=monitor["timezone"])
+    return frame
+
+
+def lopo_tasks(name: str, every: int = 1) -> list[tuple[str, str, str, str, str]]:
+    """(monitor, window start, window end, period start, period end) of every `every`-th period of each
+    reference-sized window: windows of the reference's length laid end to end from the reference's first day,
+    those wholly inside the sample's days; periods the monitor's (days, or Monday weeks) wholly inside a window."""
+    monitor = shipped_monitor(name)
+    start, end = (pd.Timestamp(t) for t in monitor["spec"].reference_window)
+    length, step = end - start, pd.Timedelta(days=1 if monitor["cadence"] == "daily" else 7)
+    times = monitor_rows(name)[monitor["spec"].datetime_column]
+    first, last = times.min().normalize(), times.max().normalize() + pd.Timedelta(days=1)
+    window = start + math.ceil((first - start) / length) * length
+    tasks = []
+    while window + length <= last:
+        period = window + pd.Timedelta(days=(-window.weekday()) % 7 if step.days == 7 else 0)
+        periods = []
+        while period + step <= window + length:
+            periods.append(period)
+            period += step
+        tasks += [(name, str(window), str(window + length), str(p), str(p + step)) for p in periods[::every]]
+        window += length
+    return tasks
+
+
+def lopo_period(task: tuple[str, str, str, str, str]) -> dict[str, Any]:
+    """One period against the rest of its window, as `no_multivariate_drift` would judge it with each null."""
+    from drift_platform.core.stats.multivariate import multivariate_drift, null_aucs, random_draw_null_aucs
+
+    _quiet_warnings()
+    began = time.perf_counter()
+    name, window_start, window_end, period_start, period_end = task
+    monitor, rows = shipped_monitor(name), monitor_rows(name)
+    spec, settings = monitor["spec"], monitor["settings"]
+    times = rows[spec.datetime_column]
+    in_window = rows[(times >= window_start) & (times < window_end)]
+    inside = (in_window[spec.datetime_column] >= period_start) & (in_window[spec.datetime_column] < period_end)
+    current, rest = in_window[inside].reset_index(drop=True), in_window[~inside].reset_index(drop=True)
+    outcome: dict[str, Any] = {"monitor": name, "window": window_start, "period": period_start, "rows": len(current),
+                               "reference_rows": len(rest)}
+    if len(current) < 2 or len(rest) < 4:
+        return {**outcome, "skipped": True, "seconds": time.perf_counter() - began}
+    numerical = [c for c in spec.monitored_columns if c in spec.numerical_features]
+    categorical = [c for c in spec.monitored_columns if c in spec.categorical_features]
+    for null_name, draw in zip(NULLS, (random_draw_null_aucs, null_aucs), strict=True):
+        null = draw(rest, len(current), numerical, categorical, settings)
+        result = multivariate_drift(rest, current, numerical, categorical, settings, null=null)
+        outcome[null_name] = {"drifted": result.drifted, "auc": round(result.auc, 4),
+                              "threshold": round(result.threshold, 4), "p_value": round(result.p_value, 4)}
+    outcome["null_method"] = result.null_method
+    return {**outcome, "skipped": False, "seconds": time.perf_counter() - began}
+
+
+def lopo_counts(entry: dict[str, Any], name: str) -> dict[str, tuple[int, int, int]]:
+    """(alarms with random draws, alarms with blocks, periods) over a monitor's judged periods: all of them, and
+    those outside the generator's built-in episodes (EPISODES)."""
+    judged = [p for p in entry["periods"] if not p["skipped"]]
+    quiet = [p for p in judged if p["period"][:10] not in EPISODES.get(name, ())]
+    return {label: (sum(p["random"]["drifted"] for p in ps), sum(p["blocks"]["drifted"] for p in ps), len(ps))
+            for label, ps in (("all", judged), ("quiet", quiet))}
+
+
+def lopo_markdown(results: dict[str, Any]) -> str:
+    """The false-alarm rates per monitor, random draws before and contiguous blocks after, as a markdown table."""
+    lines = [
+        "## `no_multivariate_drift` leave one period out on the shipped sample data",
+        "",
+        f"Raw: `{results['json']}` (each monitor's entry says the command that made it and when).",
+        "",
+        "Windows of the reference's length laid end to end through each sample (from the reference's first day); "
+        "each period of a window (or every k-th, as the table says) is the current, the rest of its window the "
+        "reference, judged with the monitor's multivariate settings and `multivariate_drift`. Before: the "
+        "threshold from `random_draw_null_aucs` (chunks drawn at random); after: `null_aucs` (contiguous "
+        "blocks). A period comes from the same stretch of data as its reference, so an alarm is a false one, "
+        "except in the generators' built-in episodes (EPISODES: a sensor fault, a heat wave, a storm; counted "
+        "apart) and up to the seasonal change within a window. 95 % Wilson intervals.",
+        "",
+        "| monitor | cadence | windows | periods (without episodes) | before: random draws | after: contiguous "
+        "blocks | all periods, before | all periods, after |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, entry in results["monitors"].items():
+        counts = lopo_counts(entry, name)
+        (random, blocks, n), (all_random, all_blocks, all_n) = counts["quiet"], counts["all"]
+        lines.append(
+            f"| {name} | {entry['cadence']} (every {entry['every']}) | {entry['windows']} | {n} | "
+            f"{rate_cell(random, n)} | {rate_cell(blocks, n)} | {rate_cell(all_random, all_n)} | "
+            f"{rate_cell(all_blocks, all_n)} |"
+        )
+    lines += ["", *(f"- {name}: null {entry['null_method']}; {entry['skipped']} period(s) skipped (fewer than 2 "
+                    f"rows, or fewer than 4 in the rest); {entry['seconds'] / 60:.1f} min CPU; made by "
+                    f"`{entry.get('command', '?')}`"
+                    for name, entry in results["monitors"].items()), ""]
+    return "\n".join(lines)
+
+
+def leave_one_period_out(monitors: Sequence[str], every: Mapping[str, int], jobs: int,
+                         command: str = "") -> dict[str, Any]:
+    """Each shipped monitor's false-alarm rate of `no_multivariate_drift` when each period of a reference-sized
+    window of its sample data is judged against the rest of that window, with the former null (random draws)
+    and the current one (contiguous blocks); written to LOPO_JSON and LOPO_MD."""
+    began = time.perf_counter()
+    command = command or f"leave_one_period_out({list(monitors)}, {dict(every)})"
+    say = functools.partial(print, flush=True)
+    tasks = [task for name in monitors for task in lopo_tasks(name, every.get(name, 1))]
+    say(f"leave one period out: {len(tasks)} periods of {list(monitors)}, {jobs} worker(s)")
+    entries = {name: {"cadence": shipped_monitor(name)["cadence"], "every": every.get(name, 1), "n": 0,
+                      "skipped": 0, "alarms": dict.fromkeys(NULLS, 0), "seconds": 0.0, "null_method": "",
+                      "windows": len({t[1] for t in tasks if t[0] == name}), "periods": []}
+               for name in monitors}
+    with _pool(jobs) as pool:
+        for done, outcome in enumerate(pool(lopo_period, tasks), start=1):
+            entry = entries[outcome.pop("monitor")]
+            entry["periods"].append(outcome)
+            entry["seconds"] += outcome["seconds"]
+            if outcome["skipped"]:
+                entry["skipped"] += 1
+                continue
+            entry["n"] += 1
+            entry["null_method"] = outcome["null_method"]
+            for null_name in NULLS:
+                entry["alarms"][null_name] += int(outcome[null_name]["drifted"])
+            if done % 25 == 0 or done == len(tasks):
+                say(f"  [{done}/{len(tasks)}] elapsed {time.perf_counter() - began:.0f} s")
+    for entry in entries.values():
+        entry["periods"].sort(key=lambda p: p["period"])
+        entry["rates"] = {n: entry["alarms"][n] / entry["n"] if entry["n"] else None for n in NULLS}
+        entry["wilson95"] = {n: wilson(entry["alarms"][n], entry["n"]) for n in NULLS}
+    # Monitors run before (another command) keep their entries; each entry says how it was run.
+    earlier = json.loads(LOPO_JSON.read_text())["monitors"] if LOPO_JSON.exists() else {}
+    for entry in entries.values():
+        entry["command"], entry["wall_seconds"] = command, time.perf_counter() - began
+    entries = {**{k: v for k, v in earlier.items() if k not in entries}, **entries}
+    results = {"command": command,
+               "finished": dt.datetime.now().isoformat(timespec="seconds"),
+               "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, "
+                          f"Python {platform.python_version()}",
+               "wall_seconds": time.perf_counter() - began, "json": _shown(LOPO_JSON), "monitors": entries}
+    LOPO_JSON.parent.mkdir(parents=True, exist_ok=True)
+    LOPO_JSON.write_text(json.dumps(results, indent=1))
+    LOPO_MD.write_text(lopo_markdown(results))
+    say(lopo_markdown(results))
+    return results
+
+
 # --- the run ------------------------------------------------------------------------------------------------------
 def plan(sizes: Sequence[str], periods: int, large_periods: int, kinds: Sequence[str] | None,
          block_periods: int) -> list[tuple[Size, tuple[str, ...], int, bool, int, int]]:
@@ -486,9 +677,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="markdown table (default: between the markers of docs/statistics.md)")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="raw counts (default benchmarks/results/stats_sim.json)")
+    parser.add_argument("--leave-one-period-out", action="store_true",
+                        help="instead of the simulation: no_multivariate_drift's false alarms when each period of "
+                        f"the shipped monitors' sample data is judged against the rest of its reference-sized window "
+                        f"(-> {_shown(LOPO_MD)} and .json)")
+    parser.add_argument("--monitors", nargs="+", default=sorted(p.name for p in MONITORS.iterdir() if p.is_dir()),
+                        help="with --leave-one-period-out: the shipped monitors (default: all)")
+    parser.add_argument("--every", nargs="+", default=[], metavar="MONITOR=K",
+                        help="with --leave-one-period-out: judge every K-th period of each window of MONITOR "
+                        "(default 1: all)")
     args = parser.parse_args(argv)
     if args.periods < 1 or args.large_periods < 1 or args.jobs < 1:
         parser.error("--periods, --large-periods and --jobs must be at least 1")
+    if args.leave_one_period_out:
+        every = {name: int(k) for name, k in (item.split("=", 1) for item in args.every)}
+        command = " ".join(["python -m benchmarks.stats_sim", *(argv if argv is not None else sys.argv[1:])])
+        leave_one_period_out(args.monitors, every, args.jobs, command=command)
+        return 0
 
     began = time.perf_counter()
     say = functools.partial(print, flush=True)

@@ -1,5 +1,6 @@
 """The domain-classifier drift test on DataFrames built in the test: a correlation that flips under unchanged
-marginals is seen by it and not by the per-column tests; a quiet period is not flagged; errors name the problem."""
+marginals is seen by it and not by the per-column tests; a quiet period is not flagged, also where rows close in
+time are alike (its null draws contiguous blocks); errors name the problem."""
 
 from __future__ import annotations
 
@@ -15,8 +16,11 @@ from drift_platform.core.stats.drift import compute_drift
 from drift_platform.core.stats.multivariate import (
     MultivariateDrift,
     MultivariateSettings,
+    block_null_aucs,
     multivariate_drift,
     null_aucs,
+    null_sizes,
+    random_draw_null_aucs,
 )
 
 NUMERICAL = ["x1", "x2", "noise"]
@@ -108,7 +112,12 @@ def test_null_threshold_and_p_value(reference, quiet, null_300) -> None:
     assert result.null_aucs == tuple(null_300)
     assert result.threshold == pytest.approx(np.quantile(null_300, 0.95))
     assert result.p_value == pytest.approx((1 + np.sum(null_300 >= result.auc)) / 40)
-    assert "39 AUCs of 200-row reference chunks vs 200 other reference rows" in result.method  # half of 400
+    drawn = (
+        "the larger, quantile by quantile, of contiguous blocks of 200 reference rows in row order at 39 seeded "
+        "start(s) of 201, vs the other 200, and of 200 rows drawn at random vs the rest"
+    )
+    assert f"39 AUCs of {drawn}" in result.method and result.null_method == drawn  # blocks: half of 400
+    assert result.summary()["null_method"] == drawn
     # Computed inside when not given: the same numbers.
     assert multivariate_drift(reference, quiet, NUMERICAL, CATEGORICAL, FAST) == result
 
@@ -141,7 +150,10 @@ def test_large_sides_are_subsampled_and_say_so(reference, flipped) -> None:
     result = multivariate_drift(reference, flipped, NUMERICAL, CATEGORICAL, settings)
     assert result.rows_used == (50, 50) and (result.reference_rows, result.current_rows) == (400, 300)
     assert "subsampled (seed 0): reference 400 -> 50 rows, current 300 -> 50 rows" in result.method
-    assert "50-row reference chunks vs 50 other reference rows" in result.method
+    assert (
+        "contiguous blocks of 200 reference rows in row order (subsampled to 50) at 19 seeded start(s) of 201, "
+        "vs the other 200 (subsampled to 50)" in result.method
+    )
     assert result.drifted is True  # 50 rows a side are plenty for a flipped 0.9 correlation
 
 
@@ -234,8 +246,13 @@ def test_settings_defaults_and_frozen() -> None:
         settings.alpha = 0.1  # type: ignore[misc]
 
 
-def test_bike_sample_march_week_drifts_from_january() -> None:
-    """The sample itself: the January reference window against a warm March week, and a quiet late-January one."""
+def test_bike_sample_march_week_against_january() -> None:
+    """The sample itself: the January reference window against a warm March week, and a quiet late-January one.
+    At 28 daily rows the check has no power left: winter weather lasts for days, so some of January's own weeks
+    (blocks of 7 days) are already perfectly separable from the other 21 days; the null's 0.95 quantile is an
+    AUC of 1 and no week can exceed it. The March week is as separable as a week can be (AUC 1, the smallest
+    p-value the null allows) and is not flagged; the former null of random draws flagged it, and half the quiet
+    days of a grid too (see test_quiet_contiguous_period_of_autocorrelated_rows_is_rarely_flagged)."""
     from pathlib import Path
 
     day = pd.read_csv(
@@ -252,7 +269,9 @@ def test_bike_sample_march_week_drifts_from_january() -> None:
         FAST,
         null=null,
     )
-    assert isinstance(march, MultivariateDrift) and march.drifted is True
+    assert isinstance(march, MultivariateDrift) and march.auc == 1.0
+    assert march.threshold == 1.0 and march.drifted is False
+    assert march.p_value == pytest.approx((1 + np.sum(null >= 1.0)) / 40) and march.p_value < 0.2
     assert {name for name, _ in march.top_columns[:2]} & {"temp", "atemp"}
     february = multivariate_drift(
         window,
@@ -263,3 +282,93 @@ def test_bike_sample_march_week_drifts_from_january() -> None:
         null=null,
     )
     assert february.drifted is False
+
+
+# --- autocorrelated rows: the null of contiguous blocks ------------------------------------------------------------
+def autocorrelated_days(seed: int, days: int, flipped_day: int | None = None) -> pd.DataFrame:
+    """Hourly rows in time order, like a grid's weather: x1 a daily cycle plus an AR(1) deviation (0.97 an hour,
+    so a day's weather lasts into the next and the days differ from each other) plus noise; x2 half the cycle
+    plus 0.97 x the same deviation (-0.97 on `flipped_day`: a correlation that flips, marginals kept); hum its
+    own AR(1) plus noise."""
+    rng = np.random.default_rng(seed)
+    n = days * 24
+    cycle = np.sin(2 * np.pi * (np.arange(n) % 24) / 24)
+
+    def ar1() -> np.ndarray:
+        steps = rng.standard_normal(n) * np.sqrt(1 - 0.97**2)
+        values = np.empty(n)
+        values[0] = rng.standard_normal()
+        for t in range(1, n):
+            values[t] = 0.97 * values[t - 1] + steps[t]
+        return values
+
+    deviation = ar1() + 0.5 * rng.standard_normal(n)
+    rho = np.full(n, 0.97)
+    if flipped_day is not None:
+        rho[flipped_day * 24 : (flipped_day + 1) * 24] = -0.97
+    return pd.DataFrame(
+        {
+            "x1": cycle + deviation,
+            "x2": 0.5 * cycle + rho * deviation + np.sqrt(1 - 0.97**2) * 0.5 * rng.standard_normal(n),
+            "hum": ar1() + 0.5 * rng.standard_normal(n),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def days_left_out() -> list[tuple[bool, bool, bool]]:
+    """12 seeded 11-day series; in each, one day (contiguous, 24 rows) is the period and the other 10 days in
+    time order the reference, as a real period is. Per series: (quiet day flagged with the null, the larger of
+    blocks and random draws; the same with the former null of random draws alone; the day with its correlation
+    flipped flagged with the null)."""
+    settings = MultivariateSettings(null_draws=19, folds=3)  # 19: the least for alpha 0.05; quick
+    columns = ["x1", "x2", "hum"]
+    outcomes = []
+    for seed in range(12):
+        day = 1 + seed % 9
+        quiet, flipped = autocorrelated_days(100 + seed, 11), autocorrelated_days(100 + seed, 11, day)
+        inside = np.arange(len(quiet)) // 24 == day
+        reference = quiet[~inside].reset_index(drop=True)
+        null = null_aucs(reference, 24, columns, [], settings)
+        random = random_draw_null_aucs(reference, 24, columns, [], settings)
+        assert np.all(null >= np.sort(random)) and np.all(null >= np.sort(block_null_aucs(reference, 24, columns, [],
+                                                                                            settings)))
+        outcomes.append(
+            (
+                multivariate_drift(reference, quiet[inside], columns, [], settings, null=null).drifted,
+                multivariate_drift(reference, quiet[inside], columns, [], settings, null=random).drifted,
+                multivariate_drift(reference, flipped[inside], columns, [], settings, null=null).drifted,
+            )
+        )
+    return outcomes
+
+
+def test_quiet_contiguous_period_of_autocorrelated_rows_is_rarely_flagged(days_left_out) -> None:
+    """alpha is 0.05: 12 quiet days give 0.6 alarms on average, 4 or more with probability 0.2 %. The former
+    null (chunks drawn at random, as if rows were independent) flags most of them: a day's rows are alike, so
+    a real day is far easier to tell from the rest than a random chunk is."""
+    blocks, random, _ = zip(*days_left_out, strict=True)
+    assert sum(blocks) <= 3
+    assert sum(random) >= 8
+
+
+def test_flipped_correlation_is_still_caught_with_blocks(days_left_out) -> None:
+    _, _, flipped = zip(*days_left_out, strict=True)
+    assert sum(flipped) >= 8  # of 12 days of 24 rows, against a threshold raised by the days' own likeness
+
+
+def test_null_blocks_are_contiguous_runs_of_the_reference() -> None:
+    """The null's draws are runs of the current's size: a reference where each run of rows is alike and unlike
+    the others (a level per 10 rows) makes every block separable, random chunks not."""
+    levels = np.repeat(np.arange(12.0), 10)  # 120 rows, 12 runs of 10
+    rng = np.random.default_rng(7)
+    reference = pd.DataFrame({"a": levels + 0.05 * rng.standard_normal(120), "b": rng.standard_normal(120)})
+    blocks = block_null_aucs(reference, 10, ["a", "b"], [], FAST)
+    random = random_draw_null_aucs(reference, 10, ["a", "b"], [], FAST)
+    assert np.median(blocks) > 0.85 > 0.6 > np.median(random)
+    sizes = null_sizes(120, 10, FAST)
+    assert (sizes.block, sizes.chunk, sizes.rest, sizes.starts, sizes.possible) == (10, 10, 110, 39, 111)
+    few = null_sizes(28, 7, MultivariateSettings())  # the bike monitor: 22 starts, each for ~5 of 100 draws
+    assert (few.block, few.starts, few.possible) == (7, 22, 22)
+    small = block_null_aucs(reference.iloc[:28], 7, ["a", "b"], [], MultivariateSettings(null_draws=44, folds=2))
+    assert small.shape == (44,) and len(set(small.tolist())) <= 22

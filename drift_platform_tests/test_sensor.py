@@ -8,7 +8,7 @@ import json
 import dagster as dg
 import pytest
 
-from drift_platform.core.names import TAG_EVALUATION_ID, TAG_PERIOD
+from drift_platform.core.names import TAG_EVALUATION_ID, TAG_MONITOR, TAG_PERIOD
 from drift_platform.lib.sensors.retrain import DriftSensorCursor
 from drift_platform_tests.conftest import grid_monitor, local_resources, slack_alerter
 from drift_platform_tests.fixtures.slack import SlackRecorder
@@ -170,3 +170,40 @@ def test_a_lost_cursor_never_resends_an_alert(platform: Platform, slack: SlackRe
     [again] = platform.tick().run_requests
     assert again.run_key == first.run_key  # Dagster launches a run key once
     assert len(slack.messages()) == 1
+
+
+def test_a_lost_cursor_never_retrains_an_evaluation_again(platform: Platform, slack: SlackRecorder) -> None:
+    """The retrain of a failed evaluation ran; then the cursor is lost (the sensor re-created, its cursor
+    reset, `make dev` after `make demo`): the instance's runs, tagged with the evaluation, keep the evaluation
+    from a second retrain and its alert from a second message; a new failed evaluation still gets exactly
+    one."""
+    platform.run_week(DRIFTING[0])
+    [request] = platform.tick().run_requests
+    retrain = platform.retrain(tags=request.tags)
+    assert retrain.success and len(slack.messages()) == 2  # the drift alert and the retrain's outcome
+    evaluation = request.tags[TAG_EVALUATION_ID]
+
+    platform.cursor = None
+    lost = platform.tick()
+    assert lost.run_requests == [] and len(slack.messages()) == 2
+    assert (
+        f"retrain for evaluation {evaluation} already ran: run {retrain.run_id}"
+        in lost.skip_reason.skip_message
+    )
+    state = DriftSensorCursor.parse(lost.cursor)
+    assert state.check("no_dataset_drift").watermark >= int(evaluation) and state.pending_alerts == []
+
+    platform.run_week(DRIFTING[1])
+    platform.cursor = None  # lost again: the old evaluation is read again beside the new one
+    [fresh] = platform.tick().run_requests
+    assert fresh.tags[TAG_PERIOD] == DRIFTING[1] and fresh.tags[TAG_EVALUATION_ID] != evaluation
+    assert len(slack.messages()) == 3 and f"week {DRIFTING[1]}" in slack.messages()[-1]["text"]
+    assert platform.tick().run_requests == [] and len(slack.messages()) == 3
+
+
+def test_a_retrain_without_the_evaluation_does_not_settle_it(platform: Platform) -> None:
+    """Only a retrain tagged with the evaluation settles it: a retrain by hand (no evaluation id) does not."""
+    platform.run_week(DRIFTING[0])
+    assert platform.retrain(tags={TAG_MONITOR: "bike_sharing"}).success
+    [request] = platform.tick().run_requests
+    assert request.tags[TAG_PERIOD] == DRIFTING[0]

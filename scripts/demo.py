@@ -7,7 +7,10 @@ decision on each; then each monitor's drift trend.
         [--monitor bike_sharing --periods 2011-01-31,2011-07-04,...]
 
 Runs in-process on the instance at $DAGSTER_HOME (the Makefile keeps it in .dagster_home/; it must be set), so
-everything it does shows up in `make dev` afterwards: runs, materializations, check results, the sensors' cursors.
+everything it does shows up in `make dev` afterwards: runs, materializations, check results. The sensors'
+cursors stay in files of the demo's own (the daemon starts with empty ones); its retrain runs carry the
+sensor's tags (evaluation id, period, trigger), so the daemon's retrain sensor finds them and does not retrain
+again.
 """
 
 import argparse
@@ -18,11 +21,13 @@ import dagster as dg
 
 from drift_platform.core.names import (
     DRIFT_TREND,
+    NO_DATA_QUALITY_CHECK,
     NO_DATASET_DRIFT_CHECK,
     NO_MODEL_DEGRADATION_CHECK,
     NO_MULTIVARIATE_DRIFT_CHECK,
     REFERENCE_DATA,
     TAG_EVALUATION_ID,
+    TAG_MONITOR,
     TAG_PERIOD,
     TAG_TRIGGER,
 )
@@ -67,6 +72,17 @@ def _check_outcome(evaluation) -> str:
     return outcome
 
 
+def _data_quality_outcome(evaluation) -> str:
+    """PASSED / FAILED with the worst column (the furthest above, or closest to, its bound), e.g. "FAILED
+    (humidity)"; "not judged" when the check could not judge the period."""
+    if evaluation is None:
+        return "-"
+    meta = {key: value.value for key, value in evaluation.metadata.items()}
+    if "worst_column" not in meta:
+        return "not judged"
+    return f"{'PASSED' if evaluation.passed else 'FAILED'} ({meta['worst_column']})"
+
+
 def _materialize(defs: dg.Definitions, instance: dg.DagsterInstance, key: dg.AssetKey) -> None:
     # The resolved asset carries the definitions' resources already.
     result = dg.materialize([defs.resolve_assets_def(key)], instance=instance, run_config=QUIET, selection=[key])
@@ -74,6 +90,8 @@ def _materialize(defs: dg.Definitions, instance: dg.DagsterInstance, key: dg.Ass
 
 
 def _retrain(defs: dg.Definitions, instance: dg.DagsterInstance, name: str, request: dg.RunRequest) -> dict:
+    """The retrain job in process with the request's tags on its run (the sensor's request's: the daemon's
+    retrain sensor finds the run by its evaluation id and does not retrain that evaluation again)."""
     run = defs.resolve_job_def(f"{name}_retrain_job").execute_in_process(
         instance=instance, tags=request.tags, run_config=QUIET)
     meta = run.asset_materializations_for_node(f"{name}__trained_model")[0].metadata
@@ -104,7 +122,8 @@ def run_monitor(defs: dg.Definitions, instance: dg.DagsterInstance, name: str, p
     rows, retrains = [], []
     for period in periods:
         if period == TRAIN:
-            retrains.append(_retrain(defs, instance, name, dg.RunRequest(tags={TAG_PERIOD: rows[-1]["period"]})))
+            manual = dg.RunRequest(tags={TAG_MONITOR: name, TAG_PERIOD: rows[-1]["period"]})  # no evaluation
+            retrains.append(_retrain(defs, instance, name, manual))
             continue
         result = drift_job.execute_in_process(partition_key=period, instance=instance, raise_on_error=False,
                                               run_config=QUIET)
@@ -119,6 +138,7 @@ def run_monitor(defs: dg.Definitions, instance: dg.DagsterInstance, name: str, p
             # the champion's RMSLE on the period against its bound; "-" while no model is in service
             "quality": _check_outcome(evaluations.get(NO_MODEL_DEGRADATION_CHECK)),
             "multivariate": _check_outcome(evaluations.get(NO_MULTIVARIATE_DRIFT_CHECK)),
+            "data quality": _data_quality_outcome(evaluations.get(NO_DATA_QUALITY_CHECK)),
             "retrain": "no",
             "report": report["report_html"] if report else "-",
         }
@@ -140,8 +160,8 @@ def print_summary(summary: dict) -> None:
 
     name = summary["monitor"]
     print(f"\n=== {name}: drift monitoring ({len(summary['periods'])} periods, {summary['seconds']:.1f} s) ===")
-    table = pd.DataFrame(summary["periods"])[["period", "drift_share", "drift", "multivariate", "quality", "retrain",
-                                               "report"]]
+    table = pd.DataFrame(summary["periods"])[["period", "drift_share", "drift", "multivariate", "data quality",
+                                               "quality", "retrain", "report"]]
     print(table.to_markdown(index=False, floatfmt=".2f"))
     if not summary["retrains"]:
         print("\nNo failed evaluation: no retrain.")

@@ -17,6 +17,7 @@ INGESTION, MONITORING, TRAINING = "ingestion", "monitoring", "training"
 NO_DATASET_DRIFT_CHECK = "no_dataset_drift"
 NO_MODEL_DEGRADATION_CHECK = "no_model_degradation"
 NO_MULTIVARIATE_DRIFT_CHECK = "no_multivariate_drift"
+NO_DATA_QUALITY_CHECK = "no_data_quality_regression"
 
 OWNERS = ("team:ml-platform",)
 
@@ -30,10 +31,11 @@ TAG_TRIGGER = "drift_platform/trigger"
 # evaluation that caused it, beside TAG_EVALUATION_ID (the evaluation named in the run key).
 TAG_QUALITY_EVALUATION_ID = "drift_platform/quality_evaluation_id"
 # TAG_TRIGGER's values for retrains requested by the sensor: the failed checks' triggers joined by "+" in this
-# order, e.g. "drift", "quality", "drift+quality", "multivariate".
+# order, e.g. "drift", "quality", "drift+quality", "multivariate", "data_quality".
 TRIGGER_DRIFT = "drift"
 TRIGGER_QUALITY = "quality"
 TRIGGER_MULTIVARIATE = "multivariate"
+TRIGGER_DATA_QUALITY = "data_quality"
 
 # Carried by every retrain and rollback run, with the monitor's name as value: dagster.yaml runs one of them
 # at a time per monitor (the champion pointer is never moved by two runs at once).

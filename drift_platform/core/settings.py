@@ -3,10 +3,10 @@ when the YAML is resolved. Plain pydantic, no Dagster, no pandas: the code locat
 
 - `Monitor`: one monitored dataset and model; the names of what it owns (tables, jobs, store folders) derive
   from its name, so two monitors never share one.
-- The settings of each step (`DriftSettings`, `MultivariateSettings`, `TrainingSettings`, `GateSettings`,
-  `QualitySettings`): the logic takes them (core/stats, core/ml), the YAML sets them, and each step's run config
-  is made from them with the monitor's values as defaults (lib/run_config.py), so the Launchpad can override
-  any of them for one run.
+- The settings of each step (`DriftSettings`, `MultivariateSettings`, `DataQualitySettings`, `TrainingSettings`,
+  `GateSettings`, `QualitySettings`): the logic takes them (core/stats, core/ml), the YAML sets them, and each
+  step's run config is made from them with the monitor's values as defaults (lib/run_config.py), so the
+  Launchpad can override any of them for one run.
 - `ScheduleSettings`, `LandingSettings`, `RetrySettings`: when and how the monitor's runs start.
 
 Bounds are checked by validators rather than `Field(gt=...)`: Dagster derives a component's YAML schema from
@@ -207,9 +207,46 @@ class MultivariateSettings(_Settings):
         return self
 
 
+class DataQualitySettings(_Settings):
+    """The per-period data-quality check (`no_data_quality_regression`, core/stats/quality.py).
+
+    Each monitored column's missing share, and its share of values outside the reference's range (numerical) or
+    of levels the reference never shows (categorical), against the spread of the same shares over the
+    reference's own periods."""
+
+    enabled: bool = Field(default=True, description="Run the data-quality check")
+    severity: Literal["WARN", "ERROR"] = Field(default="WARN", description="Severity of a failure: WARN or ERROR")
+    min_rows: int = Field(default=5, description="Fewer rows in the period than this: not judged (passes, says so)")
+    quantile: float = Field(
+        default=1.0, description="The bound starts from this quantile of the shares of the reference's periods, "
+        "each measured against the rest of the reference (1 = the largest), (0, 1]",
+    )
+    alpha: float = Field(
+        default=0.01, description="Or, when larger, from the share a period of its size exceeds with this "
+        "probability at the reference periods' mean share (binomial; it matters for references of few periods), "
+        "(0, 1)",
+    )
+    floor: float = Field(default=0.02, description="Added to that start: the least share of the period's values "
+                         "by which a column may exceed it, [0, 1)")
+    tolerated_values: int = Field(default=1, description="The least count of the period's values by which a column "
+                                  "may exceed it (1: a column never missing in the reference does not fail on one "
+                                  "missing value)")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> DataQualitySettings:
+        _require(0 < self.quantile <= 1, f"quantile must be in (0, 1], got {self.quantile}")
+        _require(0 < self.alpha < 1, f"alpha must be in (0, 1), got {self.alpha}")
+        _require(0 <= self.floor < 1, f"floor must be in [0, 1), got {self.floor}")
+        _require(self.tolerated_values >= 0, f"tolerated_values must be at least 0, got {self.tolerated_values}")
+        _require(self.min_rows >= 1, f"min_rows must be at least 1, got {self.min_rows}")
+        return self
+
+
 # --- the monitor ------------------------------------------------------------------------------------------------
 Cadence = Literal["weekly", "daily"]
-ActionableCheck = Literal["no_dataset_drift", "no_model_degradation", "no_multivariate_drift"]
+ActionableCheck = Literal[
+    "no_dataset_drift", "no_model_degradation", "no_multivariate_drift", "no_data_quality_regression"
+]
 # A monitor's name prefixes its tables (`<name>_predictions`: at most 63 characters in PostgreSQL).
 MAX_NAME_LENGTH = 40
 _NAME = re.compile(rf"^[a-z][a-z0-9_]{{0,{MAX_NAME_LENGTH - 1}}}$")
@@ -253,13 +290,15 @@ class Monitor(_Settings):
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     drift: DriftSettings = Field(default_factory=DriftSettings)
     multivariate: MultivariateSettings = Field(default_factory=MultivariateSettings)
+    data_quality: DataQualitySettings = Field(default_factory=DataQualitySettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     gate: GateSettings = Field(default_factory=GateSettings)
     quality: QualitySettings = Field(default_factory=QualitySettings)
     retrain_on: list[ActionableCheck] = Field(
         default_factory=lambda: [NO_DATASET_DRIFT_CHECK, NO_MODEL_DEGRADATION_CHECK],
         description="Checks whose failures retrain the model and alert (others are recorded only); "
-        "no_multivariate_drift is left out by default (WARN, acted on only when listed here)",
+        "no_multivariate_drift and no_data_quality_regression are left out by default (WARN, acted on only when "
+        "listed here)",
     )
     slack_channel: str | None = Field(default=None, description="Channel of this monitor's alerts (None: the deployment's)")
     landing: LandingSettings = Field(default_factory=LandingSettings)

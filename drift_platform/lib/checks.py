@@ -6,6 +6,7 @@ from collections.abc import Callable
 import dagster as dg
 
 from drift_platform.core.names import (
+    NO_DATA_QUALITY_CHECK,
     NO_DATASET_DRIFT_CHECK,
     NO_MODEL_DEGRADATION_CHECK,
     NO_MULTIVARIATE_DRIFT_CHECK,
@@ -43,18 +44,30 @@ def drift_check_result(summary: dict) -> dg.AssetCheckResult:
     )
 
 
-def multivariate_check_result(summary: dict) -> dg.AssetCheckResult:
-    """`no_multivariate_drift` from the drift report's summary: the domain classifier's AUC against the threshold
-    the reference's own chunks set, the p-value, and the columns it leaned on most."""
-    numbers = summary["multivariate"]
+def summary_check_head(summary: dict, numbers: dict
+                       ) -> tuple[dg.AssetCheckSeverity, dict[str, dg.MetadataValue], dg.AssetCheckResult | None]:
+    """What a check of the drift report's summary starts with, from its part of the summary (`numbers`): its
+    severity, the monitor and period as metadata, and its passing result when it did not judge the period
+    ({"skipped": why}; else None)."""
     level = dg.AssetCheckSeverity(numbers["severity"])
     metadata: dict[str, dg.MetadataValue] = {
         "monitor": dg.MetadataValue.text(summary["monitor"]),
         "period": dg.MetadataValue.text(summary["period"]),
     }
-    if "skipped" in numbers:
-        return dg.AssetCheckResult(passed=True, severity=level, metadata=metadata,
-                                   description=f"not evaluated: {numbers['skipped']}")
+    if "skipped" not in numbers:
+        return level, metadata, None
+    return level, metadata, dg.AssetCheckResult(passed=True, severity=level, metadata=metadata,
+                                                description=f"not evaluated: {numbers['skipped']}")
+
+
+def multivariate_check_result(summary: dict) -> dg.AssetCheckResult:
+    """`no_multivariate_drift` from the drift report's summary: the domain classifier's AUC against the threshold
+    the reference's own chunks set, the p-value, the columns it leaned on most, and how the null's chunks were
+    drawn (`null_method`: contiguous blocks; absent from summaries made before it existed)."""
+    numbers = summary["multivariate"]
+    level, metadata, skipped = summary_check_head(summary, numbers)
+    if skipped is not None:
+        return skipped
     top = numbers["top_columns"]
     metadata.update({
         "auc": dg.MetadataValue.float(numbers["auc"]),
@@ -66,6 +79,7 @@ def multivariate_check_result(summary: dict) -> dg.AssetCheckResult:
         "current_rows_used": dg.MetadataValue.int(numbers["rows_used"][1]),
         "top_columns": dg.MetadataValue.text(", ".join(f"{c} ({w:.2f})" for c, w in top.items()) or "-"),
         "method": dg.MetadataValue.text(numbers["method"]),
+        **({"null_method": dg.MetadataValue.text(numbers["null_method"])} if numbers.get("null_method") else {}),
     })
     return dg.AssetCheckResult(
         passed=not numbers["drifted"],
@@ -75,6 +89,41 @@ def multivariate_check_result(summary: dict) -> dg.AssetCheckResult:
                      f"{numbers['p_value']:.3f}); leaned on {', '.join(list(top)[:3]) or '-'}"),
         metadata=metadata,
     )
+
+
+def data_quality_metadata(numbers: dict) -> dict[str, dg.MetadataValue]:
+    """A judged period's data-quality metadata: the per-column markdown table (column, measure, reference
+    value, period value, bound, passed), the counts and the worst column's measure."""
+    from drift_platform.core.stats.quality import measure_text, quality_table
+
+    worst = numbers["worst"]
+    return {
+        "columns": dg.MetadataValue.md(quality_table(numbers["table"])),
+        "columns_checked": dg.MetadataValue.int(numbers["columns_checked"]),
+        "columns_failed": dg.MetadataValue.int(numbers["columns_failed"]),
+        "failed_columns": dg.MetadataValue.text(", ".join(numbers["failed_columns"]) or "-"),
+        "worst_column": dg.MetadataValue.text(worst["column"]),
+        "worst_measure": dg.MetadataValue.text(worst["measure"]),
+        "worst_share": dg.MetadataValue.float(worst["period"]),
+        "worst_bound": dg.MetadataValue.float(worst["bound"]),
+        "worst": dg.MetadataValue.text(measure_text(worst)),
+        "period_rows": dg.MetadataValue.int(numbers["rows"]),
+        "reference_periods": dg.MetadataValue.int(numbers["blocks"]),
+    }
+
+
+def data_quality_check_result(summary: dict) -> dg.AssetCheckResult:
+    """`no_data_quality_regression` from the drift report's summary: each monitored column's missing and
+    outside-range / unseen-level shares against the bounds the reference's own periods set
+    (core/stats/quality.py), with `data_quality_metadata`."""
+    from drift_platform.core.stats.quality import quality_description
+
+    level, metadata, skipped = summary_check_head(summary, summary["data_quality"])
+    if skipped is not None:
+        return skipped
+    judged = summary["data_quality"]
+    return dg.AssetCheckResult(passed=judged["passed"], severity=level, description=quality_description(judged),
+                               metadata={**metadata, **data_quality_metadata(judged)})
 
 
 def quality_metadata(quality, monitor: str, period: str, version: str) -> dict[str, dg.MetadataValue]:
@@ -235,12 +284,30 @@ def multivariate_drift_check(monitor: Monitor, drift_report: dg.AssetsDefinition
     )
 
 
+# What the UI says of `no_data_quality_regression`.
+DATA_QUALITY_DESCRIPTION = (
+    "No monitored column's share of missing values, of values outside the reference's range (numerical) or of "
+    "levels the reference never shows (categorical) exceeds the bound the reference's own periods set (each "
+    "measured against the rest of the reference). WARN by default; the retrain sensor acts on it only when the "
+    "monitor's retrain_on lists it."
+)
+
+
+def data_quality_check(monitor: Monitor, drift_report: dg.AssetsDefinition,
+                       partitions: dg.PartitionsDefinition) -> dg.AssetChecksDefinition:
+    """`no_data_quality_regression` on the monitor's drift report, per period (when the monitor enables it)."""
+    return report_check(monitor, drift_report, partitions, name=NO_DATA_QUALITY_CHECK,
+                        result=data_quality_check_result, description=DATA_QUALITY_DESCRIPTION)
+
+
 def build_checks(monitor: Monitor, drift_report: dg.AssetsDefinition, predictions: dg.AssetsDefinition,
                  partitions: dg.PartitionsDefinition) -> list[dg.AssetChecksDefinition]:
-    """The monitor's asset checks: `no_dataset_drift` and `no_model_degradation`, and `no_multivariate_drift`
-    when the monitor's multivariate test is enabled."""
+    """The monitor's asset checks: `no_dataset_drift` and `no_model_degradation`, `no_multivariate_drift` when
+    the monitor's multivariate test is enabled and `no_data_quality_regression` when its data-quality check is."""
     checks = [dataset_drift_check(monitor, drift_report, partitions),
               model_degradation_check(monitor, predictions, partitions)]
     if monitor.multivariate.enabled:
         checks.append(multivariate_drift_check(monitor, drift_report, partitions))
+    if monitor.data_quality.enabled:
+        checks.append(data_quality_check(monitor, drift_report, partitions))
     return checks

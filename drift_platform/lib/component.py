@@ -136,8 +136,8 @@ class MonitorConfigError(ValueError):
 
 
 def build_monitor_defs(monitor: Monitor, origin: str | None = None) -> dg.Definitions:
-    """Everything one monitor is made of, named after it: eight assets, three checks (two with multivariate
-    off), five jobs, a schedule and three sensors. Resources are the deployment's (drift_platform/definitions.py).
+    """Everything one monitor is made of, named after it: eight assets, four checks (fewer with the multivariate
+    or the data-quality check off), five jobs, a schedule and three sensors. Resources are the deployment's (drift_platform/definitions.py).
     `origin` (its defs.yaml) names where a problem is."""
     problems = monitor.problems()
     if problems:

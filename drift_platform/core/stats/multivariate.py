@@ -17,11 +17,14 @@ indistinguishable, 1 means perfectly separable.
   rows is subsampled with a seeded generator first; the result says so.
 - Threshold: not a fixed number. The AUC a classifier reaches on two samples of ONE distribution depends on the
   sizes, the columns and the model (with 7 rows a period it is far from 0.5). `null_aucs` measures it on the
-  reference alone: `null_draws` times, a chunk of the current's size is drawn (without replacement) from the
-  reference and scored against the rest of the reference with the same pipeline. The threshold is the
-  (1 - alpha) quantile of those AUCs; the p-value is (1 + #null AUCs >= observed) / (1 + draws). The null
-  depends only on the reference, the current's row count and the settings: callers cache it per (reference
-  version, current rows) and pass it in.
+  reference alone: `null_draws` times, a contiguous block of the current's size (the reference's rows in their
+  order: time, then key) is scored against the rest of the reference with the same pipeline. A real period is
+  such a block: rows close in time are alike (weather, season, a weekend's fixtures), so a period differs from
+  the rest of the reference more than rows drawn at random from it would, and a null of random draws flagged
+  quiet periods far more often than alpha (half the days of the grid_load sample). Where rows are independent
+  the two nulls agree. The threshold is the (1 - alpha) quantile of those AUCs; the p-value is
+  (1 + #null AUCs >= observed) / (1 + draws). The null depends only on the reference, the current's row count
+  and the settings: callers cache it per (reference version, block rows) and pass it in.
 - Which columns mattered: the final model's absolute coefficients (on standardized features) summed back to
   their source columns, a square to its column, a product to both of its columns, a one-hot level to its
   column, as shares of the total; permutation importance (AUC lost) for the tree model.
@@ -67,6 +70,7 @@ class MultivariateDrift:
     top_columns: list[tuple[str, float]]  # the columns the classifier leaned on most, with their weight
     null_aucs: tuple[float, ...]
     method: str  # the model, features, folds, null and any subsampling, in words
+    null_method: str = ""  # how the null's blocks were drawn (null_method()), in words
 
     def summary(self) -> dict[str, Any]:
         """A small digest of plain JSON types for checks and sensors (the null as its size and quantiles)."""
@@ -84,6 +88,7 @@ class MultivariateDrift:
             "null_median": float(np.median(null)),
             "null_max": float(null.max()),
             "method": self.method,
+            "null_method": self.null_method,
         }
 
 
@@ -378,11 +383,49 @@ def _validate(frame: pd.DataFrame, side: str, numerical: Sequence[str], categori
         )
 
 
-def _null_sizes(reference_rows: int, current_rows: int, limit: int) -> tuple[int, int]:
-    """(chunk, rest): the pseudo-current is the current's size after subsampling, at most half the reference;
-    the pseudo-reference is the rest of the reference, subsampled like the reference."""
-    chunk = min(current_rows, limit, reference_rows // 2)
-    return chunk, min(reference_rows - chunk, limit)
+@dataclass(frozen=True)
+class NullSizes:
+    """The null's sides: a block of `block` contiguous reference rows (the current's rows, at most half the
+    reference), subsampled to `chunk`; the rest of the reference (`rows - block` rows) subsampled to `rest`;
+    `starts` distinct block starts out of `possible`."""
+
+    rows: int
+    block: int
+    chunk: int
+    rest: int
+    starts: int
+    possible: int
+
+    def describe(self) -> str:
+        return (
+            f"contiguous blocks of {self.block} reference rows in row order"
+            + (f" (subsampled to {self.chunk})" if self.chunk < self.block else "")
+            + f" at {self.starts} seeded start(s) of {self.possible}, vs the other {self.rows - self.block}"
+            + (f" (subsampled to {self.rest})" if self.rest < self.rows - self.block else "")
+        )
+
+
+def null_sizes(reference_rows: int, current_rows: int, settings: MultivariateSettings) -> NullSizes:
+    """The sizes of the null's draws for a reference and a current of these row counts (what `null_aucs` uses,
+    and what a cache of its output must key on: the null depends on the current only through `block`)."""
+    block = min(current_rows, reference_rows // 2)
+    limit = settings.max_rows_per_side
+    possible = reference_rows - block + 1
+    return NullSizes(
+        rows=reference_rows,
+        block=block,
+        chunk=min(block, limit),
+        rest=min(reference_rows - block, limit),
+        starts=min(settings.null_draws, possible),
+        possible=possible,
+    )
+
+
+def null_method(reference_rows: int, current_rows: int, settings: MultivariateSettings) -> str:
+    """How `null_aucs` draws its null for these row counts, in words (for the check's metadata)."""
+    sizes = null_sizes(reference_rows, current_rows, settings)
+    return (f"the larger, quantile by quantile, of {sizes.describe()}, and of {sizes.chunk} rows drawn at "
+            "random vs the rest")
 
 
 def _subsample(rows: int, limit: int, rng: np.random.Generator) -> np.ndarray:
@@ -391,17 +434,24 @@ def _subsample(rows: int, limit: int, rng: np.random.Generator) -> np.ndarray:
     return np.sort(rng.choice(rows, size=limit, replace=False))
 
 
-def null_aucs(
-    reference: pd.DataFrame,
-    current_rows: int,
-    numerical: Sequence[str],
-    categorical: Sequence[str],
-    settings: MultivariateSettings,
-) -> np.ndarray:
-    """The AUCs of the test on the reference alone: `settings.null_draws` times, a chunk of `current_rows` rows
-    (after subsampling to `max_rows_per_side`, and at most half the reference) drawn without replacement, against
-    the rest of the reference (subsampled to `max_rows_per_side`). Depends only on the reference, the current's
-    row count and the settings: cache it per (reference version, current rows)."""
+def _block_starts(sizes: NullSizes, draws: int, seed: int) -> np.ndarray:
+    """The first row of each draw's block: the possible starts in a seeded random order, the first `draws` of
+    them, or all of them repeated in that order when there are fewer than `draws`."""
+    return np.resize(np.random.default_rng([seed, 3]).permutation(sizes.possible), draws)
+
+
+def _block_rows(sizes: NullSizes, start: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rest, block): the reference rows outside the block that starts at `start`, and the block's, each
+    subsampled (seeded by the start) to its side's size."""
+    rng = np.random.default_rng([seed, 4, start])
+    rows = np.arange(sizes.rows)
+    inside = rows[start : start + sizes.block]
+    outside = np.r_[rows[:start], rows[start + sizes.block :]]
+    rest = outside[_subsample(len(outside), sizes.rest, rng)]
+    return rest, inside[_subsample(len(inside), sizes.chunk, rng)]
+
+
+def _check_null(reference: pd.DataFrame, current_rows: int, numerical, categorical) -> None:
     _validate(reference, "reference", numerical, categorical)
     if current_rows < 2:
         raise ValueError(
@@ -411,19 +461,84 @@ def null_aucs(
         raise ValueError(
             f"reference data has {len(reference)} rows; the null needs at least 4 (two chunks of 2)"
         )
+
+
+def _score_draws(
+    reference: pd.DataFrame,
+    numerical: Sequence[str],
+    categorical: Sequence[str],
+    settings: MultivariateSettings,
+    draws: dict[int, tuple[np.ndarray, np.ndarray]],
+) -> dict[int, float]:
+    """The cross-validated AUC of each draw: (pseudo-reference rows, pseudo-current rows) of the reference."""
     encoding = _encoding(reference, None, numerical, categorical)
     raw = _raw(reference, encoding, "reference")
-    chunk, rest = _null_sizes(len(reference), current_rows, settings.max_rows_per_side)
-    rng = np.random.default_rng([settings.seed, 3])
-    aucs = np.empty(settings.null_draws)
+    scored = {}
     with _one_thread():
-        for draw in range(settings.null_draws):
-            order = rng.permutation(len(reference))
-            x, y, _ = _sides(
-                raw.take(np.sort(order[chunk : chunk + rest])), raw.take(np.sort(order[:chunk])), encoding
-            )
-            aucs[draw] = _cv_auc(x, y, encoding, settings)
-    return aucs
+        for key, (rest, current) in draws.items():
+            x, y, _ = _sides(raw.take(rest), raw.take(current), encoding)
+            scored[key] = _cv_auc(x, y, encoding, settings)
+    return scored
+
+
+def null_aucs(
+    reference: pd.DataFrame,
+    current_rows: int,
+    numerical: Sequence[str],
+    categorical: Sequence[str],
+    settings: MultivariateSettings,
+) -> np.ndarray:
+    """The test's null: the larger, quantile by quantile, of the contiguous-block null (`block_null_aucs`) and
+    the random-draw null (`random_draw_null_aucs`), each of `settings.null_draws` AUCs. Where rows close in time
+    are alike, the blocks' AUCs are the higher and set the threshold, so a quiet real period passes; where rows
+    are independent, or the reference holds too few blocks to estimate a tail from (28 rows, 7 a period), the
+    random draws keep the threshold where it was. Its quantiles are the larger of the two nulls' quantiles.
+    Depends only on the reference, `null_sizes(...).block` and the settings: cache it per (reference version,
+    block rows)."""
+    blocks = block_null_aucs(reference, current_rows, numerical, categorical, settings)
+    random = random_draw_null_aucs(reference, current_rows, numerical, categorical, settings)
+    return np.maximum(np.sort(blocks), np.sort(random))
+
+
+def block_null_aucs(reference: pd.DataFrame, current_rows: int, numerical: Sequence[str],
+                    categorical: Sequence[str], settings: MultivariateSettings) -> np.ndarray:
+    """The AUCs of the test on the reference alone, which must be in row order (time, then key; the platform's
+    reference and its statistics' sample are): `settings.null_draws` times, a block of `current_rows`
+    contiguous rows (at most half the reference; subsampled to `max_rows_per_side`) against the rest of the
+    reference (subsampled to `max_rows_per_side`). The blocks start at seeded random rows, each start at most
+    once while there are starts left (`null_sizes`). Depends only on the reference, `null_sizes(...).block` and
+    the settings: cache it per (reference version, block rows)."""
+    _check_null(reference, current_rows, numerical, categorical)
+    sizes = null_sizes(len(reference), current_rows, settings)
+    starts = _block_starts(sizes, settings.null_draws, settings.seed).tolist()
+    draws = {start: _block_rows(sizes, start, settings.seed) for start in dict.fromkeys(starts)}
+    scored = _score_draws(reference, numerical, categorical, settings, draws)
+    return np.array([scored[start] for start in starts])
+
+
+def random_draw_null_aucs(
+    reference: pd.DataFrame,
+    current_rows: int,
+    numerical: Sequence[str],
+    categorical: Sequence[str],
+    settings: MultivariateSettings = MultivariateSettings(),  # noqa: B008 - frozen, so one shared default is safe
+) -> np.ndarray:
+    """The null this module used before `null_aucs` drew contiguous blocks, kept for comparison (the
+    benchmarks, the tests): `settings.null_draws` chunks of `current_rows` rows (at most half the reference and
+    `max_rows_per_side`) drawn at random without replacement, each against the rest of the reference
+    (subsampled to `max_rows_per_side`). Right when rows are independent; on data where rows close in time are
+    alike its threshold is too low for a real (contiguous) period."""
+    _check_null(reference, current_rows, numerical, categorical)
+    rows = len(reference)
+    chunk = min(current_rows, settings.max_rows_per_side, rows // 2)
+    rest = min(rows - chunk, settings.max_rows_per_side)
+    rng = np.random.default_rng([settings.seed, 3])
+    draws = {}
+    for draw in range(settings.null_draws):
+        order = rng.permutation(rows)
+        draws[draw] = (np.sort(order[chunk : chunk + rest]), np.sort(order[:chunk]))
+    scored = _score_draws(reference, numerical, categorical, settings, draws)
+    return np.array([scored[draw] for draw in range(settings.null_draws)])
 
 
 def multivariate_drift(
@@ -461,10 +576,10 @@ def multivariate_drift(
     p_value = float((1 + np.count_nonzero(null >= auc)) / (1 + null.size))
 
     folds = min(settings.folds, len(ref_rows), len(cur_rows))
-    chunk, rest = _null_sizes(len(reference), len(current), limit)
+    drawn = null_method(len(reference), len(current), settings)
     method = (
         f"{encoding.describe()}; {folds}-fold stratified CV ROC AUC; threshold: the {1 - settings.alpha:g} "
-        f"quantile of {null.size} AUCs of {chunk}-row reference chunks vs {rest} other reference rows"
+        f"quantile of {null.size} AUCs of {drawn}"
     )
     subsampled = [
         f"{side} {n} -> {len(kept)} rows"
@@ -484,4 +599,5 @@ def multivariate_drift(
         top_columns=top_columns,
         null_aucs=tuple(float(a) for a in null),
         method=method,
+        null_method=drawn,
     )

@@ -4,12 +4,14 @@ Layout under a monitor's folder of the object store (`<store>/<monitor>/`):
     reference_stats/<version>.npz    the statistics (core/stats/reference_stats.py; numpy arrays, no pickle),
                                      named by the sha256 of the reference's content, never overwritten
     reference_stats/<version>.json   its manifest: the artifact's sha256, rows, columns, format, when it was built
-    reference_stats/current.json     the pointer: the version in use and the warehouse fingerprint of the table it
-                                     was built from
+    reference_stats/current.json     the pointer: the version in use, the warehouse fingerprint of the table it
+                                     was built from and the artifact's format
 
 A period's drift report asks the warehouse for the reference table's fingerprint (one aggregate query, no rows
 transferred) and takes the statistics the pointer names only when the fingerprints match; otherwise the table is
-read, its statistics rebuilt (or an artifact of the same content reused) and the pointer moved. Loading verifies
+read, its statistics rebuilt (or an artifact of the same content reused) and the pointer moved. A pointer
+to an artifact of another format (`reference_stats.FORMAT`, bumped when the artifact gains a part, e.g. the
+data-quality blocks) is treated as no pointer: the statistics are rebuilt, never refused. Loading verifies
 the artifact's sha256 against its manifest: a tampered or partial artifact is refused, as a tampered model is.
 Plain functions over the store's small interface (model_registry.ArtifactStore, and `local_copy`).
 """
@@ -85,12 +87,15 @@ def load_stats(store: StatsStore, version: str) -> ReferenceStats:
 
 
 def cached_stats(store: StatsStore, fingerprint: Mapping[str, Any]) -> ReferenceStats | None:
-    """The statistics the pointer names when they were built from a table with this fingerprint; None otherwise
-    (no pointer yet, or the reference changed since)."""
+    """The statistics the pointer names when they were built from a table with this fingerprint and are of this
+    code's format; None otherwise (no pointer yet, the reference changed since, or the artifact is of an older
+    format: rebuilt then)."""
+    from drift_platform.core.stats.reference_stats import FORMAT
+
     if not store.exists(POINTER_KEY):
         return None
     pointer = json.loads(store.read_bytes(POINTER_KEY))
-    if pointer.get("fingerprint") != _canonical(fingerprint):
+    if pointer.get("fingerprint") != _canonical(fingerprint) or pointer.get("format", 1) != FORMAT:
         return None
     return load_stats(store, pointer["version"])
 
@@ -98,6 +103,8 @@ def cached_stats(store: StatsStore, fingerprint: Mapping[str, Any]) -> Reference
 def save_stats(store: StatsStore, stats: ReferenceStats, fingerprint: Mapping[str, Any]) -> dict[str, Any]:
     """Keep `stats` (unless an intact artifact of the same version is there already) and point at it for tables
     with this fingerprint. Returns the manifest."""
+    from drift_platform.core.stats.reference_stats import FORMAT
+
     a_key, m_key = artifact_key(stats.version), manifest_key(stats.version)
     if store.exists(a_key) and store.exists(m_key):
         load_stats(store, stats.version)  # same content, already built: verified, then reused
@@ -110,12 +117,14 @@ def save_stats(store: StatsStore, stats: ReferenceStats, fingerprint: Mapping[st
             "artifact": a_key,
             "rows": stats.rows,
             "columns": {name: column.kind for name, column in stats.columns.items()},
+            "format": FORMAT,
             "bytes": len(data),
             "created_at": dt.datetime.now(dt.UTC).isoformat(),
         }
         store.write_bytes(a_key, data)
         store.write_bytes(m_key, _json(manifest), "application/json")
     store.write_bytes(POINTER_KEY, _json({"version": stats.version, "fingerprint": _canonical(fingerprint),
-                                          "manifest": m_key, "moved_at": dt.datetime.now(dt.UTC).isoformat()}),
+                                          "format": FORMAT, "manifest": m_key,
+                                          "moved_at": dt.datetime.now(dt.UTC).isoformat()}),
                       "application/json")
     return manifest

@@ -26,6 +26,12 @@ Any other configured test (e.g. "anderson", "mannw"), and columns of dtypes the 
 A test that depends on the ROW ORDER of the reference (none of the defaults; Evidently's "empirical_mmd" draws
 permutations) sees the rebuilt order, not the original one.
 
+The artifact also keeps the reference's side of the data-quality check (`ReferenceStats.quality`,
+core/stats/quality.py), when built with `quality_blocks`: each column's missing share and, per block of the
+reference in row order (one block per period of its window), the block's missing share and its share of values
+outside the rest's range or of levels the rest never shows. Format 2 added it; an artifact of another format is
+refused by `from_bytes` (`StatsFormatError`) and rebuilt by reference_cache.py.
+
 Pure numpy / pandas / scipy: no Dagster, and Evidently only inside the fallback.
 """
 
@@ -51,18 +57,20 @@ from drift_platform.core.stats.columns import (
     clean_column,
     seeded_sample,
 )
+from drift_platform.core.stats.quality import ColumnQuality, ReferenceQuality, block_edges, column_quality
 
 __all__ = [
     "FORMAT",
     "MAX_LEVELS",
     "ColumnStats",
     "ReferenceStats",
+    "StatsFormatError",
     "build_reference_stats",
     "column_drift_from_stats",
     "reference_version",
 ]
 
-FORMAT = 1
+FORMAT = 2  # 2: the data-quality blocks (ReferenceStats.quality)
 MAX_LEVELS = 10_000  # a numerical column with at most this many distinct reference values also keeps its value counts
 
 # Evidently's get_binned_data: a numerical column with more distinct REFERENCE values than this is binned (Sturges).
@@ -123,6 +131,7 @@ class ReferenceStats:
     rows: int  # rows of the reference frame
     columns: dict[str, ColumnStats]
     sample: pd.DataFrame  # a seeded sample of at most `sample_rows` rows of the monitored columns, original order
+    quality: ReferenceQuality | None = None  # the data-quality check's reference side (None: built without blocks)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ReferenceStats):
@@ -134,6 +143,7 @@ class ReferenceStats:
             and all(self.columns[c] == other.columns[c] for c in self.columns)
             and list(self.sample.dtypes.astype(str)) == list(other.sample.dtypes.astype(str))
             and self.sample.equals(other.sample)
+            and self.quality == other.quality
         )
 
     def __hash__(self) -> int:
@@ -168,7 +178,12 @@ class ReferenceStats:
         except Exception as exc:  # pyarrow's errors (mixed-type object columns, non-string names) vary
             raise ValueError(f"the reference sample cannot be written as parquet: {exc}") from exc
         arrays["sample"] = np.frombuffer(buffer.getvalue(), dtype=np.uint8)
-        header = {"format": FORMAT, "version": self.version, "rows": int(self.rows), "columns": described}
+        header = {"format": FORMAT, "version": self.version, "rows": int(self.rows), "columns": described,
+                  "quality_blocks": None if self.quality is None else self.quality.blocks}
+        if self.quality is not None:
+            for index, (name, meta) in enumerate(zip(self.columns, described, strict=True)):
+                meta["quality_missing"] = float(self.quality.columns[name].missing)
+                arrays[f"quality_{index}"] = np.ascontiguousarray(self.quality.columns[name].blocks, dtype=np.float64)
         arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
         out = io.BytesIO()
         np.savez(out, **arrays)
@@ -206,7 +221,7 @@ class ReferenceStats:
         _check(isinstance(header, dict), "the header is not a JSON object")
         found = header.get("format")
         if found != FORMAT:
-            raise ValueError(
+            raise StatsFormatError(
                 f"reference stats format {found!r} is not supported: this code reads format {FORMAT}; "
                 "rebuild the artifact with build_reference_stats"
             )
@@ -220,13 +235,18 @@ class ReferenceStats:
             _check(isinstance(version, str) and isinstance(rows, int) and rows >= 0, "bad version or rows")
             _check("sample" in arrays and arrays["sample"].dtype == np.uint8, "no sample")
             sample = pd.read_parquet(io.BytesIO(arrays["sample"].tobytes()), engine="pyarrow")
+            quality = _quality_from_archive(header, arrays)
         except ValueError as exc:
             if str(exc).startswith("malformed reference stats"):
                 raise
             raise ValueError(f"malformed reference stats: {exc}") from exc
         except (KeyError, TypeError, IndexError, OSError) as exc:
             raise ValueError(f"malformed reference stats: {type(exc).__name__}: {exc}") from exc
-        return cls(version=version, rows=rows, columns=columns, sample=sample)
+        return cls(version=version, rows=rows, columns=columns, sample=sample, quality=quality)
+
+
+class StatsFormatError(ValueError):
+    """An artifact written in another FORMAT: not malformed, only older (or newer); rebuild it."""
 
 
 def reference_version(reference: pd.DataFrame, columns: Sequence[str]) -> str:
@@ -261,11 +281,13 @@ def _column_digest(column: str, values: pd.Series, factorized: tuple[Any, np.nda
 
 def build_reference_stats(
     reference: pd.DataFrame, kinds: Mapping[str, str], *, sample_rows: int = 5_000, seed: int = 0,
-    workers: int | None = None,
+    workers: int | None = None, quality_blocks: int | None = None,
 ) -> ReferenceStats:
     """Each monitored column's stats (cleaned as Evidently cleans it) and digest, by a pool of `workers` threads
     (default: the cores, at most 4; numpy's sorts and sha256 release the GIL), and the report's seeded sample. A
-    text column is factorized once, for its digest and its level counts alike."""
+    text column is factorized once, for its digest and its level counts alike. With `quality_blocks` (the
+    periods of the reference window, quality.reference_periods), also each column's data-quality side
+    (quality.column_quality on the reference's rows in their order, cut into that many blocks)."""
     import os
     from concurrent.futures import ThreadPoolExecutor
 
@@ -273,10 +295,12 @@ def build_reference_stats(
     if missing:
         raise ValueError(f"reference data lacks monitored column(s) {missing}")
 
-    def one(item: tuple[str, str, pd.Series]) -> tuple[ColumnStats, bytes]:
+    def one(item: tuple[str, str, pd.Series]) -> tuple[ColumnStats, bytes, ColumnQuality | None]:
         column, kind, values = item
         factorized = None if _plain_array(values) else _factorize(values)
-        return _column_stats(values, column, kind, factorized), _column_digest(column, values, factorized)
+        quality = None if quality_blocks is None else column_quality(
+            values, kind, quality_blocks, None if factorized is None or kind != CAT else np.asarray(factorized[1]))
+        return _column_stats(values, column, kind, factorized), _column_digest(column, values, factorized), quality
 
     items = [(column, kind, reference[column]) for column, kind in kinds.items()]  # the frame read in this thread
     workers = workers or min(os.cpu_count() or 1, 4)
@@ -286,10 +310,13 @@ def build_reference_stats(
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reference-stats") as pool:
             built = list(pool.map(one, items))  # in order; the first column's error (in order) is raised here
     return ReferenceStats(
-        version=_version(reference, [digest for _, digest in built]),
+        version=_version(reference, [digest for _, digest, _ in built]),
         rows=len(reference),
-        columns={stats.column: stats for stats, _ in built},
+        columns={stats.column: stats for stats, _, _ in built},
         sample=seeded_sample(reference, list(kinds), sample_rows, seed),
+        quality=None if quality_blocks is None else ReferenceQuality(
+            blocks=len(block_edges(len(reference), quality_blocks)) - 1,
+            columns={stats.column: quality for stats, _, quality in built}),
     )
 
 
@@ -821,6 +848,22 @@ def _column_from_archive(index: int, meta: Mapping[str, Any], arrays: Mapping[st
         std=None if std is None else float(std), distinct=distinct, levels=levels, counts=counts,
         dtype=meta["dtype"],
     )
+
+
+def _quality_from_archive(header: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> ReferenceQuality | None:
+    """The data-quality side `to_bytes` wrote (None when the stats were built without it)."""
+    blocks = header.get("quality_blocks")
+    if blocks is None:
+        return None
+    _check(isinstance(blocks, int) and blocks >= 1, f"bad quality_blocks {blocks!r}")
+    columns = {}
+    for index, meta in enumerate(header["columns"]):
+        shares, missing = arrays[f"quality_{index}"], meta["quality_missing"]
+        _check(shares.dtype == np.float64 and shares.shape == (blocks, 2) and isinstance(missing, int | float),
+               f"column {meta['column']!r}: quality blocks do not match quality_blocks")
+        shares.setflags(write=False)
+        columns[meta["column"]] = ColumnQuality(missing=float(missing), blocks=shares)
+    return ReferenceQuality(blocks=blocks, columns=columns)
 
 
 def _check(condition: bool, message: str) -> None:

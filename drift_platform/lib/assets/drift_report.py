@@ -76,16 +76,17 @@ def push_to_viewer(context, viewer: ReportViewer, monitor: Monitor, result, peri
 
 def multivariate_summary(monitor: Monitor, reference, current, folder, log) -> dict | None:
     """`no_multivariate_drift`'s numbers: the domain classifier on the reference's kept sample (its statistics'
-    seeded rows, at most 5,000) and the period's rows. The null (reference chunks' AUCs, which set the threshold)
-    depends only on the reference, the period's row count and the settings: it is computed once and kept beside
-    the reference's statistics. None when the monitor turns the check off; {"skipped": why} when it cannot judge
-    this period (too many columns, fewer than 2 rows in the period or 4 in the reference)."""
+    seeded rows, at most 5,000, in the reference's time order) and the period's rows. The null (AUCs of contiguous
+    blocks of the reference against the rest of it, which set the threshold) depends only on the reference, the
+    period's row count and the settings: it is computed once and kept beside the reference's statistics. None
+    when the monitor turns the check off; {"skipped": why} when it cannot judge this period (too many columns,
+    fewer than 2 rows in the period or 4 in the reference)."""
     import hashlib
     import json
 
     import numpy as np
 
-    from drift_platform.core.stats.multivariate import multivariate_drift, null_aucs
+    from drift_platform.core.stats.multivariate import multivariate_drift, null_aucs, null_sizes
 
     settings, spec = monitor.multivariate, monitor.spec
     columns = spec.monitored_columns
@@ -102,8 +103,10 @@ def multivariate_summary(monitor: Monitor, reference, current, folder, log) -> d
     numerical = [c for c in columns if c in spec.numerical_features]
     categorical = [c for c in columns if c in spec.categorical_features]
     digest = hashlib.sha256(settings.model_dump_json().encode()).hexdigest()[:12]
-    key = (f"reference_stats/{reference.version}.multivariate-null-"
-           f"{min(len(current), settings.max_rows_per_side)}-{digest}.json")
+    # "blocks" in the key: a null of random draws, cached by earlier versions under keys without it, is never
+    # reused. The null depends on the period's rows only through its block's size.
+    block = null_sizes(len(reference.sample), len(current), settings).block
+    key = f"reference_stats/{reference.version}.multivariate-null-blocks-{block}-{digest}.json"
     if folder.exists(key):
         null = np.asarray(json.loads(folder.read_bytes(key))["aucs"], dtype=float)
     else:
@@ -112,6 +115,20 @@ def multivariate_summary(monitor: Monitor, reference, current, folder, log) -> d
                            "application/json")
     result = multivariate_drift(reference.sample, current, numerical, categorical, settings, null=null)
     return {**result.summary(), "severity": settings.severity}
+
+
+def data_quality_summary(monitor: Monitor, reference, current, log) -> dict | None:
+    """`no_data_quality_regression`'s numbers (drift_platform/core/stats/quality.py): each monitored column's
+    missing, outside-range and unseen-level shares in the period against the bounds the reference's cached
+    quality blocks set. None when the monitor turns the check off; {"skipped": why} when it cannot judge."""
+    from drift_platform.core.stats.quality import judge_period
+
+    if not monitor.data_quality.enabled:
+        return None
+    summary = judge_period(reference, current, monitor.data_quality)
+    if "skipped" in summary:
+        log.info(f"no_data_quality_regression not evaluated: {summary['skipped']}")
+    return summary
 
 
 def as_metadata(values: Mapping[str, Any]) -> dict[str, dg.MetadataValue]:
@@ -160,11 +177,15 @@ def report_metadata(result, reference, how: str, current_rows: int, multivariate
 def report_period(context, monitor: Monitor, config: dg.Config, reference, how: str, current_batch: DataFrame,
                   partition: str, period_start, store: ObjectStore,
                   viewer: ReportViewer) -> tuple[dict, dict]:
-    """One period's report: stored, pushed to the viewer; its summary (the check's input) and metadata."""
+    """One period's report: stored, pushed to the viewer; its summary (the checks' input, with the period's
+    data-quality summary) and metadata (with the data-quality figures, last)."""
+    from drift_platform.core.stats.quality import quality_values
+
     run_id = context.run.run_id
     result = run_drift(context, monitor, config, reference, current_batch, partition, period_start)
     folder = store.scoped(monitor.name)
     multivariate = multivariate_summary(monitor, reference, current_batch, folder, context.log)
+    data_quality = data_quality_summary(monitor, reference, current_batch, context.log)
     html_key, json_key = store_reports(folder, result, partition, run_id)
     viewed = push_to_viewer(context, viewer, monitor, result, partition, context.asset_key, folder,
                             report_key(partition, run_id, "snapshot.json"))
@@ -173,8 +194,10 @@ def report_period(context, monitor: Monitor, config: dg.Config, reference, how: 
         locations=(folder.location(html_key), folder.location(json_key)),
         report_url=viewed["report_url"].value if "report_url" in viewed else None,
     )
+    summary["data_quality"] = data_quality
     metadata = report_metadata(result, reference, how, len(current_batch), multivariate,
                                (folder.link(html_key), folder.link(json_key)), viewed)
+    metadata.update(as_metadata(quality_values(data_quality)))
     return summary, metadata
 
 

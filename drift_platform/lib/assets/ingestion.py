@@ -89,11 +89,13 @@ def ensure_reference(monitor: Monitor, warehouse: WarehouseResource, store: Obje
 
 
 def reference_statistics(monitor: Monitor, warehouse: WarehouseResource, store: ObjectStore, log):
-    """The reference's drift statistics (drift_platform/core/stats/reference_stats.py) and how they were had:
+    """The reference's drift statistics (drift_platform/core/stats/reference_stats.py, with the data-quality
+    blocks of its periods: core/stats/quality.py) and how they were had:
     "cached" (the warehouse fingerprint of the reference table matches the one they were built from: no
     reference row is read) or "built" (first use, or the table changed: read, rebuilt, kept in the store). A
     tampered artifact fails the step, naming it."""
     from drift_platform.core.stats.drift import REPORT_SAMPLE_ROWS, REPORT_SAMPLE_SEED, column_kinds
+    from drift_platform.core.stats.quality import reference_periods
     from drift_platform.core.stats.reference_cache import (
         ReferenceStatsIntegrityError,
         cached_stats,
@@ -111,7 +113,8 @@ def reference_statistics(monitor: Monitor, warehouse: WarehouseResource, store: 
         if stats is not None:
             return stats, "cached"
         frame = warehouse.read(table, layout) if frame is None else frame
-        stats = build_reference_stats(frame, kinds, sample_rows=REPORT_SAMPLE_ROWS, seed=REPORT_SAMPLE_SEED)
+        stats = build_reference_stats(frame, kinds, sample_rows=REPORT_SAMPLE_ROWS, seed=REPORT_SAMPLE_SEED,
+                                      quality_blocks=reference_periods(monitor.spec, monitor.cadence))
         manifest = save_stats(folder, stats, fingerprint)
     except ReferenceStatsIntegrityError as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from exc

@@ -4,13 +4,20 @@ monitor and one alert naming it.
 One sensor per monitor (each with its own cursor, interval and job): a monitor's failures can neither start
 another monitor's retrain nor hold back its alerts. Watched checks: `no_dataset_drift` (the period's data
 drifted), `no_model_degradation` (the champion's error on the period's labels grew: concept drift) and, unless the
-monitor turns it off, `no_multivariate_drift` (the columns' joint distribution moved). The monitor's `retrain_on`
-says which of them retrain and alert (by default not the multivariate one); failures of the others are still
-settled in the cursor, and counted in the skip reason.
+monitor turns them off, `no_multivariate_drift` (the columns' joint distribution moved) and
+`no_data_quality_regression` (a column's missing, out-of-range or unseen-level share grew). The monitor's
+`retrain_on` says which of them retrain and alert (by default neither of the last two); failures of the others
+are still settled in the cursor, and counted in the skip reason.
 
 A failed non-blocking check leaves its run successful, so run-failure sensors never see it; this sensor reads
-the checks' evaluations from the instance instead. Exactly once, also across daemon restarts:
+the checks' evaluations from the instance instead. Exactly once, also across daemon restarts and a lost
+cursor, rests on the instance's runs; the cursor is an optimisation (a tick reads only what is past it):
 
+- before asking for a retrain, a tick reads the runs of the monitor's retrain job tagged with one of its
+  failed evaluations (TAG_EVALUATION_ID, in one query): an evaluation that already has one, launched by this
+  sensor, by `make demo` or by hand, is settled without a new request ("retrain for evaluation N already ran:
+  run <id>" in the tick's log and skip reason). So a lost cursor (the sensor renamed or re-created, its cursor
+  reset in the UI, the instance migrated, `make dev` after `make demo`) starts no second retrain;
 - the cursor holds, per check, a watermark (every evaluation id at or below it is settled) and the ids above it
   already handled; an evaluation whose run has not finished holds the watermark back, so a slow run that fails
   after a faster one is not skipped;
@@ -18,14 +25,17 @@ the checks' evaluations from the instance instead. Exactly once, also across dae
   when several failed they make ONE retrain and ONE alert (and the retrain finds the period in the history);
 - each retrain request has a run_key: `no_dataset_drift:<evaluation id>` when the data drifted (with or without
   degradation), `no_model_degradation:<evaluation id>` when only the model degraded, `no_multivariate_drift:<id>`
-  when only that acted-on check failed; Dagster launches it once
+  or `no_data_quality_regression:<id>` when only that acted-on check failed (the multivariate one first);
+  Dagster launches it once
   even if a tick is repeated;
 - an alert that Slack did not take is kept in the cursor and retried on the next ticks, and its failure is
   logged where the team sees it (the sensor's tick log); it never blocks the retrain. A ledger in the instance
-  (alert_ledger.py) keeps an alert from being sent twice when a tick dies before its cursor is saved.
+  (alert_ledger.py) keeps an alert from being sent twice when the cursor is lost (a tick that dies before its
+  cursor is saved, or any of the losses above): an already-retrained evaluation's alert is queued again, and
+  the ledger drops it if it went out.
 
-The tick is a pure plan (`plan_retrains`, `advance`) between reading the instance (`scan`) and the effects
-(`deliver`: posting alerts).
+The tick is a pure plan (`plan_retrains`, `advance`) between reading the instance (`scan`,
+`retrained_evaluations`) and the effects (`deliver`: posting alerts).
 """
 
 import json
@@ -38,6 +48,7 @@ import dagster as dg
 
 from drift_platform.core.names import (
     DRIFT_REPORT,
+    NO_DATA_QUALITY_CHECK,
     NO_DATASET_DRIFT_CHECK,
     NO_MODEL_DEGRADATION_CHECK,
     NO_MULTIVARIATE_DRIFT_CHECK,
@@ -47,6 +58,7 @@ from drift_platform.core.names import (
     TAG_PERIOD,
     TAG_QUALITY_EVALUATION_ID,
     TAG_TRIGGER,
+    TRIGGER_DATA_QUALITY,
     TRIGGER_DRIFT,
     TRIGGER_MULTIVARIATE,
     TRIGGER_QUALITY,
@@ -70,6 +82,8 @@ def watched_checks(monitor: Monitor) -> dict[str, dg.AssetCheckKey]:
     if monitor.multivariate.enabled:
         checks[NO_MULTIVARIATE_DRIFT_CHECK] = dg.AssetCheckKey(asset_key(monitor, DRIFT_REPORT),
                                                                NO_MULTIVARIATE_DRIFT_CHECK)
+    if monitor.data_quality.enabled:
+        checks[NO_DATA_QUALITY_CHECK] = dg.AssetCheckKey(asset_key(monitor, DRIFT_REPORT), NO_DATA_QUALITY_CHECK)
     return checks
 
 
@@ -151,6 +165,24 @@ def scan(instance: dg.DagsterInstance, state: DriftSensorCursor, checks: Mapping
     return found
 
 
+RUNS_QUERY_IDS = 500  # evaluation ids per runs query (older SQLite builds bind at most 999 values)
+
+
+def retrained_evaluations(instance: dg.DagsterInstance, monitor: Monitor, evaluation_ids: Iterable[int]
+                          ) -> dict[int, str]:
+    """Which of these evaluations already have a retrain run in the instance, evaluation id -> run id: the
+    runs of the monitor's retrain job tagged TAG_EVALUATION_ID with one of them, whoever launched them (this
+    sensor, the demo, a person) and whatever their status. One query (one per RUNS_QUERY_IDS ids)."""
+    ids = sorted({str(i) for i in evaluation_ids})
+    found: dict[int, str] = {}
+    for start in range(0, len(ids), RUNS_QUERY_IDS):
+        runs = instance.get_runs(dg.RunsFilter(job_name=monitor.job_name("retrain_job"),
+                                               tags={TAG_EVALUATION_ID: ids[start:start + RUNS_QUERY_IDS]}))
+        for run in reversed(runs):  # newest first: the evaluation's first retrain names it
+            found.setdefault(int(run.tags[TAG_EVALUATION_ID]), run.run_id)
+    return found
+
+
 # --- the plan ----------------------------------------------------------------------------------------------------
 def _metadata(record: Any) -> dict[str, Any]:
     evaluation = record.event.dagster_event.event_specific_data
@@ -185,12 +217,19 @@ def multivariate_facts(record: Any) -> dict[str, Any]:
                   top_columns=("top_columns", "-"))
 
 
+def data_quality_facts(record: Any) -> dict[str, Any]:
+    """Period, the worst column's measure, its share and bound (core/stats/quality.py's words), and every
+    failed column."""
+    return _facts(record, worst=("worst", "?"), failed_columns=("failed_columns", "-"))
+
+
 def _num(value: Any, spec: str) -> str:
     return format(value, spec) if isinstance(value, int | float) else "?"
 
 
 def format_alert(monitor: Monitor, drift: dict[str, Any] | None, quality: dict[str, Any] | None, alerts: Alerter,
-                 run_key: str, multivariate: dict[str, Any] | None = None) -> str:
+                 run_key: str, multivariate: dict[str, Any] | None = None,
+                 data_quality: dict[str, Any] | None = None) -> str:
     label = monitor.period_label
     parts = []
     if drift is not None:
@@ -219,7 +258,13 @@ def format_alert(monitor: Monitor, drift: dict[str, Any] | None, quality: dict[s
             f"threshold {_num(multivariate['threshold'], '.3f')} the reference's own chunks set, p = "
             f"{_num(multivariate['p_value'], '.3f')}); it leaned on {multivariate['top_columns']}"
         )
-    run_ids = list(dict.fromkeys(f["run_id"] for f in (drift, quality, multivariate) if f is not None))
+    if data_quality is not None:
+        parts.append(
+            f":warning: *[{monitor.name}] Data quality regression* in {label} {data_quality['period']}: "
+            f"{data_quality['worst']}; failed columns: {data_quality['failed_columns']}"
+        )
+    run_ids = list(dict.fromkeys(
+        f["run_id"] for f in (drift, quality, multivariate, data_quality) if f is not None))
     retrains = f"{alerts.dagster_ui_url.rstrip('/')}/runs?q%5B0%5D=tag%3Adagster%2Frun_key%3D{run_key}"
     return (
         "\n".join(parts) + "\n"
@@ -232,39 +277,70 @@ def run_key_for(evaluation_id: int, check: str = NO_DATASET_DRIFT_CHECK) -> str:
     return f"{check}:{evaluation_id}"
 
 
+@dataclass
+class Plan:
+    """A tick's decisions: the retrains to request, the alerts to queue, how many failures it does not act on,
+    and (evaluation id, run id) for each acted-on failure whose retrain already ran."""
+
+    requests: list[dg.RunRequest] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    ignored: int = 0
+    already_ran: list[tuple[int, str]] = field(default_factory=list)
+
+
+def _retrain_for(monitor: Monitor, acted: Mapping[str, Any], alerts: Alerter, now: float
+                 ) -> tuple[dg.RunRequest, dict[str, Any]]:
+    """The retrain request and the alert for one run and period's acted-on failures."""
+    drift_record, quality_record = acted.get(NO_DATASET_DRIFT_CHECK), acted.get(NO_MODEL_DEGRADATION_CHECK)
+    multivariate_record = acted.get(NO_MULTIVARIATE_DRIFT_CHECK)
+    drift = evaluation_facts(drift_record) if drift_record is not None else None
+    quality = quality_facts(quality_record) if quality_record is not None else None
+    multivariate = multivariate_facts(multivariate_record) if multivariate_record is not None else None
+    data_quality_record = acted.get(NO_DATA_QUALITY_CHECK)
+    data_quality = data_quality_facts(data_quality_record) if data_quality_record is not None else None
+    # The run key names the first of the run's acted-on failures in this order (one retrain per run and
+    # period).
+    primary_name, primary = next((name, acted[name]) for name in (
+        NO_DATASET_DRIFT_CHECK, NO_MODEL_DEGRADATION_CHECK, NO_MULTIVARIATE_DRIFT_CHECK, NO_DATA_QUALITY_CHECK)
+        if name in acted)
+    run_key = run_key_for(primary.id, primary_name)
+    triggers = ((TRIGGER_DRIFT, drift), (TRIGGER_QUALITY, quality), (TRIGGER_MULTIVARIATE, multivariate),
+                (TRIGGER_DATA_QUALITY, data_quality))
+    tags = {
+        TAG_MONITOR: monitor.name,
+        TAG_EVALUATION_ID: str(primary.id),
+        TAG_PERIOD: str((drift or quality or multivariate or data_quality)["period"]),
+        TAG_TRIGGER: "+".join(t for t, f in triggers if f is not None),
+    }
+    if quality is not None:
+        tags[TAG_QUALITY_EVALUATION_ID] = str(quality_record.id)
+    alert = {"evaluation_id": primary.id, "run_key": run_key,
+             "text": format_alert(monitor, drift, quality, alerts, run_key, multivariate, data_quality),
+             "since": now}
+    return dg.RunRequest(run_key=run_key, tags=tags), alert
+
+
 def plan_retrains(
-    monitor: Monitor, failed: Iterable[dict[str, Any]], alerts: Alerter, now: float
-) -> tuple[list[dg.RunRequest], list[dict[str, Any]], int]:
-    """One retrain request and one alert per run and period with a failed check the monitor acts on; returns
-    the requests, the alerts to send and how many failures it does not act on."""
-    requests, queued, ignored = [], [], 0
+    monitor: Monitor, failed: Iterable[dict[str, Any]], alerts: Alerter, now: float,
+    retrained: Mapping[int, str] | None = None,
+) -> Plan:
+    """One retrain request and one alert per run and period with a failed check the monitor acts on, unless
+    `retrained` (evaluation id -> run id, read from the instance) holds one of its evaluations: then no
+    request, and the alert is queued for the ledger to drop if it went out."""
+    plan, retrained = Plan(), retrained or {}
     for group in sorted(failed, key=lambda g: min(r.id for r in g.values())):
         acted = {name: record for name, record in group.items() if name in monitor.retrain_on}
-        ignored += len(group) - len(acted)
+        plan.ignored += len(group) - len(acted)
         if not acted:
             continue
-        drift_record, quality_record = acted.get(NO_DATASET_DRIFT_CHECK), acted.get(NO_MODEL_DEGRADATION_CHECK)
-        multivariate_record = acted.get(NO_MULTIVARIATE_DRIFT_CHECK)
-        drift = evaluation_facts(drift_record) if drift_record is not None else None
-        quality = quality_facts(quality_record) if quality_record is not None else None
-        multivariate = multivariate_facts(multivariate_record) if multivariate_record is not None else None
-        # The run key names the first of the run's acted-on failures in this order (one retrain per run and period).
-        primary_name, primary = next((name, acted[name]) for name in (
-            NO_DATASET_DRIFT_CHECK, NO_MODEL_DEGRADATION_CHECK, NO_MULTIVARIATE_DRIFT_CHECK) if name in acted)
-        run_key = run_key_for(primary.id, primary_name)
-        triggers = ((TRIGGER_DRIFT, drift), (TRIGGER_QUALITY, quality), (TRIGGER_MULTIVARIATE, multivariate))
-        tags = {
-            TAG_MONITOR: monitor.name,
-            TAG_EVALUATION_ID: str(primary.id),
-            TAG_PERIOD: str((drift or quality or multivariate)["period"]),
-            TAG_TRIGGER: "+".join(t for t, f in triggers if f is not None),
-        }
-        if quality is not None:
-            tags[TAG_QUALITY_EVALUATION_ID] = str(quality_record.id)
-        requests.append(dg.RunRequest(run_key=run_key, tags=tags))
-        queued.append({"evaluation_id": primary.id, "run_key": run_key,
-                       "text": format_alert(monitor, drift, quality, alerts, run_key, multivariate), "since": now})
-    return requests, queued, ignored
+        request, alert = _retrain_for(monitor, acted, alerts, now)
+        ran = next((r.id for r in sorted(group.values(), key=lambda r: r.id) if r.id in retrained), None)
+        if ran is None:
+            plan.requests.append(request)
+        else:
+            plan.already_ran.append((ran, retrained[ran]))
+        plan.alerts.append(alert)
+    return plan
 
 
 def advance(state: DriftSensorCursor, found: Scan) -> None:
@@ -303,8 +379,12 @@ def deliver(
     return still_pending
 
 
-def skip_reason(monitor: Monitor, state: DriftSensorCursor, found: Scan, ignored: int, waiting: int) -> str:
-    clauses = []
+def already_ran_message(evaluation_id: int, run_id: str) -> str:
+    return f"retrain for evaluation {evaluation_id} already ran: run {run_id}"
+
+
+def skip_reason(monitor: Monitor, state: DriftSensorCursor, found: Scan, plan: Plan, waiting: int) -> str:
+    clauses = [already_ran_message(*ran) for ran in plan.already_ran]
     for name in found.seen:
         clause = f"no new failed {name} evaluation since id {state.check(name).watermark}"
         if found.in_flight.get(name):
@@ -312,28 +392,34 @@ def skip_reason(monitor: Monitor, state: DriftSensorCursor, found: Scan, ignored
         if name not in monitor.retrain_on:
             clause += " (not acted on: not in retrain_on)"
         clauses.append(clause)
-    if ignored:
-        clauses.append(f"{ignored} failure(s) of checks not in retrain_on ignored")
+    if plan.ignored:
+        clauses.append(f"{plan.ignored} failure(s) of checks not in retrain_on ignored")
     if waiting:
         clauses.append(f"{waiting} alert(s) waiting for Slack")
     return "; ".join(clauses)
 
 
 def evaluate(context: dg.SensorEvaluationContext, monitor: Monitor, alerts: Alerter) -> dg.SensorResult:
-    """One tick: settle the new evaluations of the monitor's checks, request a retrain and queue an alert for
-    each run and period where one failed, deliver the alerts waiting for Slack."""
+    """One tick: settle the new evaluations of the monitor's checks, request a retrain (unless the instance
+    already has one for it) and queue an alert for each run and period where one failed, deliver the alerts
+    waiting for Slack."""
     state = DriftSensorCursor.parse(context.cursor)
     found = scan(context.instance, state, watched_checks(monitor))
-    requests, queued, ignored = plan_retrains(monitor, found.failed.values(), alerts, time.time())
+    failed_ids = [record.id for group in found.failed.values() for record in group.values()]
+    retrained = retrained_evaluations(context.instance, monitor, failed_ids) if failed_ids else {}
+    plan = plan_retrains(monitor, found.failed.values(), alerts, time.time(), retrained)
+    for ran in plan.already_ran:
+        context.log.info(already_ran_message(*ran))
     ledger = (lambda i: alert_ledger.was_sent(context.instance, monitor.name, i),
               lambda i: alert_ledger.mark_sent(context.instance, monitor.name, i))
     state.pending_alerts = deliver(
-        [*state.pending_alerts, *queued],
+        [*state.pending_alerts, *plan.alerts],
         lambda text: alerts.send(text, context.log, channel=monitor.slack_channel), ledger, context.log,
     )
     advance(state, found)
-    skip = None if requests else dg.SkipReason(skip_reason(monitor, state, found, ignored, len(state.pending_alerts)))
-    return dg.SensorResult(run_requests=requests, skip_reason=skip, cursor=state.serialize())
+    skip = None if plan.requests else dg.SkipReason(
+        skip_reason(monitor, state, found, plan, len(state.pending_alerts)))
+    return dg.SensorResult(run_requests=plan.requests, skip_reason=skip, cursor=state.serialize())
 
 
 def build_retrain_sensor(monitor: Monitor, retrain_job) -> dg.SensorDefinition:
