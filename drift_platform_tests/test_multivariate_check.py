@@ -108,3 +108,30 @@ def test_turned_off_the_check_is_not_defined(tmp_path, instance, source) -> None
                         monitor=sensors_monitor(source, multivariate={"enabled": False}))
     checks = set(evaluations(platform.run_week(QUIET_WEEK)))
     assert "no_dataset_drift" in checks and "no_multivariate_drift" not in checks  # (other checks may run too)
+
+
+def test_a_reference_whose_own_periods_are_all_separable_does_not_judge() -> None:
+    """The bike sample's reference, 28 January days in 7-day weeks of changing weather: each of its weeks is told
+    from the other days perfectly, so the null's threshold is 1 and no week could fail. The check passes and says
+    it did not judge, with the week's AUC."""
+    from pathlib import Path
+
+    from drift_platform.core.settings import MultivariateSettings
+    from drift_platform.core.stats.multivariate import multivariate_drift
+    from drift_platform.lib.checks import multivariate_check_result
+
+    data = Path(__file__).resolve().parents[1] / "data"
+    spec = DatasetSpec.from_yaml(data / "bike_sharing.yaml")
+    rows = pd.read_csv(data / "bike_sharing_day.csv", parse_dates=["dteday"])
+    reference = rows[(rows.dteday >= "2011-01-01") & (rows.dteday < "2011-01-29")].reset_index(drop=True)
+    week = rows[(rows.dteday >= "2011-07-04") & (rows.dteday < "2011-07-11")].reset_index(drop=True)
+    columns = spec.monitored_columns
+    numerical = [c for c in columns if c in spec.numerical_features]
+    categorical = [c for c in columns if c in spec.categorical_features]
+    result = multivariate_drift(reference, week, numerical, categorical, MultivariateSettings())
+    assert result.threshold == 1.0 and result.judged is False and result.auc == 1.0
+    summary = {"monitor": "bike_sharing", "period": "2011-07-04",
+               "multivariate": {**result.summary(), "severity": "WARN"}}
+    check = multivariate_check_result(summary)
+    assert check.passed is True and check.description.startswith("not judged: ")
+    assert check.metadata["judged"].value is False and check.metadata["auc"].value == 1.0

@@ -81,6 +81,12 @@ def multivariate_check_result(summary: dict) -> dg.AssetCheckResult:
         "method": dg.MetadataValue.text(numbers["method"]),
         **({"null_method": dg.MetadataValue.text(numbers["null_method"])} if numbers.get("null_method") else {}),
     })
+    if numbers.get("judged") is False:
+        metadata["judged"] = dg.MetadataValue.bool(False)
+        return dg.AssetCheckResult(passed=True, severity=level, metadata=metadata, description=(
+            f"not judged: the reference's own periods are told from the rest of it perfectly (threshold AUC "
+            f"{numbers['threshold']:.2f}), so no period can be shown to differ more; a longer reference is needed "
+            f"(this period's AUC {numbers['auc']:.3f} is in the metadata)"))
     return dg.AssetCheckResult(
         passed=not numbers["drifted"],
         severity=level,

@@ -72,6 +72,13 @@ class MultivariateDrift:
     method: str  # the model, features, folds, null and any subsampling, in words
     null_method: str = ""  # how the null's blocks were drawn (null_method()), in words
 
+    @property
+    def judged(self) -> bool:
+        """False when the reference's own periods are told from the rest with a perfect AUC at the threshold's
+        quantile (a reference of few, unlike periods, e.g. 28 rows in 7-row weeks of changing weather): no AUC
+        can exceed a threshold of 1, so the check cannot judge, and says so rather than pass in silence."""
+        return self.threshold < 1.0
+
     def summary(self) -> dict[str, Any]:
         """A small digest of plain JSON types for checks and sensors (the null as its size and quantiles)."""
         null = np.asarray(self.null_aucs, dtype=float)
@@ -89,6 +96,7 @@ class MultivariateDrift:
             "null_max": float(null.max()),
             "method": self.method,
             "null_method": self.null_method,
+            "judged": self.judged,
         }
 
 
