@@ -26,8 +26,8 @@ def build_jobs(monitor: Monitor, assets: dict[str, dg.AssetsDefinition], ops) ->
     rollback_op, versions_op, viewer_op = ops
     drift_job = dg.define_asset_job(
         monitor.job_name("drift_job"),
-        # Selecting the assets selects their checks too: no_dataset_drift and no_multivariate_drift run with
-        # drift_report, no_model_degradation with predictions (skipped, like predictions, while no model is in service).
+        # Selecting the assets selects their checks too: no_dataset_drift, no_multivariate_drift and
+        # no_data_quality_regression run with drift_report, no_model_degradation with predictions (skipped, like predictions, while no model is in service).
         selection=dg.AssetSelection.assets(*(assets[n] for n in ("current_batch", "drift_report",
                                                                   "combined_history", "predictions"))),
         description=f"One {monitor.period_label}: fetch the batch, report its drift against the reference, predict "
