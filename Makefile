@@ -60,7 +60,7 @@ format: install
 	$(BIN)/ruff format drift_platform drift_platform_tests loopback
 
 lock:
-	uv pip compile pyproject.toml --extra dev --extra deploy -p 3.11 -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra deploy -p 3.11 -o requirements.lock
 
 # docker-compose v1 needs the env file to exist: validate a copy with .env.example as its .env.
 compose-config:
