@@ -375,8 +375,10 @@ def test_the_report_link_opens_the_week_in_evidently_ui_and_its_dashboard_has_ev
             "return [...document.querySelectorAll('svg')].map(s => s.querySelectorAll('circle').length)"
             ".filter(n => n > 0)")
 
-    ui.wait(lambda: len(marks()) == 2 + 5, "the dashboard's seven panels")  # share, count, one per monitored column
-    assert marks() == [weeks] * 7, marks()  # one point per materialized week, in every panel
+    # share, count, one per monitored column; data quality: missing share, outside range or unseen levels (one
+    # line per monitored column, 5), regressed columns
+    ui.wait(lambda: len(marks()) == 2 + 5 + 3, "the dashboard's ten panels")
+    assert marks() == [weeks] * 7 + [5 * weeks, 5 * weeks, weeks], marks()  # one point per week and line
     ui.wait_text("Dataset drift share (the dataset drifts at 0.50)", f"{SHOWN_WEEK} 00:00:00")
     ui.screenshot("evidently_dashboard")
     if opened:

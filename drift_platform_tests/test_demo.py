@@ -46,7 +46,7 @@ def test_demo_leaves_the_trend_materialized_and_the_reports_in_evidently(tmp_pat
 
     workspace = Workspace.create(str(home / "drift_data" / "evidently"))
     [project] = workspace.search_project("grid_load")
-    assert len(workspace.list_runs(project.id)) == 3 and len(workspace.get_dashboard(project.id).panels) == 2 + 5
+    assert len(workspace.list_runs(project.id)) == 3 and len(workspace.get_dashboard(project.id).panels) == 2 + 5 + 3
 
 
 @pytest.mark.slow

@@ -1,22 +1,30 @@
 """Evidently's UI as the report viewer: every drift report a run of its monitor's project (created once, found
 by name), one run per period, a dashboard made by code, links from the metadata and Slack; and a viewer that is
-down, slow or refusing never holds the pipeline back."""
+down, slow or refusing never holds the pipeline back. Each run carries the period's data-quality figures
+(`no_data_quality_regression`'s own, equal to Evidently's metrics of the same definition) and the dashboard
+plots them."""
 
 from __future__ import annotations
 
+import json
 import urllib.request
 
 import dagster as dg
+import numpy as np
+import pandas as pd
 import pytest
 
 from drift_platform.resources import ReportViewer
-from drift_platform_tests.conftest import grid_monitor, local_resources, slack_alerter
+from drift_platform_tests.conftest import GRID_SOURCE, GRID_SPEC, grid_monitor, local_resources, slack_alerter
 from drift_platform_tests.fixtures.evidently_ui import EvidentlyUI
 from drift_platform_tests.fixtures.slack import SlackRecorder
 from drift_platform_tests.helpers import Platform
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 SECRET = "viewer-write-secret-1c9e"
+QUIET_DAY, FAULT_DAY = "2011-02-01", "2011-02-02"  # grid_load: quiet February days (test_data_quality.py)
+QUALITY_TITLES = ["Data quality: missing share", "Data quality: outside the reference's range or unseen levels",
+                  "Data quality: regressed columns"]
 
 
 def report_meta(result, platform: Platform) -> dict:
@@ -58,16 +66,19 @@ def test_the_dashboard_is_made_by_code_once(tmp_path) -> None:
     panels = workspace.get_dashboard(project).panels
     assert [p.title for p in panels] == [
         "Dataset drift share (the dataset drifts at 0.50)", "Drifted columns",
-        *(f"Drift score: {c}" for c in columns),
+        *(f"Drift score: {c}" for c in columns), *QUALITY_TITLES,
     ]
     assert ensure_dashboard(workspace, project, dashboard(columns[:2], 0.5)) is True  # panels changed: saved
-    assert len(workspace.get_dashboard(project).panels) == 2 + 2
+    assert len(workspace.get_dashboard(project).panels) == 2 + 2 + 3
+    assert ensure_dashboard(workspace, project, dashboard(columns[:2], 0.5)) is False  # re-run: no new panels
     assert [p.name for p in workspace.list_projects()] == ["grid_load"]
 
 
 def test_a_viewer_that_is_down_never_holds_the_pipeline_back_and_the_sync_job_catches_up(
     tmp_path, instance, slack: SlackRecorder
 ) -> None:
+    from drift_platform.core.evidently_workspace import QUALITY_VERDICT
+
     down = ReportViewer(api_url="http://127.0.0.1:9", attempts=2, retry_delay_s=0.05)  # nothing listens there
     resources = local_resources(tmp_path, alerts=slack_alerter(slack, max_retries=0), viewer=down)
     platform = Platform(resources, instance)
@@ -86,6 +97,8 @@ def test_a_viewer_that_is_down_never_holds_the_pipeline_back_and_the_sync_job_ca
         assert synced.run_job("viewer_sync_job", run_config=QUIET).success
         [project] = ui.projects()
         assert [r["metadata"]["period"] for r in ui.runs(project["id"])] == ["2011-07-04"]
+        metrics = set(ui.get(f"/api/v2/snapshots/{project['id']}/metrics")["metrics"])
+        assert {"evidently:metric_v2:MissingValueCount", QUALITY_VERDICT} <= metrics  # waited with the report
         observation = instance.fetch_observations(platform.key("drift_report"), limit=1).records[0]
         pushed = observation.asset_observation.metadata
         assert pushed["report_url"].value.startswith("http://evidently.example.test/projects/")
@@ -126,3 +139,122 @@ def test_every_monitor_has_a_viewer_sync_job(monitor: str) -> None:
     from drift_platform.definitions import defs
 
     assert defs.resolve_job_def(f"{monitor}_viewer_sync_job")
+
+
+# --- the period's data quality in its run and on the dashboard ------------------------------------------------
+@pytest.fixture(scope="module")
+def grid_sample():
+    """The grid-load sample up to mid-February as the contract types it, in time order."""
+    from drift_platform.core.intake.dataset import DatasetSpec
+    from drift_platform.core.intake.source import load_window
+
+    spec = DatasetSpec.from_yaml(GRID_SPEC)
+    frame, _ = load_window(str(GRID_SOURCE), spec, pd.Timestamp("2011-01-01"), pd.Timestamp("2011-02-10"))
+    return spec, frame.sort_values(spec.datetime_column, ignore_index=True)
+
+
+def with_faults(frame: pd.DataFrame, day: str) -> pd.DataFrame:
+    """The day with humidity missing in 4 of its 24 hours, temperature_c at 99 (outside the reference's range)
+    in 2, and a weather level the reference never shows ("hail") in 3."""
+    faulty = frame.copy()
+    rows = np.flatnonzero(faulty.timestamp.dt.strftime("%Y-%m-%d") == day)
+    faulty.loc[rows[[1, 5, 9, 13]], "humidity"] = np.nan
+    faulty.loc[rows[[2, 3]], "temperature_c"] = 99.0
+    faulty.loc[rows[[4, 6, 8]], "weather"] = "hail"
+    return faulty
+
+
+def test_a_runs_data_quality_figures_are_the_checks_and_equal_evidentlys_own_metrics(grid_sample) -> None:
+    """The run gets the check's own counts and shares (no second pass) as Evidently's MissingValueCount,
+    OutRangeValueCount and OutListValueCount: the same ids and the same values as Evidently computing those
+    metrics on the period (with the spec's column types), plus the check's verdict; the drift is read as before."""
+    from evidently import DataDefinition, Dataset, Report, metrics
+    from evidently.core.report import Snapshot
+
+    from drift_platform.core.evidently_workspace import QUALITY_VERDICT
+    from drift_platform.core.settings import NUM, DataQualitySettings
+    from drift_platform.core.stats.drift import column_kinds, compute_drift, parse_snapshot
+    from drift_platform.core.stats.quality import MISSING, OUTSIDE, UNSEEN, judge_period, reference_periods
+    from drift_platform.core.stats.reference_stats import build_reference_stats
+    from drift_platform.core.stats.report import QUALITY_METRICS, with_quality_metrics
+
+    assert set(QUALITY_METRICS) == {MISSING, OUTSIDE, UNSEEN}
+    spec, frame = grid_sample
+    start, end = spec.reference_window
+    reference = frame[(frame.timestamp >= start) & (frame.timestamp < end)].reset_index(drop=True)
+    stats = build_reference_stats(reference, column_kinds(spec), quality_blocks=reference_periods(spec, "daily"))
+    faulty = with_faults(frame, FAULT_DAY)
+    day = faulty[faulty.timestamp.dt.strftime("%Y-%m-%d") == FAULT_DAY].reset_index(drop=True)
+    summary = judge_period(stats, day, DataQualitySettings())
+    result = compute_drift(stats, day, spec, grid_monitor().drift)
+    shown = with_quality_metrics(result, stats, summary)
+    before, after = result.snapshot.dict()["metrics"], shown.snapshot.dict()["metrics"]
+    assert after[:len(before)] == before and parse_snapshot(shown.snapshot.dict(), 0.5) == parse_snapshot(
+        result.snapshot.dict(), 0.5)  # the drift's own metrics and tests untouched
+    added, verdict = after[len(before):-1], after[-1]
+    columns = spec.monitored_columns
+    assert len(added) == 2 * len(columns)
+    kinds = column_kinds(spec)
+    definition = DataDefinition(numerical_columns=[c for c in columns if kinds[c] == NUM],
+                                categorical_columns=[c for c in columns if kinds[c] != NUM])
+    own = Report([getattr(metrics, m["config"]["type"].split(":")[-1])(
+        **{k: v for k, v in m["config"].items() if k != "type"}) for m in added]).run(
+        Dataset.from_pandas(day[columns], data_definition=definition), None).dict()["metrics"]
+    assert [m["id"] for m in own] == [m["id"] for m in added]
+    for ours, evidently in zip(added, own, strict=True):
+        assert ours["value"] == pytest.approx(evidently["value"], rel=1e-12, abs=0), ours["metric_name"]
+    shares = {m["metric_name"].split("(")[0] + "/" + m["config"]["column"]: m["value"]["share"] for m in added}
+    assert shares["MissingValueCount/humidity"] == pytest.approx(4 / 24)
+    assert shares["OutRangeValueCount/temperature_c"] == pytest.approx(2 / 24)
+    assert shares["OutListValueCount/weather"] == pytest.approx(3 / 24)
+    assert verdict["config"]["type"] == QUALITY_VERDICT and summary["passed"] is False
+    assert verdict["value"] == {"count": summary["columns_failed"], "share": summary["columns_failed"] / len(columns)}
+    assert Snapshot.loads(shown.snapshot.dumps()).dict() == shown.snapshot.dict()  # as the sync job reloads it
+    assert with_quality_metrics(result, stats, None) is result  # the check off, or the period not judged
+    assert with_quality_metrics(result, stats, {"skipped": "too few rows", "severity": "WARN"}) is result
+
+
+def series_of(ui: EvidentlyUI, project_id: str, panel: dict) -> dict[str, list]:
+    """What the dashboard's panel plots, asked of the UI as its page asks: legend-ish name -> value per run."""
+    body = {"series_filter": [{k: v[k] for k in ("tags", "metadata", "metric", "metric_labels")}
+                              for v in panel["values"]]}
+    request = urllib.request.Request(f"{ui.url}/api/v2/snapshots/{project_id}/data_series_batch",
+                                     data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        answer = json.loads(response.read())
+    return {s["metric_type"].split(":")[-1] + "/" + s["params"].get("column", ""): s["values"]
+            for s in answer["series"] if s["params"].get("value_type") == panel["values"][0]["metric_labels"][
+                "value_type"]}
+
+
+def test_the_dashboard_plots_a_faulty_periods_data_quality_apart_from_a_quiet_one(
+        grid_sample, tmp_path, instance) -> None:
+    """Two days of the grid monitor through its drift report, the second with injected nulls, out-of-range
+    values and an unseen level; the real `evidently ui` over the workspace serves the dashboard's data-quality
+    panels with the quiet day at 0 and the faulty day at the injected shares, and the run's page has the group."""
+    from drift_platform.core.evidently_workspace import QUALITY_GROUP
+    from drift_platform.core.names import CURRENT_BATCH, DRIFT_REPORT
+
+    path = tmp_path / "grid_with_faults.csv"
+    with_faults(grid_sample[1], FAULT_DAY).to_csv(path, index=False)
+    platform = Platform(local_resources(tmp_path), instance, monitor=grid_monitor(path))
+    assets = [a for a in platform.defs.assets if isinstance(a, dg.AssetsDefinition)
+              and a.keys <= {platform.key(CURRENT_BATCH), platform.key(DRIFT_REPORT)}]
+    for day in (QUIET_DAY, FAULT_DAY):
+        assert dg.materialize(assets, instance=instance, partition_key=day, resources=platform.resources).success
+    with EvidentlyUI(tmp_path / "evidently") as ui:
+        [project] = ui.projects()
+        panels = {p["title"]: p for p in ui.get(f"/api/v2/dashboards/{project['id']}")["panels"]}
+        assert list(panels)[-3:] == QUALITY_TITLES
+        missing, stray, regressed = (series_of(ui, project["id"], panels[t]) for t in QUALITY_TITLES)
+        assert missing["MissingValueCount/humidity"] == pytest.approx([0, 4 / 24])
+        assert missing["MissingValueCount/wind_speed"] == [0, 0]
+        assert stray["OutRangeValueCount/temperature_c"] == pytest.approx([0, 2 / 24])
+        assert stray["OutListValueCount/weather"] == pytest.approx([0, 3 / 24])
+        assert set(missing) | set(stray) == {f"{m}/{c}" for m in ("MissingValueCount", "OutRangeValueCount")
+                                             for c in ("temperature_c", "humidity", "wind_speed", "solar_irradiance")
+                                             } | {"MissingValueCount/weather", "OutListValueCount/weather"}
+        [verdict] = regressed.values()
+        assert verdict[0] == 0 and verdict[1] >= 2  # the quiet day passed; the faulty day's columns regressed
+        [run] = [r for r in ui.runs(project["id"]) if r["metadata"]["period"] == FAULT_DAY]
+        assert QUALITY_GROUP in json.dumps(ui.get(f"/api/projects/{project['id']}/{run['id']}/data"))

@@ -4,6 +4,10 @@ small-period note and the most drifted columns.
 
 Values are bool, int, float or str (text), or `Markdown` (a str to show as markdown). The drift module (and
 pandas with it) is imported inside the functions: the code location imports this module on every load.
+
+The period's data-quality figures also go into its Evidently run (`quality_run_figures`, `with_quality_metrics`):
+the check's own counts and shares (core/stats/quality.py, from the cached reference statistics), not a second
+pass over the rows.
 """
 
 from __future__ import annotations
@@ -14,9 +18,19 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from drift_platform.core.stats.columns import ColumnDrift
     from drift_platform.core.stats.drift import DriftResult
-    from drift_platform.core.stats.reference_stats import ReferenceStats
+    from drift_platform.core.stats.reference_stats import ColumnStats, ReferenceStats
 
 TOP_DRIFTED = 5
+# Evidently's metric of the same definition as each data-quality measure (core/stats/quality.py): MissingValueCount
+# counts the missing rows of all rows; OutRangeValueCount the present values outside [left, right] (the
+# reference's observed range) and OutListValueCount those not in `values` (the reference's levels), of the
+# present values. One difference: quality.py counts +-inf as missing (Evidently's drift cleaning drops them),
+# Evidently's MissingValueCount as present and outside any range.
+QUALITY_METRICS = {"missing": "MissingValueCount", "outside_range": "OutRangeValueCount",
+                   "unseen_level": "OutListValueCount"}
+# A categorical column with more reference levels than this is left out of the run's unseen-level figures (the
+# metric's config lists every level, in every run); the check and its metadata still judge it.
+MAX_LISTED_LEVELS = 1_000
 # Below this many rows in the period, the per-column tests have little power (docs/statistics.md, measured at
 # the bike sample's 28 reference vs 7 current rows): the report's metadata says so with the measured figures.
 SMALL_PERIOD_ROWS = 30
@@ -111,3 +125,58 @@ def report_summary(
         "current_rows": current_rows,
         "multivariate": multivariate,
     }
+
+
+def _label(value: Any) -> bool | int | str:
+    """A reference level as Evidently's metric configs take it (bool, int or str)."""
+    value = value.item() if hasattr(value, "item") else value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value if isinstance(value, bool | int | str) else str(value)
+
+
+def _measure_arguments(measure: str, stats: ColumnStats) -> dict[str, Any] | None:
+    """The Evidently metric's arguments besides the column: the reference's [min, max] for outside_range, its
+    levels for unseen_level (None when more than MAX_LISTED_LEVELS)."""
+    if measure == "outside_range":
+        return {"left": float(stats.sorted_values[0]), "right": float(stats.sorted_values[-1])}
+    if measure == "unseen_level":
+        levels = [] if stats.levels is None else list(stats.levels)
+        return {"values": [_label(v) for v in levels]} if len(levels) <= MAX_LISTED_LEVELS else None
+    return {}
+
+
+def quality_run_figures(summary: Mapping[str, Any] | None, reference: ReferenceStats) -> dict[str, Any] | None:
+    """The period's data-quality figures as its Evidently run shows them, from the check's summary (no second
+    pass over the rows): per measure of its table, the Evidently metric of the same definition
+    (QUALITY_METRICS), its arguments, the count and the share (of the period's rows for missing, of its present
+    values otherwise); and the check's verdict (`regressed` of `checked` columns). None when the check is off or
+    did not judge the period."""
+    if summary is None or "skipped" in summary:
+        return None
+    rows = int(summary["rows"])
+    missing = {r["column"]: round(float(r["period"]) * rows) for r in summary["table"] if r["measure"] == "missing"}
+    measures = []
+    for row in summary["table"]:
+        arguments = _measure_arguments(row["measure"], reference.columns[row["column"]])
+        if arguments is None:
+            continue
+        of = rows if row["measure"] == "missing" else rows - missing[row["column"]]
+        measures.append({"metric": QUALITY_METRICS[row["measure"]], "column": row["column"], "arguments": arguments,
+                         "count": round(float(row["period"]) * of), "share": float(row["period"])})
+    return {"measures": measures, "regressed": int(summary["columns_failed"]),
+            "checked": int(summary["columns_checked"]), "passed": bool(summary["passed"])}
+
+
+def with_quality_metrics(result: DriftResult, reference: ReferenceStats,
+                         summary: Mapping[str, Any] | None) -> DriftResult:
+    """The drift result with the period's data-quality figures added to its Evidently snapshot (unchanged when
+    the check did not judge the period or there is no snapshot)."""
+    from dataclasses import replace
+
+    from drift_platform.core.evidently_workspace import add_quality_metrics
+
+    figures = quality_run_figures(summary, reference)
+    if figures is None or result.snapshot is None:
+        return result
+    return replace(result, snapshot=add_quality_metrics(result.snapshot, figures))

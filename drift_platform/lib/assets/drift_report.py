@@ -13,7 +13,13 @@ import dagster as dg
 
 from drift_platform.core.names import CURRENT_BATCH, DRIFT_REPORT, MONITORING, REFERENCE_DATA
 from drift_platform.core.settings import Monitor
-from drift_platform.core.stats.report import Markdown, period_values, report_summary, result_values
+from drift_platform.core.stats.report import (
+    Markdown,
+    period_values,
+    report_summary,
+    result_values,
+    with_quality_metrics,
+)
 from drift_platform.lib.assets import DataFrame, asset_args, asset_key
 from drift_platform.lib.assets.ingestion import reference_statistics
 from drift_platform.lib.partitions import by_period, output_for, period_step_args, period_windows
@@ -186,6 +192,7 @@ def report_period(context, monitor: Monitor, config: dg.Config, reference, how: 
     folder = store.scoped(monitor.name)
     multivariate = multivariate_summary(monitor, reference, current_batch, folder, context.log)
     data_quality = data_quality_summary(monitor, reference, current_batch, context.log)
+    result = with_quality_metrics(result, reference, data_quality)  # the figures in the viewer's run too
     html_key, json_key = store_reports(folder, result, partition, run_id)
     viewed = push_to_viewer(context, viewer, monitor, result, partition, context.asset_key, folder,
                             report_key(partition, run_id, "snapshot.json"))

@@ -1,5 +1,7 @@
 """`<monitor>_viewer_sync_job`'s op: push to Evidently's UI the drift reports it did not take when they were
-made (down or slow at the time); the reports wait in the store under the key their materialization names."""
+made (down or slow at the time); the reports wait in the store under the key their materialization names, as
+the Evidently snapshot the viewer would have taken (with the period's data-quality figures, when the check
+judged it: drift_platform/core/stats/report.py `with_quality_metrics`), so a later push shows the same run."""
 
 from typing import Any
 
