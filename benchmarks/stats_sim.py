@@ -449,7 +449,9 @@ def markdown(results: dict[str, Any]) -> str:
 MONITORS = REPO / "drift_platform" / "defs" / "monitors"
 LOPO_JSON = REPO / "benchmarks" / "results" / "leave_one_period_out.json"
 LOPO_MD = REPO / "benchmarks" / "results" / "leave_one_period_out.md"
-NULLS = ("random", "blocks")  # random_draw_null_aucs (the former null) and null_aucs (contiguous blocks)
+# random_draw_null_aucs (the former null), block_null_aucs (contiguous blocks in row order, or the reference's
+# whole periods for event data) and null_aucs (the larger of both, quantile by quantile: what the platform uses)
+NULLS = ("random", "blocks", "now")
 # The generators' built-in episodes (data/generate_*.py docstrings): periods that are NOT quiet (a sensor fault, a
 # heat wave, a storm and its replays, a new season in a heat wave; the concept-drift periods sit in a spell of
 # weather unlike their own window's). Counted apart: an alarm there is not a false one.
@@ -493,13 +495,15 @@ def monitor_rows(name: str) -> pd.DataFrame:
     return frame
 
 
-def lopo_tasks(name: str, every: int = 1) -> list[tuple[str, str, str, str, str]]:
+def lopo_tasks(name: str, every: int = 1, days: int | None = None) -> list[tuple[str, str, str, str, str]]:
     """(monitor, window start, window end, period start, period end) of every `every`-th period of each
-    reference-sized window: windows of the reference's length laid end to end from the reference's first day,
-    those wholly inside the sample's days; periods the monitor's (days, or Monday weeks) wholly inside a window."""
+    reference-sized window: windows of the reference's length (or of `days` days) laid end to end from the
+    reference's first day, those wholly inside the sample's days; periods the monitor's (days, or Monday weeks)
+    wholly inside a window."""
     monitor = shipped_monitor(name)
     start, end = (pd.Timestamp(t) for t in monitor["spec"].reference_window)
-    length, step = end - start, pd.Timedelta(days=1 if monitor["cadence"] == "daily" else 7)
+    length = pd.Timedelta(days=days) if days else end - start
+    step = pd.Timedelta(days=1 if monitor["cadence"] == "daily" else 7)
     times = monitor_rows(name)[monitor["spec"].datetime_column]
     first, last = times.min().normalize(), times.max().normalize() + pd.Timedelta(days=1)
     window = start + math.ceil((first - start) / length) * length
@@ -516,8 +520,14 @@ def lopo_tasks(name: str, every: int = 1) -> list[tuple[str, str, str, str, str]
 
 
 def lopo_period(task: tuple[str, str, str, str, str]) -> dict[str, Any]:
-    """One period against the rest of its window, as `no_multivariate_drift` would judge it with each null."""
-    from drift_platform.core.stats.multivariate import multivariate_drift, null_aucs, random_draw_null_aucs
+    """One period against the rest of its window, as `no_multivariate_drift` would judge it with each null. The
+    rest keeps its datetime column, as the reference statistics' sample does."""
+    from drift_platform.core.stats.multivariate import (
+        block_null_aucs,
+        combined_null,
+        multivariate_drift,
+        random_draw_null_aucs,
+    )
 
     _quiet_warnings()
     began = time.perf_counter()
@@ -534,51 +544,57 @@ def lopo_period(task: tuple[str, str, str, str, str]) -> dict[str, Any]:
         return {**outcome, "skipped": True, "seconds": time.perf_counter() - began}
     numerical = [c for c in spec.monitored_columns if c in spec.numerical_features]
     categorical = [c for c in spec.monitored_columns if c in spec.categorical_features]
-    for null_name, draw in zip(NULLS, (random_draw_null_aucs, null_aucs), strict=True):
-        null = draw(rest, len(current), numerical, categorical, settings)
+    rest = rest[[*numerical, *categorical, spec.datetime_column]]
+    random = random_draw_null_aucs(rest, len(current), numerical, categorical, settings)
+    blocks = block_null_aucs(rest, len(current), numerical, categorical, settings)
+    for null_name, null in zip(NULLS, (random, blocks, combined_null(blocks, random)), strict=True):
         result = multivariate_drift(rest, current, numerical, categorical, settings, null=null)
-        outcome[null_name] = {"drifted": result.drifted, "auc": round(result.auc, 4),
+        outcome[null_name] = {"drifted": result.drifted, "judged": result.judged, "auc": round(result.auc, 4),
                               "threshold": round(result.threshold, 4), "p_value": round(result.p_value, 4)}
     outcome["null_method"] = result.null_method
     return {**outcome, "skipped": False, "seconds": time.perf_counter() - began}
 
 
-def lopo_counts(entry: dict[str, Any], name: str) -> dict[str, tuple[int, int, int]]:
-    """(alarms with random draws, alarms with blocks, periods) over a monitor's judged periods: all of them, and
-    those outside the generator's built-in episodes (EPISODES)."""
-    judged = [p for p in entry["periods"] if not p["skipped"]]
-    quiet = [p for p in judged if p["period"][:10] not in EPISODES.get(name, ())]
-    return {label: (sum(p["random"]["drifted"] for p in ps), sum(p["blocks"]["drifted"] for p in ps), len(ps))
-            for label, ps in (("all", judged), ("quiet", quiet))}
+def lopo_counts(entry: dict[str, Any], name: str) -> dict[str, dict[str, Any]]:
+    """Per null (NULLS): alarms, periods judged (threshold below 1) and periods, over a monitor's periods that
+    could be scored: all of them, and those outside the generator's built-in episodes (EPISODES)."""
+    scored = [p for p in entry["periods"] if not p["skipped"]]
+    quiet = [p for p in scored if p["period"][:10] not in EPISODES.get(name.split()[0], ())]
+    return {label: {null: (sum(p[null]["drifted"] for p in ps), sum(p[null].get("judged", True) for p in ps),
+                           len(ps)) for null in NULLS}
+            for label, ps in (("all", scored), ("quiet", quiet))}
 
 
 def lopo_markdown(results: dict[str, Any]) -> str:
-    """The false-alarm rates per monitor, random draws before and contiguous blocks after, as a markdown table."""
+    """The false-alarm rates per monitor with each null (the former random draws, the blocks alone, and the
+    larger of both, which the platform uses), as a markdown table."""
     lines = [
         "## `no_multivariate_drift` leave one period out on the shipped sample data",
         "",
         f"Raw: `{results['json']}` (each monitor's entry says the command that made it and when).",
         "",
-        "Windows of the reference's length laid end to end through each sample (from the reference's first day); "
-        "each period of a window (or every k-th, as the table says) is the current, the rest of its window the "
-        "reference, judged with the monitor's multivariate settings and `multivariate_drift`. Before: the "
-        "threshold from `random_draw_null_aucs` (chunks drawn at random); after: `null_aucs` (contiguous "
-        "blocks). A period comes from the same stretch of data as its reference, so an alarm is a false one, "
-        "except in the generators' built-in episodes (EPISODES: a sensor fault, a heat wave, a storm; counted "
-        "apart) and up to the seasonal change within a window. 95 % Wilson intervals.",
+        "Windows of the reference's length (or the length the row says) laid end to end through each sample (from "
+        "the reference's first day); each period of a window (or every k-th, as the table says) is the current, "
+        "the rest of its window (with its datetime column, as the reference statistics' sample keeps it) the "
+        "reference, judged with the monitor's multivariate settings and `multivariate_drift`. Thresholds: the "
+        "former `random_draw_null_aucs` (chunks drawn at random), `block_null_aucs` alone (contiguous blocks; for "
+        "event data cut by its time gaps into whole periods, their predictive distribution), and `null_aucs` (the "
+        "larger of both: what the platform uses). A period comes from the same stretch of data as its reference, "
+        "so an alarm is a false one, except in the generators' built-in episodes (EPISODES: a sensor fault, a heat "
+        "wave, a storm; left out) and up to the seasonal change within a window. A period whose threshold is 1 is "
+        "'not judged' (it passes): the share judged is given. 95 % Wilson intervals.",
         "",
-        "| monitor | cadence | windows | periods (without episodes) | before: random draws | after: contiguous "
-        "blocks | all periods, before | all periods, after |",
-        "|---|---|---|---|---|---|---|---|",
+        "| monitor | cadence | windows | periods (without episodes) | old null: random draws | blocks alone | "
+        "now: the larger of both | judged now | all periods, now |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, entry in results["monitors"].items():
         counts = lopo_counts(entry, name)
-        (random, blocks, n), (all_random, all_blocks, all_n) = counts["quiet"], counts["all"]
-        lines.append(
-            f"| {name} | {entry['cadence']} (every {entry['every']}) | {entry['windows']} | {n} | "
-            f"{rate_cell(random, n)} | {rate_cell(blocks, n)} | {rate_cell(all_random, all_n)} | "
-            f"{rate_cell(all_blocks, all_n)} |"
-        )
+        quiet, every = counts["quiet"], counts["all"]["now"]
+        n = quiet["now"][2]
+        cells = " | ".join(rate_cell(quiet[null][0], n) if n else "-" for null in NULLS)
+        lines.append(f"| {name} | {entry['cadence']} (every {entry['every']}) | {entry['windows']} | {n} | {cells} | "
+                     f"{quiet['now'][1]} of {n} | {rate_cell(every[0], every[2]) if every[2] else '-'} |")
     lines += ["", *(f"- {name}: null {entry['null_method']}; {entry['skipped']} period(s) skipped (fewer than 2 "
                     f"rows, or fewer than 4 in the rest); {entry['seconds'] / 60:.1f} min CPU; made by "
                     f"`{entry.get('command', '?')}`"
@@ -587,22 +603,24 @@ def lopo_markdown(results: dict[str, Any]) -> str:
 
 
 def leave_one_period_out(monitors: Sequence[str], every: Mapping[str, int], jobs: int,
-                         command: str = "") -> dict[str, Any]:
+                         command: str = "", days: Mapping[str, int] | None = None) -> dict[str, Any]:
     """Each shipped monitor's false-alarm rate of `no_multivariate_drift` when each period of a reference-sized
-    window of its sample data is judged against the rest of that window, with the former null (random draws)
-    and the current one (contiguous blocks); written to LOPO_JSON and LOPO_MD."""
+    window (or one of `days[monitor]` days) of its sample data is judged against the rest of that window, with
+    each null (NULLS); written to LOPO_JSON and LOPO_MD (entries of earlier runs of other monitors kept)."""
     began = time.perf_counter()
-    command = command or f"leave_one_period_out({list(monitors)}, {dict(every)})"
+    days = dict(days or {})
+    command = command or f"leave_one_period_out({list(monitors)}, {dict(every)}, days={days})"
     say = functools.partial(print, flush=True)
-    tasks = [task for name in monitors for task in lopo_tasks(name, every.get(name, 1))]
+    label = {name: name if name not in days else f"{name} ({days[name]}-day windows)" for name in monitors}
+    tasks = [task for name in monitors for task in lopo_tasks(name, every.get(name, 1), days.get(name))]
     say(f"leave one period out: {len(tasks)} periods of {list(monitors)}, {jobs} worker(s)")
-    entries = {name: {"cadence": shipped_monitor(name)["cadence"], "every": every.get(name, 1), "n": 0,
-                      "skipped": 0, "alarms": dict.fromkeys(NULLS, 0), "seconds": 0.0, "null_method": "",
-                      "windows": len({t[1] for t in tasks if t[0] == name}), "periods": []}
+    entries = {label[name]: {"cadence": shipped_monitor(name)["cadence"], "every": every.get(name, 1), "n": 0,
+                             "skipped": 0, "alarms": dict.fromkeys(NULLS, 0), "seconds": 0.0, "null_method": "",
+                             "windows": len({t[1] for t in tasks if t[0] == name}), "periods": []}
                for name in monitors}
     with _pool(jobs) as pool:
         for done, outcome in enumerate(pool(lopo_period, tasks), start=1):
-            entry = entries[outcome.pop("monitor")]
+            entry = entries[label[outcome.pop("monitor")]]
             entry["periods"].append(outcome)
             entry["seconds"] += outcome["seconds"]
             if outcome["skipped"]:
@@ -622,7 +640,8 @@ def leave_one_period_out(monitors: Sequence[str], every: Mapping[str, int], jobs
     earlier = json.loads(LOPO_JSON.read_text())["monitors"] if LOPO_JSON.exists() else {}
     for entry in entries.values():
         entry["command"], entry["wall_seconds"] = command, time.perf_counter() - began
-    entries = {**{k: v for k, v in earlier.items() if k not in entries}, **entries}
+    entries = {**{k: v for k, v in earlier.items() if k not in entries and all(
+        n in p for p in v["periods"] if not p["skipped"] for n in NULLS)}, **entries}
     results = {"command": command,
                "finished": dt.datetime.now().isoformat(timespec="seconds"),
                "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, "
@@ -633,6 +652,169 @@ def leave_one_period_out(monitors: Sequence[str], every: Mapping[str, int], jobs
     LOPO_MD.write_text(lopo_markdown(results))
     say(lopo_markdown(results))
     return results
+
+
+# --- autocorrelated hourly data with a daily cycle ---------------------------------------------------------------
+AR_JSON = REPO / "benchmarks" / "results" / "autocorrelated.json"
+AR_MD = REPO / "benchmarks" / "results" / "autocorrelated.md"
+AR_PHI = 0.9  # hourly AR(1) coefficient of the weather's anomalies: a spell of about half a day (0.9^24 = 0.08 a day on)
+AR_DAYS = 27  # reference days (the grid_load monitor's window); a period is the next day (24 rows)
+AR_COLUMNS = ["temp", "hum", "wind", "weather"]
+AR_CHECKS = ("no_dataset_drift", "any_column", "no_multivariate_drift", "no_data_quality_regression")
+AR_KINDS = {
+    "quiet": "quiet: the next day of the same stationary process",
+    "quiet_iid": "quiet, rows independent (phi 0, same cycle): the control",
+    "shift_1": "temp +1 sd (of its anomaly) all day",
+    "correlation": "temp-hum relation reversed (each column's distribution kept)",
+    "missing_15": "15 % of hum missing",
+    "outside_10": "10 % of wind pushed above the reference's maximum",
+    "new_level_10": "a new weather level in 10 % of rows",
+}
+
+
+def ar_spec():
+    from drift_platform.core.intake.dataset import DatasetSpec
+
+    return DatasetSpec.from_dict({
+        "name": "autocorrelated_hourly", "datetime_column": "timestamp", "target": "load",
+        "columns": {"timestamp": "datetime", "hour": "int", "temp": "float", "hum": "float", "wind": "float",
+                    "weather": "str", "load": "float"},
+        "numerical_features": ["temp", "hum", "wind"], "categorical_features": ["hour", "weather"],
+        "drift_columns": AR_COLUMNS, "reference_window": {"start": "2011-01-01", "end": "2011-01-27"},
+        "first_period": "2011-01-28"})
+
+
+def ar_frame(hours: int, rng: np.random.Generator, phi: float = AR_PHI, start: str = "2011-01-01") -> pd.DataFrame:
+    """`hours` hourly rows: each column a daily cycle (hour-of-day effect) plus AR(1) anomalies with unit
+    stationary variance (the first row drawn from the stationary law); hum falls as temp rises; weather cut from
+    a latent AR(1) (clear / cloudy / rain at 50 / 35 / 15 %)."""
+    from scipy.signal import lfilter
+
+    noise = rng.standard_normal((hours, 4)) * math.sqrt(1 - phi**2)
+    noise[0] = rng.standard_normal(4)
+    z = lfilter([1.0], [1.0, -phi], noise, axis=0)  # z[t] = phi z[t-1] + noise[t]
+    hour = (np.arange(hours) % 24)
+    cycle = np.cos(2 * np.pi * (hour - 15) / 24)
+    temp = 5 + 4 * cycle + 3 * z[:, 0]
+    hum = 0.75 - 0.08 * cycle - 0.6 * 0.08 * z[:, 0] + 0.8 * 0.08 * z[:, 1]
+    wind = np.exp(1.5 + 0.2 * np.sin(2 * np.pi * hour / 24) + 0.4 * z[:, 2])
+    weather = np.where(z[:, 3] < 0.0, "clear", np.where(z[:, 3] < 1.04, "cloudy", "rain"))
+    times = pd.Timestamp(start) + pd.to_timedelta(np.arange(hours), unit="h")
+    return pd.DataFrame({"timestamp": times, "hour": hour, "temp": temp, "hum": hum, "wind": wind,
+                         "weather": weather, "load": 100 - 2 * temp + rng.normal(0, 3, hours)})
+
+
+def ar_change(day: pd.DataFrame, kind: str, reference: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """The day changed as `kind` says (AR_KINDS)."""
+    day = day.copy()
+    rows = len(day)
+    if kind == "shift_1":
+        day["temp"] += 3.0
+    elif kind == "correlation":  # hum's anomaly mirrored around its hourly cycle: its law kept, its link to temp flipped
+        cycle = 0.75 - 0.08 * np.cos(2 * np.pi * (day["hour"] - 15) / 24)
+        day["hum"] = cycle - (day["hum"] - cycle)
+    elif kind == "missing_15":
+        day.loc[rng.choice(rows, round(0.15 * rows), replace=False), "hum"] = np.nan
+    elif kind == "outside_10":
+        picked = rng.choice(rows, round(0.10 * rows) or 1, replace=False)
+        day.loc[picked, "wind"] = reference["wind"].max() * 1.2
+    elif kind == "new_level_10":
+        day.loc[rng.choice(rows, round(0.10 * rows) or 1, replace=False), "weather"] = "fog"
+    return day
+
+
+def ar_reference(ref: int, iid: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Reference `ref` (AR_DAYS days) and the days that follow it, of one continuous series."""
+    rng = _seed(7, ref, int(iid))
+    series = ar_frame(24 * (AR_DAYS + AR_PERIODS), rng, 0.0 if iid else AR_PHI)
+    return series.iloc[: 24 * AR_DAYS].reset_index(drop=True), series.iloc[24 * AR_DAYS:].reset_index(drop=True)
+
+
+AR_PERIODS = 10  # days judged after each reference
+
+
+def ar_block(task: tuple[int, bool]) -> dict[str, Any]:
+    """Alarm counts of every check over the days after one reference, each day as every kind (quiet_iid: the
+    days of an independent-rows reference)."""
+    from drift_platform.core.settings import DataQualitySettings, MultivariateSettings
+    from drift_platform.core.stats.drift import column_kinds, compute_drift
+    from drift_platform.core.stats.multivariate import multivariate_drift, null_aucs
+    from drift_platform.core.stats.quality import judge_period
+    from drift_platform.core.stats.reference_stats import build_reference_stats
+
+    _quiet_warnings()
+    began, (ref, iid) = time.perf_counter(), task
+    spec, settings = ar_spec(), MultivariateSettings()
+    reference, after = ar_reference(ref, iid)
+    stats = build_reference_stats(reference, column_kinds(spec), quality_blocks=AR_DAYS, time_column="timestamp",
+                                  workers=1)
+    numerical, categorical = ["temp", "hum", "wind"], ["weather"]
+    null = null_aucs(stats.sample, 24, numerical, categorical, settings)
+    kinds = ["quiet_iid"] if iid else [k for k in AR_KINDS if k != "quiet_iid"]
+    counts = {k: dict.fromkeys(AR_CHECKS, 0) for k in kinds}
+    columns = {k: dict.fromkeys(AR_COLUMNS, 0) for k in kinds}
+    for day in range(AR_PERIODS):
+        base = after.iloc[24 * day: 24 * (day + 1)].reset_index(drop=True)
+        for kind in kinds:
+            current = ar_change(base, "quiet" if kind == "quiet_iid" else kind, reference, _seed(8, ref, day))
+            drift = compute_drift(stats, current, spec, **_drift_keywords())
+            multi = multivariate_drift(stats.sample, current, numerical, categorical, settings, null=null)
+            quality = judge_period(stats, current, DataQualitySettings())
+            alarms = (drift.dataset_drift, drift.drifted_count >= 1, multi.drifted, not quality.get("passed", True))
+            for check, alarm in zip(AR_CHECKS, alarms, strict=True):
+                counts[kind][check] += int(alarm)
+            for column in drift.drifted_columns:
+                columns[kind][column] += 1
+    return {"ref": ref, "iid": iid, "counts": counts, "columns": columns, "n": AR_PERIODS,
+            "threshold": float(np.quantile(null, 1 - settings.alpha)), "seconds": time.perf_counter() - began}
+
+
+def autocorrelated(references: int, jobs: int, command: str) -> dict[str, Any]:
+    """False alarms and power of every check on AR(1) hourly data with a daily cycle: `references` references
+    (and as many of independent rows), AR_PERIODS days judged after each; to AR_JSON and AR_MD."""
+    began = time.perf_counter()
+    tasks = [(ref, iid) for ref in range(references) for iid in (False, True)]
+    totals: dict[str, Any] = {}
+    with _pool(jobs) as pool:
+        for outcome in pool(ar_block, tasks):
+            for kind, counts in outcome["counts"].items():
+                entry = totals.setdefault(kind, {"n": 0, "alarms": dict.fromkeys(AR_CHECKS, 0),
+                                                 "columns": dict.fromkeys(AR_COLUMNS, 0)})
+                entry["n"] += outcome["n"]
+                for check, value in counts.items():
+                    entry["alarms"][check] += value
+                for column, value in outcome["columns"][kind].items():
+                    entry["columns"][column] += value
+            totals.setdefault("_thresholds", []).append(round(outcome["threshold"], 3))
+            print(f"  reference {outcome['ref']} ({'iid' if outcome['iid'] else 'AR'}): "
+                  f"{outcome['seconds']:.0f} s", flush=True)
+    results = {"command": command, "finished": dt.datetime.now().isoformat(timespec="seconds"),
+               "references": references, "days_per_reference": AR_PERIODS, "phi": AR_PHI,
+               "wall_seconds": time.perf_counter() - began, "kinds": totals}
+    AR_JSON.parent.mkdir(parents=True, exist_ok=True)
+    AR_JSON.write_text(json.dumps(results, indent=1))
+    AR_MD.write_text(ar_markdown(results))
+    print(ar_markdown(results), flush=True)
+    return results
+
+
+def ar_markdown(results: dict[str, Any]) -> str:
+    titles = ["`no_dataset_drift`", "any column drifted", "`no_multivariate_drift`", "`no_data_quality_regression`"]
+    lines = [f"Made by `{results['command']}` on {results['finished']}; {results['references']} references of "
+             f"{AR_DAYS} days x 24 hours (AR(1) phi {results['phi']}) and as many of independent rows, "
+             f"{results['days_per_reference']} days judged after each; wall time {results['wall_seconds'] / 60:.1f} "
+             "min. 95 % Wilson intervals.", "",
+             "| day | " + " | ".join(titles) + " | n | columns flagged (share of days) |",
+             "|---|" + "---|" * (len(titles) + 2)]
+    for kind, label in AR_KINDS.items():
+        entry = results["kinds"].get(kind)
+        if not entry:
+            continue
+        n = entry["n"]
+        flagged = ", ".join(f"{c} {100 * v / n:.0f} %" for c, v in entry["columns"].items())
+        lines.append(f"| {label} | " + " | ".join(rate_cell(entry["alarms"][c], n) for c in AR_CHECKS)
+                     + f" | {n} | {flagged} |")
+    return "\n".join(lines) + "\n"
 
 
 # --- the run ------------------------------------------------------------------------------------------------------
@@ -686,13 +868,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--every", nargs="+", default=[], metavar="MONITOR=K",
                         help="with --leave-one-period-out: judge every K-th period of each window of MONITOR "
                         "(default 1: all)")
+    parser.add_argument("--window-days", nargs="+", default=[], metavar="MONITOR=DAYS",
+                        help="with --leave-one-period-out: windows of DAYS days for MONITOR instead of its reference's "
+                        "length (its own row in the table)")
+    parser.add_argument("--autocorrelated", type=int, default=0, metavar="REFERENCES",
+                        help="instead of the simulation: every check on AR(1) hourly data with a daily cycle, "
+                        f"REFERENCES references x {AR_PERIODS} days (-> {_shown(AR_MD)} and .json)")
     args = parser.parse_args(argv)
+    if args.autocorrelated:
+        command = " ".join(["python -m benchmarks.stats_sim", *(argv if argv is not None else sys.argv[1:])])
+        autocorrelated(args.autocorrelated, args.jobs, command)
+        return 0
     if args.periods < 1 or args.large_periods < 1 or args.jobs < 1:
         parser.error("--periods, --large-periods and --jobs must be at least 1")
     if args.leave_one_period_out:
         every = {name: int(k) for name, k in (item.split("=", 1) for item in args.every)}
         command = " ".join(["python -m benchmarks.stats_sim", *(argv if argv is not None else sys.argv[1:])])
-        leave_one_period_out(args.monitors, every, args.jobs, command=command)
+        days = {name: int(k) for name, k in (item.split("=", 1) for item in args.window_days)}
+        leave_one_period_out(args.monitors, every, args.jobs, command=command, days=days)
         return 0
 
     began = time.perf_counter()

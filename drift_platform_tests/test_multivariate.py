@@ -21,6 +21,8 @@ from drift_platform.core.stats.multivariate import (
     null_aucs,
     null_sizes,
     random_draw_null_aucs,
+    reference_periods,
+    reference_times,
 )
 
 NUMERICAL = ["x1", "x2", "noise"]
@@ -372,3 +374,41 @@ def test_null_blocks_are_contiguous_runs_of_the_reference() -> None:
     assert (few.block, few.starts, few.possible) == (7, 22, 22)
     small = block_null_aucs(reference.iloc[:28], 7, ["a", "b"], [], MultivariateSettings(null_draws=44, folds=2))
     assert small.shape == (44,) and len(set(small.tolist())) <= 22
+
+
+def _weekends(weekends: int, seed: int, offset: float = 1.0) -> pd.DataFrame:
+    """Event data: `weekends` bursts of 20 rows (kickoffs hours apart on Saturday and Sunday, 5 days between
+    weekends), each burst sharing a level of `a` (its weather): rows alike within a weekend, unlike across."""
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp("2021-08-14 12:00", tz="Europe/London")
+    kickoffs = [start + pd.Timedelta(days=7 * w) + pd.Timedelta(hours=h)
+                for w in range(weekends) for h in np.repeat([0.0, 2.5, 5.0, 24.0, 26.5], 4)]
+    level = np.repeat(offset * rng.standard_normal(weekends), 20)
+    return pd.DataFrame({"kickoff": kickoffs, "a": level + 0.5 * rng.standard_normal(20 * weekends),
+                         "b": rng.standard_normal(20 * weekends)})
+
+
+def test_event_data_is_cut_into_whole_periods_by_its_time_gaps() -> None:
+    frame = _weekends(4, 1)
+    times = reference_times(frame, ["a", "b"], [])
+    assert reference_periods(times, 20).tolist() == [0, 20, 40, 60, 80]
+    assert reference_times(frame.drop(columns="kickoff"), ["a", "b"], []) is None  # no time: row blocks
+    hourly = pd.date_range("2011-01-01", periods=96, freq="h").to_numpy().astype(np.int64)
+    assert reference_periods(hourly, 24) is None  # an even time series: no period breaks, blocks slide
+    assert reference_periods(times, 5) is None  # a block of a quarter of a weekend: its gaps are not breaks
+    gapped = np.r_[hourly[:48], hourly[72:] + 10**12]  # one left-out day (leave one period out): not periods
+    assert reference_periods(gapped, 24) is None
+
+
+def test_whole_period_null_holds_a_quiet_weekend_where_row_blocks_do_not() -> None:
+    """4 weekends whose rows share their weekend's level: a block of 20 contiguous rows straddles two weekends and
+    is easier to tell from the rest than a block of whole weekends is, so the row-block null sits low, and a new
+    weekend (its own level, drawn like theirs) fails it; the whole-period null (Student-t predictive over the 4
+    weekends' AUCs) is higher, and says how it was drawn."""
+    reference, settings = _weekends(4, 3, offset=0.4), MultivariateSettings(null_draws=40, folds=3)
+    timed = block_null_aucs(reference, 20, ["a", "b"], [], settings)
+    untimed = block_null_aucs(reference.drop(columns="kickoff"), 20, ["a", "b"], [], settings)
+    assert np.quantile(timed, 0.95) > np.quantile(untimed, 0.95)
+    assert timed.shape == (40,) and np.all((timed >= 0) & (timed <= 1))
+    result = multivariate_drift(reference, _weekends(1, 11, offset=0.4), ["a", "b"], [], settings)
+    assert "Student-t predictive distribution (3 df) of the AUCs of the reference's 4 whole periods" in result.method

@@ -56,6 +56,9 @@ TREE_MAX_LEVELS = 250
 TREE_ITERATIONS = 50
 TOP_COLUMNS = 5
 LOGISTIC_C = 1.0
+# A reference's time gaps are its period breaks (event data: whole periods, `reference_periods`) when each of the
+# largest round(rows / block) - 1 gaps is at least this many times every other gap.
+PERIOD_GAP_RATIO = 2.0
 
 
 @dataclass(frozen=True)
@@ -429,11 +432,52 @@ def null_sizes(reference_rows: int, current_rows: int, settings: MultivariateSet
     )
 
 
-def null_method(reference_rows: int, current_rows: int, settings: MultivariateSettings) -> str:
-    """How `null_aucs` draws its null for these row counts, in words (for the check's metadata)."""
+def null_method(reference_rows: int, current_rows: int, settings: MultivariateSettings,
+                periods: int | None = None) -> str:
+    """How `null_aucs` draws its null for these row counts, in words (for the check's metadata); `periods`: the
+    reference's whole periods when its time cuts it into them (`reference_periods`)."""
     sizes = null_sizes(reference_rows, current_rows, settings)
-    return (f"the larger, quantile by quantile, of {sizes.describe()}, and of {sizes.chunk} rows drawn at "
+    blocks = sizes.describe() if not periods else (
+        f"the Student-t predictive distribution ({periods - 1} df) of the AUCs of the reference's {periods} whole "
+        f"periods (cut at its {periods - 1} largest time gaps), each vs the rest")
+    return (f"the larger, quantile by quantile, of {blocks}, and of {sizes.chunk} rows drawn at "
             "random vs the rest")
+
+
+def reference_times(reference: pd.DataFrame, numerical: Sequence[str], categorical: Sequence[str]) -> np.ndarray | None:
+    """The reference's time as int64 nanoseconds, when it carries one: its only datetime column that is not
+    monitored (the reference statistics' sample keeps the spec's datetime column); else None."""
+    monitored = set(numerical) | set(categorical)
+    found = [c for c in reference.columns
+             if c not in monitored and pd.api.types.is_datetime64_any_dtype(reference[c].dtype)]
+    if len(found) != 1 or reference[found[0]].isna().any():
+        return None
+    values = reference[found[0]]
+    if getattr(values.dt, "tz", None) is not None:
+        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+    return values.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+
+
+def reference_periods(times: np.ndarray | None, block: int) -> np.ndarray | None:
+    """Where the reference's rows fall into whole periods, for event data: row offsets [0, ..., rows] of the
+    k = round(rows / block) runs left by cutting at the k - 1 largest time gaps, when those gaps are clearly
+    the reference's period breaks (each at least `PERIOD_GAP_RATIO` x every other gap: a football league's
+    weekends of ~60 matches, 4 days apart, with hours between kickoffs); else None (time series with even
+    spacing, a reference without its time, rows out of time order, a period of a few rows of a weekend)."""
+    if times is None or block < 2 or len(times) < 4:
+        return None
+    gaps = np.diff(times)
+    periods = int(round(len(times) / block))
+    if periods < 2 or periods > len(gaps) or (gaps < 0).any():
+        return None
+    order = np.argsort(gaps, kind="stable")[::-1]
+    breaks, others = order[: periods - 1], order[periods - 1 :]
+    smallest_break = gaps[breaks].min()
+    largest_other = gaps[others].max() if len(others) else 0
+    if smallest_break <= 0 or smallest_break < PERIOD_GAP_RATIO * largest_other:
+        return None
+    edges = np.r_[0, np.sort(breaks) + 1, len(times)]
+    return edges if np.diff(edges).min() >= 2 else None
 
 
 def _subsample(rows: int, limit: int, rng: np.random.Generator) -> np.ndarray:
@@ -505,7 +549,12 @@ def null_aucs(
     block rows)."""
     blocks = block_null_aucs(reference, current_rows, numerical, categorical, settings)
     random = random_draw_null_aucs(reference, current_rows, numerical, categorical, settings)
-    return np.maximum(np.sort(blocks), np.sort(random))
+    return combined_null(blocks, random)
+
+
+def combined_null(blocks: np.ndarray, random: np.ndarray) -> np.ndarray:
+    """`null_aucs` from its two parts: the larger, quantile by quantile (sorted, element by element)."""
+    return np.maximum(np.sort(np.asarray(blocks, dtype=float)), np.sort(np.asarray(random, dtype=float)))
 
 
 def block_null_aucs(reference: pd.DataFrame, current_rows: int, numerical: Sequence[str],
@@ -514,14 +563,42 @@ def block_null_aucs(reference: pd.DataFrame, current_rows: int, numerical: Seque
     reference and its statistics' sample are): `settings.null_draws` times, a block of `current_rows`
     contiguous rows (at most half the reference; subsampled to `max_rows_per_side`) against the rest of the
     reference (subsampled to `max_rows_per_side`). The blocks start at seeded random rows, each start at most
-    once while there are starts left (`null_sizes`). Depends only on the reference, `null_sizes(...).block` and
-    the settings: cache it per (reference version, block rows)."""
+    once while there are starts left (`null_sizes`). Event data whose time (`reference_times`) cuts the
+    reference into whole periods of about the block's size (`reference_periods`: a league's weekends) draw whole
+    periods instead (`_period_null`). Depends only on the reference, `null_sizes(...).block` and the settings:
+    cache it per (reference version, block rows)."""
     _check_null(reference, current_rows, numerical, categorical)
     sizes = null_sizes(len(reference), current_rows, settings)
+    edges = reference_periods(reference_times(reference, numerical, categorical), sizes.block)
+    if edges is not None:
+        return _period_null(reference, numerical, categorical, settings, edges)
     starts = _block_starts(sizes, settings.null_draws, settings.seed).tolist()
     draws = {start: _block_rows(sizes, start, settings.seed) for start in dict.fromkeys(starts)}
     scored = _score_draws(reference, numerical, categorical, settings, draws)
     return np.array([scored[start] for start in starts])
+
+
+def _period_null(reference: pd.DataFrame, numerical: Sequence[str], categorical: Sequence[str],
+                 settings: MultivariateSettings, edges: np.ndarray) -> np.ndarray:
+    """Event data cut into k whole periods (`reference_periods`): each period's AUC against the rest (both
+    subsampled to `max_rows_per_side`), and `null_draws` quantiles of the Student-t predictive distribution of
+    one more period's AUC from those k (mean + sd * sqrt(1 + 1/k) * t quantile, k - 1 df; clipped to [0, 1]).
+    k of a few (4 weekends) are too few for an empirical 95 % quantile (their largest is exceeded by a new
+    period 1 time in k + 1); the predictive quantile is what k values say about the next one."""
+    from scipy.stats import t as student
+
+    limit, draws = settings.max_rows_per_side, {}
+    for period, (first, last) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+        rng = np.random.default_rng([settings.seed, 5, period])
+        inside = np.arange(first, last)
+        outside = np.r_[np.arange(first), np.arange(last, len(reference))]
+        draws[period] = (outside[_subsample(len(outside), limit, rng)], inside[_subsample(len(inside), limit, rng)])
+    scored = _score_draws(reference, numerical, categorical, settings, draws)
+    aucs = np.array([scored[p] for p in range(len(draws))])
+    k = len(aucs)
+    levels = (np.arange(settings.null_draws) + 0.5) / settings.null_draws
+    spread = aucs.std(ddof=1) * np.sqrt(1 + 1 / k)
+    return np.clip(aucs.mean() + spread * student.ppf(levels, k - 1), 0.0, 1.0)
 
 
 def random_draw_null_aucs(
@@ -547,6 +624,14 @@ def random_draw_null_aucs(
         draws[draw] = (np.sort(order[chunk : chunk + rest]), np.sort(order[:chunk]))
     scored = _score_draws(reference, numerical, categorical, settings, draws)
     return np.array([scored[draw] for draw in range(settings.null_draws)])
+
+
+def _drawn(reference: pd.DataFrame, current_rows: int, numerical: Sequence[str], categorical: Sequence[str],
+           settings: MultivariateSettings) -> str:
+    """`null_method` for this reference (whole periods when its time cuts it into them) and current size."""
+    edges = reference_periods(reference_times(reference, numerical, categorical),
+                              null_sizes(len(reference), current_rows, settings).block)
+    return null_method(len(reference), current_rows, settings, None if edges is None else len(edges) - 1)
 
 
 def multivariate_drift(
@@ -584,7 +669,7 @@ def multivariate_drift(
     p_value = float((1 + np.count_nonzero(null >= auc)) / (1 + null.size))
 
     folds = min(settings.folds, len(ref_rows), len(cur_rows))
-    drawn = null_method(len(reference), len(current), settings)
+    drawn = _drawn(reference, len(current), numerical, categorical, settings)
     method = (
         f"{encoding.describe()}; {folds}-fold stratified CV ROC AUC; threshold: the {1 - settings.alpha:g} "
         f"quantile of {null.size} AUCs of {drawn}"

@@ -70,7 +70,7 @@ __all__ = [
     "reference_version",
 ]
 
-FORMAT = 2  # 2: the data-quality blocks (ReferenceStats.quality)
+FORMAT = 3  # 2: the data-quality blocks (ReferenceStats.quality); 3: the sample keeps the reference's time column
 MAX_LEVELS = 10_000  # a numerical column with at most this many distinct reference values also keeps its value counts
 
 # Evidently's get_binned_data: a numerical column with more distinct REFERENCE values than this is binned (Sturges).
@@ -130,7 +130,9 @@ class ReferenceStats:
     version: str  # reference_version(...) of the frame it was built from
     rows: int  # rows of the reference frame
     columns: dict[str, ColumnStats]
-    sample: pd.DataFrame  # a seeded sample of at most `sample_rows` rows of the monitored columns, original order
+    # A seeded sample of at most `sample_rows` rows of the monitored columns (and the time column, when built with
+    # one: the multivariate null cuts event data into whole periods by it), in original order.
+    sample: pd.DataFrame
     quality: ReferenceQuality | None = None  # the data-quality check's reference side (None: built without blocks)
 
     def __eq__(self, other: object) -> bool:
@@ -281,19 +283,24 @@ def _column_digest(column: str, values: pd.Series, factorized: tuple[Any, np.nda
 
 def build_reference_stats(
     reference: pd.DataFrame, kinds: Mapping[str, str], *, sample_rows: int = 5_000, seed: int = 0,
-    workers: int | None = None, quality_blocks: int | None = None,
+    workers: int | None = None, quality_blocks: int | None = None, time_column: str | None = None,
 ) -> ReferenceStats:
     """Each monitored column's stats (cleaned as Evidently cleans it) and digest, by a pool of `workers` threads
     (default: the cores, at most 4; numpy's sorts and sha256 release the GIL), and the report's seeded sample. A
     text column is factorized once, for its digest and its level counts alike. With `quality_blocks` (the
     periods of the reference window, quality.reference_periods), also each column's data-quality side
-    (quality.column_quality on the reference's rows in their order, cut into that many blocks)."""
+    (quality.column_quality on the reference's rows in their order, cut into that many blocks). With
+    `time_column` (the spec's datetime column, not monitored), the sample keeps it too (multivariate.py's null
+    draws whole periods of event data by its time gaps)."""
     import os
     from concurrent.futures import ThreadPoolExecutor
 
+    timed = [time_column] if time_column is not None and time_column not in kinds else []
     missing = [c for c in kinds if c not in reference.columns]
     if missing:
         raise ValueError(f"reference data lacks monitored column(s) {missing}")
+    if timed and timed[0] not in reference.columns:
+        raise ValueError(f"reference data lacks its time column {time_column!r} (the spec's datetime_column)")
 
     def one(item: tuple[str, str, pd.Series]) -> tuple[ColumnStats, bytes, ColumnQuality | None]:
         column, kind, values = item
@@ -313,7 +320,7 @@ def build_reference_stats(
         version=_version(reference, [digest for _, digest, _ in built]),
         rows=len(reference),
         columns={stats.column: stats for stats, _, _ in built},
-        sample=seeded_sample(reference, list(kinds), sample_rows, seed),
+        sample=seeded_sample(reference, [*kinds, *timed], sample_rows, seed),
         quality=None if quality_blocks is None else ReferenceQuality(
             blocks=len(block_edges(len(reference), quality_blocks)) - 1,
             columns={stats.column: quality for stats, _, quality in built}),

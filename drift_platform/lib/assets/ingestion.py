@@ -114,7 +114,8 @@ def reference_statistics(monitor: Monitor, warehouse: WarehouseResource, store: 
             return stats, "cached"
         frame = warehouse.read(table, layout) if frame is None else frame
         stats = build_reference_stats(frame, kinds, sample_rows=REPORT_SAMPLE_ROWS, seed=REPORT_SAMPLE_SEED,
-                                      quality_blocks=reference_periods(monitor.spec, monitor.cadence))
+                                      quality_blocks=reference_periods(monitor.spec, monitor.cadence),
+                                      time_column=monitor.spec.datetime_column)
         manifest = save_stats(folder, stats, fingerprint)
     except ReferenceStatsIntegrityError as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from exc
