@@ -75,8 +75,9 @@ def test_flipped_correlation_fails_only_the_multivariate_check(tmp_path, instanc
     assert meta["auc"] > meta["threshold"] and meta["p_value"] <= 0.05
     assert meta["top_columns"].split(" (")[0] in ("pressure", "flow") and "line" not in meta["top_columns"].split(",")[0]
     assert meta["null_draws"] == 100 and meta["current_rows_used"] == 7 * 24
-    # The null: weeks of contiguous reference rows (time order), not rows drawn at random.
-    drawn = "contiguous blocks of 168 reference rows in row order at 100 seeded start(s) of 505, vs the other 504"
+    # The null: the reference's 4 whole weeks of hourly rows (time order), not rows drawn at random.
+    drawn = ("Student-t predictive distribution (3 df) of the AUCs of the reference's 4 whole periods (evenly spaced "
+             "rows cut in runs of about 168), each vs the rest")
     assert drawn in meta["null_method"] and meta["null_method"] in meta["method"]
 
     # Not in retrain_on (the default): settled without a retrain or an alert.
@@ -98,7 +99,7 @@ def test_retrain_on_lists_it_one_retrain_one_alert(tmp_path, instance, source, s
     assert platform.tick().run_requests == [] and len(slack.messages()) == 1
     # The null was computed once and kept beside the reference's statistics; a re-run reuses it.
     nulls = [k for k in platform.models().list_keys("reference_stats") if ".multivariate-null-" in k]
-    assert len(nulls) == 1 and ".multivariate-null-blocks-168-" in nulls[0]  # not a former random-draw null
+    assert len(nulls) == 1 and ".multivariate-null-periods-168-" in nulls[0]  # not a null cached by a former version
     platform.run_week(FLIPPED_WEEK)
     assert [k for k in platform.models().list_keys("reference_stats") if ".multivariate-null-" in k] == nulls
 

@@ -109,10 +109,11 @@ def multivariate_summary(monitor: Monitor, reference, current, folder, log) -> d
     numerical = [c for c in columns if c in spec.numerical_features]
     categorical = [c for c in columns if c in spec.categorical_features]
     digest = hashlib.sha256(settings.model_dump_json().encode()).hexdigest()[:12]
-    # "blocks" in the key: a null of random draws, cached by earlier versions under keys without it, is never
-    # reused. The null depends on the period's rows only through its block's size.
+    # "periods" in the key: a null cached by earlier versions (random draws; sliding row blocks where the reference
+    # is an evenly spaced series, now cut into whole periods) is never reused. The null depends on the period's
+    # rows only through its block's size.
     block = null_sizes(len(reference.sample), len(current), settings).block
-    key = f"reference_stats/{reference.version}.multivariate-null-blocks-{block}-{digest}.json"
+    key = f"reference_stats/{reference.version}.multivariate-null-periods-{block}-{digest}.json"
     if folder.exists(key):
         null = np.asarray(json.loads(folder.read_bytes(key))["aucs"], dtype=float)
     else:
