@@ -4,8 +4,6 @@ and alert per failed period from the sensor; the S3 IO manager stores each perio
 
 from __future__ import annotations
 
-import pickle
-
 import dagster as dg
 import pandas as pd
 import pytest
@@ -18,6 +16,7 @@ from drift_platform.core.names import (
 )
 from drift_platform.lib.partitions import backfill_policy
 from drift_platform.resources.deployment import DeploymentSettings
+from drift_platform.resources.io_manager import load_bytes
 from drift_platform_tests.conftest import bike_monitor, grid_monitor, local_resources, slack_alerter
 from drift_platform_tests.fixtures.slack import SlackRecorder
 from drift_platform_tests.helpers import Platform
@@ -144,7 +143,7 @@ def test_periods_per_backfill_run_is_a_monitor_attribute(tmp_path) -> None:
 
 def test_s3_io_manager_stores_each_period_where_a_one_period_run_does(tmp_path, monkeypatch, s3_server,
                                                                        s3_bucket) -> None:
-    """Against the moto S3 server: a run of three weeks stores one pickle per week under the keys a one-week run
+    """Against the moto S3 server: a run of three weeks stores one object per week (JSON or Parquet, never a pickle) under the keys a one-week run
     uses, and a later one-week run of drift_report alone loads its week's batch from what the range run stored."""
     env = {"DRIFT_STORE_URL": f"s3://{s3_bucket}/drift", "DRIFT_S3_ENDPOINT_URL": s3_server.endpoint_url,
            "AWS_REGION": s3_server.region, "AWS_ACCESS_KEY_ID": s3_server.access_key,
@@ -171,7 +170,7 @@ def test_s3_io_manager_stores_each_period_where_a_one_period_run_does(tmp_path, 
         assert io_keys() - one_week == {f"drift/io/bike_sharing/{asset}/{week}"
                                         for asset in ("current_batch", "drift_report") for week in weeks}
         body = client.get_object(Bucket=s3_bucket, Key="drift/io/bike_sharing/drift_report/2011-06-20")["Body"]
-        summary = pickle.loads(body.read())
+        summary = load_bytes(body.read(), "drift_report/2011-06-20")  # JSON: no pickle
         assert summary["period"] == "2011-06-20" and summary["monitor"] == "bike_sharing"
 
         # A one-week run of drift_report alone reads the batch the range run stored for that week.

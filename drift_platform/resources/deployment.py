@@ -128,7 +128,7 @@ class DeploymentSettings:
 
     def io_manager(self):
         """Dagster's IO manager, beside the store: `<store>/io`. On S3 this imports dagster_aws (~3 s)."""
-        from drift_platform.resources.io_manager import FilesystemIOManager, s3_pickle_io_manager
+        from drift_platform.resources.io_manager import FilesystemIOManager, s3_io_manager
 
         if not self.store_url.startswith("s3://"):
             return FilesystemIOManager(base_dir=str(Path(self.store_url) / "io"))
@@ -137,7 +137,7 @@ class DeploymentSettings:
         bucket, prefix = split_s3_url(self.store_url)
         settings = {{"s3_endpoint_url": "endpoint_url", "aws_region": "region_name"}.get(k, k): v
                     for k, v in self.s3_settings().items()}
-        return s3_pickle_io_manager(s3_resource=S3Resource(**settings), s3_bucket=bucket,
+        return s3_io_manager(s3_resource=S3Resource(**settings), s3_bucket=bucket,
                                     s3_prefix="/".join(p for p in (prefix, "io") if p))
 
     def alerts(self):

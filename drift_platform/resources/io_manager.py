@@ -1,4 +1,11 @@
-"""Dagster's pickle IO managers (filesystem, S3), also for runs of several periods.
+"""Dagster's UPath IO managers (filesystem, S3) storing outputs in formats that run no code when loaded, also for
+runs of several periods.
+
+What passes between the monitor's steps is a pandas DataFrame (a period's batch) or plain data (a period's drift
+summary: dicts, lists, numbers, strings). A DataFrame is stored as Parquet, plain data as JSON, each behind a
+short header naming the format; anything else is refused when it is stored, naming its type. Loading never
+unpickles: an object an earlier release stored as a pickle, in the same bucket others may write to, is refused with
+a message that says to re-materialize it, since unpickling runs whatever code the file carries.
 
 Dagster's UPath IO managers refuse an output for several partitions ("does not support persisting an output
 associated with multiple partitions"). The monitor's partitioned assets return a dict by period for a run of
@@ -6,9 +13,54 @@ several periods (drift_platform/lib/partitions.py `output_for`); each period's o
 that period alone stores it, so inputs load the same way (one object, or a dict by period) whatever wrote them.
 """
 
+import io
+import json
 from typing import Any
 
 import dagster as dg
+
+PARQUET_HEADER = b"DRIFTIO1 parquet\n"
+JSON_HEADER = b"DRIFTIO1 json\n"
+
+
+class UnsafeStoredObjectError(ValueError):
+    """A stored step output in a format whose loading could run code (a pickle), or in no format we know."""
+
+
+def _plain(value: Any) -> Any:
+    """`json.dumps`'s fallback: numpy scalars and arrays, tuples' elements and timestamps as plain JSON values."""
+    if hasattr(value, "tolist"):  # numpy arrays and scalars
+        return value.tolist()
+    if hasattr(value, "isoformat"):  # datetime, date, pandas Timestamp
+        return value.isoformat()
+    raise TypeError(f"a step output holds a {type(value).__name__}, which is stored neither as Parquet nor as JSON")
+
+
+def dump_bytes(obj: Any) -> bytes:
+    """A step output as bytes that load without running code: Parquet for a DataFrame, JSON for plain data."""
+    import pandas as pd
+
+    if isinstance(obj, pd.DataFrame):
+        buffer = io.BytesIO()
+        obj.to_parquet(buffer, engine="pyarrow", index=True)
+        return PARQUET_HEADER + buffer.getvalue()
+    return JSON_HEADER + json.dumps(obj, default=_plain, allow_nan=True).encode()
+
+
+def load_bytes(data: bytes, where: str) -> Any:
+    """What `dump_bytes` wrote; anything else (a pickle of an earlier release) is refused, naming `where`."""
+    if data.startswith(PARQUET_HEADER):
+        import pandas as pd
+
+        return pd.read_parquet(io.BytesIO(data[len(PARQUET_HEADER):]), engine="pyarrow")
+    if data.startswith(JSON_HEADER):
+        return json.loads(data[len(JSON_HEADER):])
+    kind = "a pickle (an earlier release's format)" if data[:1] == b"\x80" else "in no format this release writes"
+    raise UnsafeStoredObjectError(
+        f"the stored step output {where} is {kind}; it is not loaded, since unpickling runs whatever code the file "
+        "carries and the store may be written by others. Re-materialize that asset's partition to store it again "
+        "as Parquet or JSON."
+    )
 
 
 def handle_period_outputs(inner, context: dg.OutputContext, obj: Any) -> bool:
@@ -29,6 +81,12 @@ class FilesystemIOManager(dg.FilesystemIOManager):
         from dagster._core.storage.fs_io_manager import PickledObjectFilesystemIOManager
 
         class PeriodsFilesystemIOManager(PickledObjectFilesystemIOManager):
+            def dump_to_path(self, context, obj, path):
+                path.write_bytes(dump_bytes(obj))
+
+            def load_from_path(self, context, path):
+                return load_bytes(path.read_bytes(), str(path))
+
             def handle_output(self, context, obj):
                 if not handle_period_outputs(self, context, obj):
                     super().handle_output(context, obj)
@@ -36,13 +94,31 @@ class FilesystemIOManager(dg.FilesystemIOManager):
         return PeriodsFilesystemIOManager(base_dir=self.base_dir or context.instance.storage_directory())
 
 
-def s3_pickle_io_manager(**kwargs):
+def s3_io_manager(**kwargs):
+    from dagster._utils.cached_method import cached_method
     from dagster_aws.s3 import S3PickleIOManager
+    from dagster_aws.s3.io_manager import PickledObjectS3IOManager
 
-    class PeriodsS3PickleIOManager(S3PickleIOManager):
+    class SafeS3IOManager(PickledObjectS3IOManager):
+        def dump_to_path(self, context, obj, path):
+            self.s3.upload_fileobj(io.BytesIO(dump_bytes(obj)), self.bucket, path.as_posix())
+
+        def load_from_path(self, context, path):
+            try:
+                data = self.s3.get_object(Bucket=self.bucket, Key=path.as_posix())["Body"].read()
+            except self.s3.exceptions.NoSuchKey:
+                raise FileNotFoundError(f"Could not find file {path} in S3 bucket {self.bucket}") from None
+            return load_bytes(data, f"s3://{self.bucket}/{path.as_posix()}")
+
+    class PeriodsS3IOManager(S3PickleIOManager):
+        @cached_method
+        def inner_io_manager(self):
+            return SafeS3IOManager(s3_bucket=self.s3_bucket, s3_session=self.s3_resource.get_client(),
+                                   s3_prefix=self.s3_prefix)
+
         def handle_output(self, context, obj):
             inner = self.inner_io_manager()
             if not handle_period_outputs(inner, context, obj):
                 inner.handle_output(context, obj)
 
-    return PeriodsS3PickleIOManager(**kwargs)
+    return PeriodsS3IOManager(**kwargs)
