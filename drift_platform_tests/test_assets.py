@@ -148,7 +148,7 @@ def test_trained_model_is_versioned_with_its_sha256(platform: Platform, resource
     artifact = Path(meta["artifact"].value)
     assert hashlib.sha256(artifact.read_bytes()).hexdigest() == meta["sha256"].value
     models = Path(resources["store"].root).resolve() / MONITOR / "models"
-    assert artifact == models / meta["model_version"].value / "model.pkl"
+    assert artifact == models / meta["model_version"].value / "model.skops"
     model, manifest = load_model(platform.models())
     assert manifest["version"] == meta["model_version"].value and manifest["sha256"] == meta["sha256"].value
     assert manifest["monitor"] == MONITOR

@@ -287,3 +287,121 @@ def test_a_retired_variable_stops_the_code_location_naming_its_replacement(varia
     result = load_code_location({"DAGSTER_HOME": str(tmp_path), variable: "/x"})
     assert result.returncode != 0
     assert f"SettingsError: {variable} is no longer read: use {instead}" in result.stderr, result.stderr
+
+
+# --- a model recipe that cannot work stops the load, naming the defs.yaml and the key -------------------------
+CHURN_SPEC = BIKE_SPEC.parent / "churn.yaml"
+RECIPE_CASES = {
+    "unknown class": (BIKE_SPEC, {"estimator": "sklearn.linear_model.NoSuchRegressor"},
+                      "training.estimator: 'sklearn.linear_model.NoSuchRegressor': module 'sklearn.linear_model' "
+                      "has no class 'NoSuchRegressor'"),
+    "unknown module": (BIKE_SPEC, {"estimator": "nosuchpackage.Model"},
+                       "training.estimator: 'nosuchpackage.Model' cannot be imported: No module named 'nosuchpackage'"),
+    "metric of another task": (BIKE_SPEC, {"metric": "roc_auc"},
+                               "training.metric: 'roc_auc' does not fit the spec's task 'regression'"),
+    "unknown metric": (CHURN_SPEC, {"metric": "auc"}, "training.metric: 'auc' is not a metric"),
+    "no predict_proba": (CHURN_SPEC, {"estimator": "sklearn.svm.LinearSVC", "metric": "roc_auc"},
+                         "training.estimator: 'sklearn.svm.LinearSVC' has no predict_proba(), which training.metric "
+                         "'roc_auc' needs"),
+    "rmsle of a target that may be negative": (
+        BIKE_SPEC, {"metric": "rmsle"}, "training.metric: rmsle needs a non-negative target"),
+    "a regressor for a classifier": (CHURN_SPEC, {"estimator": "sklearn.linear_model.Ridge"},
+                                     "training.estimator: 'sklearn.linear_model.Ridge' is a scikit-learn regressor"),
+    "a grid of another estimator's parameters": (
+        CHURN_SPEC, {"param_grid": {"alpha": [1.0]}},
+        "training.param_grid: ['alpha'] are not parameters of 'sklearn.linear_model.LogisticRegression'"),
+    "a classifier for a regression": (
+        BIKE_SPEC, {"estimator": "sklearn.ensemble.HistGradientBoostingClassifier"},
+        "training.estimator: 'sklearn.ensemble.HistGradientBoostingClassifier' is not a scikit-learn regressor"),
+}
+
+
+@pytest.mark.parametrize("case", list(RECIPE_CASES))
+def test_a_recipe_that_cannot_work_stops_the_load(case: str, tmp_path: Path) -> None:
+    from drift_platform.definitions import build_definitions
+
+    spec_path, training, message = RECIPE_CASES[case]
+    folder = tmp_path / "defs" / "monitors" / "recipe"
+    folder.mkdir(parents=True)
+    spec = yaml.safe_load(spec_path.read_text())
+    if case.startswith("rmsle"):
+        spec["target_nonnegative"] = False
+    (folder / "spec.yaml").write_text(yaml.safe_dump(spec))
+    attributes = {"spec": "spec.yaml", "source": str(BIKE_SOURCE), "cadence": "weekly", "training": training}
+    defs_yaml = folder / "defs.yaml"
+    defs_yaml.write_text(yaml.safe_dump({"type": "drift_platform.DriftMonitor", "attributes": attributes}))
+    with pytest.raises(Exception) as excinfo:
+        build_definitions(defs_folder=tmp_path / "defs", env={"DRIFT_DATA_DIR": str(tmp_path / "data")})
+    chain, error = [], excinfo.value
+    while error is not None:
+        chain.append(str(error))
+        error = error.__cause__ or error.__context__
+    text = "\n".join(chain)
+    assert str(defs_yaml) in text and message in text, text
+
+
+def test_a_known_recipe_loads_and_a_default_one_imports_nothing(tmp_path: Path) -> None:
+    """The shipped monitors (the churn monitor names LogisticRegression with its own grid) load without
+    scikit-learn: the default estimators are checked against their known parameters."""
+    probe = ("import sys, drift_platform.definitions as d; "
+             "print(sorted(m for m in ('sklearn', 'scipy', 'pandas') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300,
+                          cwd=BIKE_SPEC.parents[1])
+    assert done.returncode == 0 and done.stdout.strip().splitlines()[-1] == "[]", done.stderr[-2000:]
+
+
+# --- a classifier's labels: the known classes, or a contract error naming the rows -------------------------------
+def label_spec(**changes):
+    from drift_platform.core.intake.dataset import DatasetSpec
+
+    return DatasetSpec.from_dict({
+        "name": "tickets", "datetime_column": "ts", "target": "level", "task": "multiclass",
+        "columns": {"ts": "datetime", "x": "float", "level": "str"}, "numerical_features": ["x"],
+        "reference_window": {"start": "2024-01-01", "end": "2024-01-07"}, "first_period": "2024-01-08", **changes,
+    })  # fmt: skip
+
+
+def label_frame(levels: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({"ts": pd.date_range("2024-01-08", periods=len(levels), freq="h").astype(str),
+                         "x": [1.0] * len(levels), "level": levels})
+
+
+def test_a_label_outside_the_known_classes_is_a_contract_error_naming_the_rows() -> None:
+    from drift_platform.core.intake.contract import DataContractError, conform
+
+    spec = label_spec(classes=["low", "mid", "high"])
+    frame = label_frame(["low", "mid", "urgent", "high", "urgent"])
+    with pytest.raises(DataContractError) as excinfo:
+        conform(frame, spec)
+    message = str(excinfo.value)
+    assert "label(s) ['urgent'] outside the known classes ['high', 'low', 'mid']" in message
+    assert "2 row(s), e.g. row 2: level='urgent'; row 4: level='urgent'" in message
+    assert "unknown_class: admit" in message
+    # classes taken from the reference (the spec gives none): the same rule with the classes passed
+    with pytest.raises(DataContractError, match=r"label\(s\) \['urgent'\]"):
+        conform(frame, label_spec(), classes=["high", "low", "mid"])
+    assert len(conform(frame, label_spec())) == 5  # no known classes yet: nothing to check against
+
+
+def test_admit_keeps_a_new_class_and_reports_it() -> None:
+    from drift_platform.core.intake.contract import conform, unknown_labels
+    from drift_platform.core.ml.training import model_classes
+
+    spec = label_spec(classes=["low", "mid", "high"], unknown_class="admit")
+    out = conform(label_frame(["low", "mid", "urgent", "high"]), spec)
+    assert len(out) == 4 and unknown_labels(out, spec).tolist() == [False, False, True, False]
+    assert model_classes(out, spec) == ["high", "low", "mid", "urgent"]  # a new class, after the known ones
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"task": "binary", "classes": ["a", "b", "c"]}, "`classes` must hold exactly 2 classes for task binary"),
+    ({"classes": ["a", "b"]}, "`classes` must hold at least 3 classes for task multiclass"),
+    ({"task": "binary", "classes": ["a", "b"], "positive_class": "c"}, "`positive_class` 'c' is not one of"),
+    ({"task": "binary", "classes": [True, False]}, "quote them"),
+    ({"task": "regression"}, "target 'level' must be declared in `columns` as int or float for task regression"),
+])  # fmt: skip
+def test_a_classification_spec_that_does_not_fit_is_refused(changes: dict, message: str) -> None:
+    from drift_platform.core.intake.dataset import DatasetSpecError
+
+    with pytest.raises(DatasetSpecError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        label_spec(**changes)

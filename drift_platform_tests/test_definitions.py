@@ -18,7 +18,7 @@ from drift_platform.definitions import build_definitions, defs
 
 REPO = Path(__file__).resolve().parents[1]
 DG = Path(sys.executable).parent / "dg"
-MONITORS = {"bike_sharing": "weekly", "grid_load": "daily", "football": "weekly"}
+MONITORS = {"bike_sharing": "weekly", "grid_load": "daily", "football": "weekly", "churn": "weekly"}
 STAGES = {
     "reference_data": "ingestion",
     "current_batch": "ingestion",
@@ -56,7 +56,7 @@ def test_every_monitor_has_its_assets_in_its_own_group() -> None:
 
 @pytest.mark.parametrize(("monitor", "cron", "first", "timezone"), [
     ("bike_sharing", "0 11 * * 1", "2011-01-31", "UTC"), ("grid_load", "30 6 * * *", "2011-01-31", "UTC"),
-    ("football", "0 9 * * 1", "2021-09-13", "Europe/London"),
+    ("football", "0 9 * * 1", "2021-09-13", "Europe/London"), ("churn", "0 7 * * 1", "2023-02-13", "UTC"),
 ])  # fmt: skip
 def test_checks_jobs_schedule_and_sensors_are_named_after_the_monitor(monitor: str, cron: str, first: str,
                                                                      timezone: str) -> None:

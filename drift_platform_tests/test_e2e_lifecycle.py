@@ -125,7 +125,7 @@ def test_2_the_first_model_goes_into_service(production: Production) -> None:
     assert gate.metadata["decision"].value == "promoted" and production.champion()["version"] == version
     manifest = json.loads(production.object(f"{MODELS}/{version}/manifest.json"))
     assert manifest["code_version"] == "e2e-lifecycle-1" and manifest["hyperparameters"]["alpha"] == 100000.0
-    artifact = production.object(f"{MODELS}/{version}/model.pkl")
+    artifact = production.object(f"{MODELS}/{version}/model.skops")
     assert hashlib.sha256(artifact).hexdigest() == manifest["sha256"] == trained.metadata["sha256"].value
     production.seen.update(first=version, first_artifact=artifact)
     time.sleep(4)  # a sensor tick or more
@@ -196,7 +196,7 @@ def test_4_rollback_restores_the_first_artifact_byte_for_byte(production: Produc
 
     # every version is still there, whole: nothing was overwritten
     files = [k for k in production.keys(MODELS) if k.count("/") == MODELS.count("/") + 2 and "/audit/" not in k]
-    assert files == sorted(f"{MODELS}/{v}/{f}" for v in (first, second) for f in ("manifest.json", "model.pkl"))
+    assert files == sorted(f"{MODELS}/{v}/{f}" for v in (first, second) for f in ("manifest.json", "model.skops"))
 
 
 def test_5_the_versions_job_lists_both(production: Production) -> None:

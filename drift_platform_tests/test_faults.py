@@ -203,13 +203,13 @@ def test_s3_cut_between_artifact_and_manifest_never_moves_the_pointer(s3_platfor
     assert not result.success
     assert reader.read_bytes(LATEST_KEY) == pointer_before
     assert load_model(reader)[1]["version"] == first  # a reader never sees a missing or partial model
-    orphans = {v for v, files in versions(reader).items() if files == {"model.pkl"}}
+    orphans = {v for v, files in versions(reader).items() if files == {"model.skops"}}
     assert orphans and first not in orphans  # the half-written version exists but nothing points at it
 
     proxy.up()
     again = platform.retrain()
     new = again.asset_materializations_for_node(platform.op("trained_model"))[0].metadata["model_version"].value
-    assert versions(reader)[new] == {"model.pkl", "manifest.json"}
+    assert versions(reader)[new] == {"model.skops", "manifest.json"}
     assert load_model(reader)[1]["version"] == new
 
 

@@ -139,9 +139,9 @@ def test_comparison_leaves_out_rows_the_champion_saw_and_needs_enough_rows(spec,
 
 def test_period_quality_ratio_and_bound() -> None:
     actual = [100.0, 200.0, None, 400.0]
-    quality = period_quality(actual, [100.0, 200.0, 300.0, 400.0], holdout_rmsle=0.1, max_ratio=2.0)
+    quality = period_quality(actual, [100.0, 200.0, 300.0, 400.0], holdout=0.1, max_ratio=2.0)
     assert quality.rows == 3 and quality.rmsle == 0.0 and not quality.degraded
-    scaled = period_quality([150.0, 300.0, 600.0], [100.0, 200.0, 400.0], holdout_rmsle=0.1, max_ratio=2.0)
+    scaled = period_quality([150.0, 300.0, 600.0], [100.0, 200.0, 400.0], holdout=0.1, max_ratio=2.0)
     assert scaled.ratio == pytest.approx(np.log(1.5) / 0.1, rel=0.01) and scaled.degraded
     assert period_quality([None], [1.0], 0.1, 2.0).rmsle is None
 
@@ -364,7 +364,7 @@ def test_rollback_restores_the_earlier_artifact_byte_for_byte(lifecycle: Lifecyc
     assert pointer["version"] == first and pointer["previous"] == second and pointer["action"] == "rollback"
     model, manifest = load_champion(store)
     restored = store.read_bytes(manifest["artifact"])
-    assert restored == lifecycle.files[0][f"models/{first}/model.pkl"]  # byte for byte
+    assert restored == lifecycle.files[0][f"models/{first}/model.skops"]  # byte for byte
     assert hashlib.sha256(restored).hexdigest() == lifecycle.trained[0]["sha256"].value == pointer["sha256"]
 
     [materialization] = [e.event_specific_data.materialization for e in result.all_events
@@ -412,8 +412,8 @@ def test_rollback_refuses_unknown_and_tampered_versions(tmp_path, instance) -> N
 
     assert "no previous champion" in rollback("previous")
     assert "'v9' has no manifest" in rollback("v9")
-    artifact = store.read_bytes("models/v2/model.pkl")
-    store.write_bytes("models/v2/model.pkl", artifact[:-1] + bytes([artifact[-1] ^ 0xFF]))
+    artifact = store.read_bytes("models/v2/model.skops")
+    store.write_bytes("models/v2/model.skops", artifact[:-1] + bytes([artifact[-1] ^ 0xFF]))
     assert "does not match the manifest's" in rollback("v2")
     assert store.read_bytes("models/champion.json") == pointer  # the champion never moved
     assert [e["action"] for e in audit_log(store)] == ["promote"]

@@ -265,13 +265,13 @@ def test_model_round_trip(store: ObjectStore, models: ScopedStore) -> None:
 
     model, x = _fitted_model(alpha=1.0)
     saved = model_registry.save_model(models, model, {"alpha": 1.0, "rows": 50}, version="v1")
-    assert saved.version == "v1" and saved.location == models.location("models/v1/model.pkl")
-    assert saved.location == store.location(f"{MONITOR}/models/v1/model.pkl")
+    assert saved.version == "v1" and saved.location == models.location("models/v1/model.skops")
+    assert saved.location == store.location(f"{MONITOR}/models/v1/model.skops")
     loaded, manifest = model_registry.load_model(models)
     np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
     assert manifest["alpha"] == 1.0 and manifest["rows"] == 50
     assert manifest["version"] == "v1" and manifest["sha256"] == saved.sha256
-    assert models.list_keys("models") == ["models/latest.json", "models/v1/manifest.json", "models/v1/model.pkl"]
+    assert models.list_keys("models") == ["models/latest.json", "models/v1/manifest.json", "models/v1/model.skops"]
     assert store.list_keys("") == [f"{MONITOR}/{key}" for key in models.list_keys("models")]
     # Another monitor's folder has no model.
     assert model_registry.latest_version(store.scoped("grid_load")) is None
@@ -295,7 +295,7 @@ def test_latest_points_at_last_saved(models: ScopedStore) -> None:
     for version, alpha in (("v1", 1.0), ("v2", 10.0), ("v0", 100.0)):  # the last saved, not the highest name
         model_registry.save_model(models, _fitted_model(alpha)[0], {"alpha": alpha}, version=version)
     pointer = json.loads(models.read_bytes(LATEST_KEY))
-    assert pointer["version"] == "v0" and pointer["artifact"] == "models/v0/model.pkl"
+    assert pointer["version"] == "v0" and pointer["artifact"] == "models/v0/model.skops"
     assert model_registry.load_model(models)[0].alpha == 100.0
     assert model_registry.load_model(models, "v2")[0].alpha == 10.0
 
@@ -317,9 +317,7 @@ def test_tampered_artifact_refused(models: ScopedStore, tamper: str) -> None:
     elif tamper == "truncate":
         bad = artifact[: len(artifact) // 2]
     else:
-        import pickle
-
-        bad = pickle.dumps(_fitted_model(alpha=2.0)[0])
+        bad = model_registry.dumps_model(_fitted_model(alpha=2.0)[0])
     models.write_bytes(saved.artifact_key, bad)
     for version in (None, "v7"):
         with pytest.raises(ModelIntegrityError, match="model v7: artifact sha256"):

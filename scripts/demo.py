@@ -47,6 +47,9 @@ DEMO_PERIODS = {
                   "2011-07-18"),
     "football": ("2021-09-13", "2021-09-20", "2021-09-27", TRAIN, "2021-10-04", "2021-10-11", "2022-02-14",
                  "2022-08-01"),
+    # quiet weeks, the rival's offer (concept drift: only the log loss moves), quiet again, the price rise
+    "churn": ("2023-02-13", "2023-02-20", TRAIN, "2023-02-27", "2023-03-20", "2023-03-27", "2023-04-10",
+              "2023-05-01", "2023-05-08"),
 }  # fmt: skip
 
 
@@ -57,16 +60,23 @@ def monitor_names(defs: dg.Definitions) -> list[str]:
 
 
 def _check_outcome(evaluation) -> str:
-    """PASSED / FAILED with the numbers that decided it: the period's RMSLE against its bound (quality), the
-    classifier's AUC against its threshold (multivariate); "not judged" when too few rows to tell."""
+    """PASSED / FAILED with the numbers that decided it: the period's metric against its bound (quality, e.g.
+    "RMSLE 0.214 <= 0.427", "ROC AUC 0.71 >= 0.62"), the classifier's AUC against its threshold (multivariate);
+    "not judged" when too few rows to tell."""
+    from drift_platform.core.ml.metrics import METRICS
+
     if evaluation is None:
         return "-"
     meta = {key: value.value for key, value in evaluation.metadata.items()}
+    m = meta.get("metric", "rmsle")
+    label = METRICS[m].label if m in METRICS else m
     if meta.get("judged") is False:
-        return "not judged" + (f" (RMSLE {meta['rmsle']:.3f}; thin baseline)" if "rmsle" in meta else "")
+        return "not judged" + (f" ({label} {meta[m]:.3f}; thin baseline)" if m in meta else "")
     outcome = "PASSED" if evaluation.passed else "FAILED"
-    if "rmsle" in meta and "bound_rmsle" in meta:
-        return f"{outcome} (RMSLE {meta['rmsle']:.3f} {'>' if not evaluation.passed else '<='} {meta['bound_rmsle']:.3f})"
+    if m in meta and f"bound_{m}" in meta:
+        higher = METRICS[m].greater_is_better
+        sign = (">=" if higher else "<=") if evaluation.passed else ("<" if higher else ">")
+        return f"{outcome} ({label} {meta[m]:.3f} {sign} {meta[f'bound_{m}']:.3f})"
     if "auc" in meta:
         return f"{outcome} (AUC {meta['auc']:.2f} {'>' if not evaluation.passed else '<='} {meta['threshold']:.2f})"
     return outcome
@@ -96,13 +106,16 @@ def _retrain(defs: dg.Definitions, instance: dg.DagsterInstance, name: str, requ
         instance=instance, tags=request.tags, run_config=QUIET)
     meta = run.asset_materializations_for_node(f"{name}__trained_model")[0].metadata
     gate = run.asset_materializations_for_node(f"{name}__champion_model")[0].metadata
+    m = meta["metric"].value if "metric" in meta else "rmsle"
+    chosen = {"best_alpha": meta["best_alpha"].value} if "best_alpha" in meta else {
+        "best_params": meta["best_params"].value}
     return {
         "period": request.tags[TAG_PERIOD], "trigger": request.tags.get(TAG_TRIGGER, "manual"),
         "evaluation": request.tags.get(TAG_EVALUATION_ID, "-"), "model_version": meta["model_version"].value,
-        "train_rows": meta["train_rows"].value, "best_alpha": meta["best_alpha"].value,
-        "holdout_rmsle": meta["holdout_rmsle"].value, "promoted": "yes" if gate["promoted"].value else "no",
-        "challenger_rmsle": gate["challenger_rmsle"].value if "challenger_rmsle" in gate else None,
-        "champion_rmsle": gate["champion_rmsle"].value if "champion_rmsle" in gate else None,
+        "train_rows": meta["train_rows"].value, **chosen, "metric": m,
+        f"holdout_{m}": meta[f"holdout_{m}"].value, "promoted": "yes" if gate["promoted"].value else "no",
+        f"challenger_{m}": gate[f"challenger_{m}"].value if f"challenger_{m}" in gate else None,
+        f"champion_{m}": gate[f"champion_{m}"].value if f"champion_{m}" in gate else None,
         "eval_periods": gate["eval_periods"].value, "champion": gate["champion_version"].value,
         "reason": gate["reason"].value,
     }  # fmt: skip
@@ -135,7 +148,7 @@ def run_monitor(defs: dg.Definitions, instance: dg.DagsterInstance, name: str, p
             "period": period,
             "drift_share": report["share"] if report else None,
             "drift": ("PASSED" if drift.passed else "FAILED") if drift else "ERROR",
-            # the champion's RMSLE on the period against its bound; "-" while no model is in service
+            # the champion's metric on the period against its bound; "-" while no model is in service
             "quality": _check_outcome(evaluations.get(NO_MODEL_DEGRADATION_CHECK)),
             "multivariate": _check_outcome(evaluations.get(NO_MULTIVARIATE_DRIFT_CHECK)),
             "data quality": _data_quality_outcome(evaluations.get(NO_DATA_QUALITY_CHECK)),
@@ -166,14 +179,19 @@ def print_summary(summary: dict) -> None:
     if not summary["retrains"]:
         print("\nNo failed evaluation: no retrain.")
         return
+    from drift_platform.core.ml.metrics import METRICS
+
     models = pd.DataFrame(summary["retrains"])
+    m = summary["retrains"][-1]["metric"]
+    chosen = "best_alpha" if "best_alpha" in models else "best_params"
     print(f"\n{name}: retrained models (one per period whose drift or model-quality check failed):")
-    print(models[["period", "trigger", "model_version", "train_rows", "best_alpha", "holdout_rmsle"]]
+    print(models[["period", "trigger", "model_version", "train_rows", chosen, f"holdout_{m}"]]
           .to_markdown(index=False, floatfmt=".4f"))
-    print(f"\n{name}: champion/challenger gate (RMSLE on the same recent labelled rows, unseen by both fits):")
-    for column in ("challenger_rmsle", "champion_rmsle"):
+    print(f"\n{name}: champion/challenger gate ({METRICS[m].label} on the same recent labelled rows, unseen by "
+          "both fits):")
+    for column in (f"challenger_{m}", f"champion_{m}"):
         models[column] = [f"{v:.4f}" if pd.notna(v) else "-" for v in models[column]]
-    print(models[["period", "model_version", "promoted", "challenger_rmsle", "champion_rmsle", "champion"]]
+    print(models[["period", "model_version", "promoted", f"challenger_{m}", f"champion_{m}", "champion"]]
           .to_markdown(index=False))
 
 

@@ -90,10 +90,26 @@ def _require(condition: bool, message: str) -> None:
 
 
 class TrainingSettings(_Settings):
-    """Model and search settings (the tutorial's Ridge on log1p of the target, by default)."""
+    """The model recipe and its search (core/ml/recipe.py): by default the tutorial's Ridge on log1p of the target
+    for regression, LogisticRegression for classification."""
 
+    estimator: str | None = Field(
+        default=None, description="Import path of a scikit-learn-compatible estimator (fit, predict; predict_proba "
+        "for log_loss, roc_auc, brier), e.g. sklearn.ensemble.HistGradientBoostingClassifier; unset: "
+        "sklearn.linear_model.Ridge for regression, sklearn.linear_model.LogisticRegression for classification",
+    )
+    param_grid: dict[str, list[Any]] | None = Field(
+        default=None, description="The estimator's own parameters searched by GridSearchCV (name -> values); "
+        "unset: {alpha: alphas} for Ridge, {C: [0.1, 1, 10]} for LogisticRegression, none for others",
+    )
+    metric: str | None = Field(
+        default=None, description="What the search, the gate and the quality check optimise. Regression: rmse, mae, "
+        "rmsle (target non-negative); classification: log_loss, roc_auc, f1 (macro for multiclass), accuracy, "
+        "brier. Unset: rmsle (rmse if the target may be negative), log_loss for classification",
+    )
     alphas: list[float] = Field(
-        default_factory=lambda: list(DEFAULT_ALPHAS), description="Ridge alphas searched by GridSearchCV"
+        default_factory=lambda: list(DEFAULT_ALPHAS), description="Ridge alphas searched by GridSearchCV (the "
+        "default Ridge recipe's grid)"
     )
     cv_folds: int = Field(default=3, description="Chronological CV folds (TimeSeriesSplit) of the search, at least 2")
     holdout_share: float = Field(default=0.1, description="Latest share of the history held out for scoring, (0, 1)")
@@ -119,10 +135,10 @@ class GateSettings(_Settings):
         default=4, description="Compare on the labelled rows of the last N periods of the history (those the "
         "champion's fit has not seen); the challenger is refitted on the rows before them for the comparison",
     )
-    min_improvement: float = Field(
-        default=0.01, description="Promote only if the challenger's RMSLE is lower than the champion's by at least "
-        "this share (0.01 = 1 %); 0 = any improvement; negative tolerates a slightly worse, fresher model",
-    )
+    min_improvement: float = Field(default=0.01, description=(
+        "Promote only if the challenger's metric (training.metric) is better than the champion's by at least this "
+        "share of the champion's value (0.01 = 1 %: lower for an error such as RMSLE, higher for ROC AUC, F1, "
+        "accuracy); 0 = any improvement; negative tolerates a slightly worse, fresher model"))
     min_eval_rows: int = Field(default=7, description="Fewer rows to compare on than this: keep the champion")
     min_fit_rows: int = Field(default=20, description="Fewer rows to refit the challenger on than this: keep the champion")
 
@@ -137,9 +153,10 @@ class QualitySettings(_Settings):
     """When the champion's error on a period counts as degraded (docs/statistics.md: why these defaults)."""
 
     bound: Literal["baseline", "ratio"] = Field(
-        default="baseline", description="baseline: fail when the period's RMSLE exceeds mean + sigmas x std of the "
-        "champion recipe's walk-forward per-period errors on its training history; ratio: when it exceeds max_ratio "
-        "x the model's holdout RMSLE",
+        default="baseline", description="baseline: fail when the period's metric is worse than mean + sigmas x std "
+        "(mean - sigmas x std for a greater-is-better metric) of the champion recipe's walk-forward per-period "
+        "values on its training history; ratio: when its error (the metric, or 1 - it when greater is better) "
+        "exceeds max_ratio x the model's holdout error",
     )
     sigmas: float = Field(default=3.0, description="Width of the baseline bound, in standard deviations")
     min_period_rows: int = Field(
@@ -148,8 +165,8 @@ class QualitySettings(_Settings):
     min_baseline_periods: int = Field(default=5, description="A baseline of fewer periods than this is too thin "
                                       "to judge by: the check passes and says so")
     max_ratio: float = Field(
-        default=2.0, description="bound=ratio (or a model without a baseline): fail when the period's RMSLE exceeds "
-        "this multiple of the model's holdout RMSLE",
+        default=2.0, description="bound=ratio (or a model without a baseline): fail when the period's error (the "
+        "metric, or 1 - it when greater is better) exceeds this multiple of the model's holdout error",
     )
     severity: Literal["WARN", "ERROR"] = Field(default="ERROR", description="Severity of a failure: WARN or ERROR")
 
@@ -337,9 +354,17 @@ class Monitor(_Settings):
             bounds.append(("backfill_periods_per_run", self.backfill_periods_per_run, 1, None))
         found += [f"{key}: {value} is outside [{low}, {high if high is not None else 'inf'}]"
                   for key, value, low, high in bounds if value < low or (high is not None and value > high)]
+        found += self.recipe_problems()
         if "/" in self.landing.folder.strip("/") or self.landing.folder.strip("/") in ("", ".", "..", *STORE_FOLDERS):
             found.append(f"landing.folder: {self.landing.folder!r} must be one folder name, not one of {list(STORE_FOLDERS)}")
         return found
+
+    def recipe_problems(self) -> list[str]:
+        """The model recipe's problems (`training.estimator`, `training.param_grid`, `training.metric`); a named
+        estimator is imported to check it (core/ml/recipe.py)."""
+        from drift_platform.core.ml.recipe import recipe_problems
+
+        return recipe_problems(self.spec, self.training)
 
     # --- names of what the monitor owns -----------------------------------------------------------------------
     def table(self, kind: str) -> str:

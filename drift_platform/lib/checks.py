@@ -132,15 +132,31 @@ def data_quality_check_result(summary: dict) -> dg.AssetCheckResult:
                                metadata={**metadata, **data_quality_metadata(judged)})
 
 
+def metric_label(monitor: Monitor) -> str:
+    """How texts name the monitor's metric, e.g. "RMSLE", "ROC AUC"."""
+    from drift_platform.core.ml.metrics import METRICS
+    from drift_platform.core.ml.recipe import recipe_of
+
+    return METRICS[recipe_of(monitor.spec, monitor.training).metric].label
+
+
 def quality_metadata(quality, monitor: str, period: str, version: str) -> dict[str, dg.MetadataValue]:
-    """The check's metadata: the error, the bound and how it was set (the walk-forward baseline's mean, spread
-    and size, or the holdout ratio), and why a period was not judged."""
+    """The check's metadata, named with the metric m (`metric`; e.g. rmsle, roc_auc): the period's <m>, the bound
+    (bound_<m>) and how it was set (the walk-forward baseline's mean, spread and size, or the holdout ratio),
+    and why a period was not judged. `bound_direction` says which side fails: "above" for an error (RMSLE, log
+    loss: mean + sigmas x std), "below" where greater is better (ROC AUC, F1, accuracy: mean - sigmas x std;
+    the ratio bound then scales the shortfall 1 - <m>, and <m>_ratio is (1 - <m>) / (1 - reference))."""
+    from drift_platform.core.ml.metrics import METRICS
+
+    m = quality.metric
     metadata: dict[str, dg.MetadataValue] = {
         "monitor": dg.MetadataValue.text(monitor),
         "period": dg.MetadataValue.text(period),
         "model_version": dg.MetadataValue.text(version),
+        "metric": dg.MetadataValue.text(m),
+        "bound_direction": dg.MetadataValue.text("below" if METRICS[m].greater_is_better else "above"),
         "labelled_rows": dg.MetadataValue.int(quality.rows),
-        "holdout_rmsle": dg.MetadataValue.float(quality.holdout_rmsle),
+        f"holdout_{m}": dg.MetadataValue.float(quality.holdout),
         "max_ratio": dg.MetadataValue.float(quality.max_ratio),
         "bound_method": dg.MetadataValue.text(quality.method),
         "judged": dg.MetadataValue.bool(quality.judged),
@@ -151,15 +167,15 @@ def quality_metadata(quality, monitor: str, period: str, version: str) -> dict[s
         metadata["baseline_periods"] = dg.MetadataValue.int(baseline.n)
         metadata["baseline_rows"] = dg.MetadataValue.int(sum(baseline.rows))
         if baseline.mean is not None:
-            metadata["baseline_mean_rmsle"] = dg.MetadataValue.float(baseline.mean)
+            metadata[f"baseline_mean_{m}"] = dg.MetadataValue.float(baseline.mean)
         if baseline.std is not None:
-            metadata["baseline_std_rmsle"] = dg.MetadataValue.float(baseline.std)
+            metadata[f"baseline_std_{m}"] = dg.MetadataValue.float(baseline.std)
     if quality.bound is not None:
-        metadata["bound_rmsle"] = dg.MetadataValue.float(quality.bound)
-    if quality.rmsle is not None:
-        metadata["rmsle"] = dg.MetadataValue.float(quality.rmsle)
+        metadata[f"bound_{m}"] = dg.MetadataValue.float(quality.bound)
+    if quality.value is not None:
+        metadata[m] = dg.MetadataValue.float(quality.value)
         if quality.ratio is not None:
-            metadata["rmsle_ratio"] = dg.MetadataValue.float(quality.ratio)
+            metadata[f"{m}_ratio"] = dg.MetadataValue.float(quality.ratio)
     return metadata
 
 
@@ -179,9 +195,9 @@ def period_quality_result(monitor: Monitor, settings: QualitySettings, warehouse
     model version that made them, judged (core/ml/quality.py). Nothing to judge by fails the run, without retries."""
     from drift_platform.core.ml.model_registry import read_manifest
     from drift_platform.core.ml.quality import QualityInputError, judge_period, period_model_version
-    from drift_platform.lib.assets.predictions import read_period
+    from drift_platform.lib.assets.predictions import champion_classes, read_period
 
-    rows = read_period(warehouse, monitor, start, end)
+    rows = read_period(warehouse, monitor, start, end, champion_classes(monitor, store.scoped(monitor.name)))
     try:
         version = period_model_version(rows, period)
         manifest = read_manifest(store.scoped(monitor.name), version)
@@ -260,9 +276,10 @@ def model_degradation_check(monitor: Monitor, predictions: dg.AssetsDefinition,
         partitions_def=partitions,
         retry_policy=retry_policy(monitor),  # as in the drift job, also in an asset backfill's runs
         blocking=False,  # a degraded period is still appended to the history; the retrain sensor reacts
-        description="The champion's error on the period's labelled batch stays within the bound its recipe's own "
-        "walk-forward errors set (mean + sigmas x std; or max_ratio x its holdout error): else concept drift, the "
-        "relation between features and target changed. Too few labelled rows to tell: passes, and says so.",
+        description=f"The champion's {metric_label(monitor)} on the period's labelled batch stays within the bound "
+        "its recipe's own walk-forward values set (mean + sigmas x std for an error, mean - sigmas x std where "
+        "greater is better; or max_ratio x its holdout error): else concept drift, the relation between features "
+        "and target changed. Too few labelled rows to tell: passes, and says so.",
     )
     def no_model_degradation(
         context: dg.AssetCheckExecutionContext, config: QualityConfig, warehouse: WarehouseResource,

@@ -1,11 +1,12 @@
-"""A monitor's five jobs: the drift job (one period), the retrain job (with the champion/challenger gate), the
-model registry's hand operations (rolling the champion back, listing the versions) and the viewer sync (pushing
-the reports Evidently's UI missed); and its schedule."""
+"""A monitor's six jobs: the drift job (one period), the retrain job (with the champion/challenger gate), the
+model registry's hand operations (rolling the champion back, listing the versions, migrating pickled versions to
+skops) and the viewer sync (pushing the reports Evidently's UI missed); and its schedule."""
 
 import dagster as dg
 
 from drift_platform.core.names import TAG_MONITOR, TAG_RETRAIN
 from drift_platform.core.settings import Monitor
+from drift_platform.lib.ops.migrate_models import build_migrate_models_op
 
 
 def retry_policy(monitor: Monitor) -> dg.RetryPolicy:
@@ -18,7 +19,8 @@ def retry_policy(monitor: Monitor) -> dg.RetryPolicy:
 
 def build_jobs(monitor: Monitor, assets: dict[str, dg.AssetsDefinition], ops) -> dict[str, dg.JobDefinition]:
     """`<monitor>_drift_job`, `<monitor>_retrain_job`, `<monitor>_rollback_job`, `<monitor>_model_versions_job`,
-    `<monitor>_viewer_sync_job`; `ops` are the last three's ops (rollback, versions, viewer sync)."""
+    `<monitor>_viewer_sync_job`, `<monitor>_migrate_models_job`; `ops` are the rollback's, the versions' and the
+    viewer sync's ops."""
     tags = {TAG_MONITOR: monitor.name}
     # The retrain and the rollback carry the same tag: dagster.yaml runs one of them at a time per monitor, so the
     # gate and a rollback never move the champion pointer at once, and versions are trained one after another.
@@ -68,7 +70,21 @@ def build_jobs(monitor: Monitor, assets: dict[str, dg.AssetsDefinition], ops) ->
         viewer_op()
 
     return {"drift": drift_job, "retrain": retrain_job, "rollback": rollback_job, "model_versions": model_versions_job,
-            "viewer_sync": viewer_sync_job}
+            "viewer_sync": viewer_sync_job, "migrate_models": build_migrate_models_job(monitor, serial)}
+
+
+def build_migrate_models_job(monitor: Monitor, tags: dict[str, str]) -> dg.JobDefinition:
+    """`<monitor>_migrate_models_job`; with the retrain's tag, so it never runs beside a retrain or a rollback."""
+    migrate_op = build_migrate_models_op(monitor)
+
+    @dg.job(name=monitor.job_name("migrate_models_job"), tags=tags,
+            description="Re-save, once, the model versions earlier releases stored as pickles (model.pkl) in skops' "
+            "format (model.skops), so that loading runs no code. Run it only if you trust the store: it unpickles "
+            "each pickled version once, after checking its sha256. Reports per version; audited; idempotent.")
+    def migrate_models_job():
+        migrate_op()
+
+    return migrate_models_job
 
 
 def build_schedule(monitor: Monitor, drift_job) -> dg.ScheduleDefinition:

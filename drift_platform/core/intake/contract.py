@@ -2,7 +2,8 @@
 
 Required columns present (under their source names, `source_names`), types coercible, datetimes parseable and
 inside the window, the row key (`key_columns`, else the datetime column) present and unique, the target
-non-negative where the spec says so, missing values within the spec's `max_missing_share` per feature and
+non-negative where the spec says so (regression), a classifier's labels among its known classes (`classes`, else
+the reference's; `unknown_class: admit` keeps others as new classes, which `unknown_labels` reports), missing values within the spec's `max_missing_share` per feature and
 target column. A violation raises DataContractError naming the rule, the columns (identifier and source name)
 and a few offending rows with their count.
 
@@ -120,14 +121,19 @@ def conform(
     *,
     window: tuple[pd.Timestamp, pd.Timestamp] | None = None,
     timezone: str = "UTC",
+    classes: Sequence | None = None,
 ) -> pd.DataFrame:
     """Check a frame against the spec's contract and return it with the declared types and column order, rows
     ordered by the key (time first).
 
+    A classifier's labels must be known classes (the spec's `classes`, else `classes` when given: the
+    reference's labels) unless the spec sets `unknown_class: admit`; with neither, labels are not checked.
+
     Columns may come under their identifiers or their source names. Unknown extra columns are dropped (the caller
     reports them); a violation raises DataContractError naming the rule, the columns and a few offending rows
     with their count. The rules, in order: required columns, datetimes readable, types, datetime and key present,
-    key unique, datetimes in the window, missing values within the share, target non-negative.
+    key unique, datetimes in the window, missing values within the share, target non-negative (regression) or
+    labels among the known classes (classification).
     """
     df = to_identifiers(df, spec)
     require_columns(df, spec)
@@ -140,8 +146,10 @@ def conform(
     if window is not None:
         require_in_window(out, spec, window)
     limit_missing(out, spec)
-    if spec.target_nonnegative:
+    if spec.task == "regression" and spec.target_nonnegative:
         require_nonnegative_target(out, spec)
+    if spec.is_classifier and spec.unknown_class == "reject":
+        require_known_labels(out, spec, classes)
     order = [spec.datetime_column, *(c for c in spec.key if c != spec.datetime_column)]
     return out.sort_values(order, kind="stable").reset_index(drop=True)
 
@@ -228,6 +236,51 @@ def require_nonnegative_target(out: pd.DataFrame, spec: DatasetSpec) -> None:
     if negative.any():
         raise DataContractError(
             f"target {spec.described(spec.target)} must be non-negative: {_examples(out, negative, [spec.target])}")
+
+
+def unknown_labels(out: pd.DataFrame, spec: DatasetSpec, classes: Sequence | None = None) -> pd.Series:
+    """Which rows of a classifier's typed frame hold a label outside the known classes (the spec's `classes`,
+    else `classes`); none when neither is known or the task is regression."""
+    known = spec.known_classes if spec.known_classes is not None else classes
+    if not spec.is_classifier or known is None:
+        return pd.Series(False, index=out.index)
+    labels = out[spec.target]
+    return labels.notna() & ~labels.isin([spec.label(c) for c in known])
+
+
+def require_known_labels(out: pd.DataFrame, spec: DatasetSpec, classes: Sequence | None = None) -> None:
+    """No label outside the known classes (applied when the spec sets `unknown_class: reject`, the default)."""
+    unknown = unknown_labels(out, spec, classes)
+    if unknown.any():
+        known = spec.known_classes if spec.known_classes is not None else sorted(classes)
+        new = sorted(out.loc[unknown, spec.target].unique().tolist(), key=str)
+        raise DataContractError(
+            f"target {spec.described(spec.target)}: label(s) {new} outside the known classes {known} in "
+            f"{_examples(out, unknown, [spec.target])}; declare them in the spec's `classes`, or set "
+            "`unknown_class: admit` to keep them as new classes")
+
+
+def reference_labels_check(reference: pd.DataFrame, batches: dict[str, pd.DataFrame], spec: DatasetSpec
+                           ) -> list[str]:
+    """A classifier whose spec gives no `classes` takes them from the reference's labels: each period's labels
+    are checked against those before it joins the history. `unknown_class: reject` raises DataContractError
+    naming the period and the rows; `admit` returns one line per period with new classes (to report)."""
+    if not spec.is_classifier or spec.known_classes is not None:
+        return []
+    classes = sorted(reference[spec.target].dropna().unique().tolist())
+    found = []
+    for period, batch in batches.items():
+        if spec.unknown_class == "reject":
+            try:
+                require_known_labels(batch, spec, classes)
+            except DataContractError as exc:
+                raise DataContractError(f"period {period}: {exc} (the classes are the reference's labels)") from None
+        new = unknown_labels(batch, spec, classes)
+        if new.any():
+            labels = sorted(batch.loc[new, spec.target].unique().tolist(), key=str)
+            found.append(f"period {period}: new class(es) {labels} in {int(new.sum())} row(s), kept (unknown_class: "
+                         f"admit; the reference's classes are {classes})")
+    return found
 
 
 def extra_columns(df: pd.DataFrame, spec: DatasetSpec) -> list[str]:

@@ -23,6 +23,10 @@ from typing import Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 ColumnType = Literal["int", "float", "str", "bool", "datetime"]
+Task = Literal["regression", "binary", "multiclass"]
+ClassLabel = int | bool | str
+# The target types of each kind of task: a classifier's labels are ints, bools (0/1 in the warehouse) or strings.
+TARGET_TYPES = {"regression": ("int", "float"), "binary": ("int", "bool", "str"), "multiclass": ("int", "bool", "str")}
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
@@ -117,7 +121,21 @@ class DatasetSpec(BaseModel):
     name: str = Field(description="Dataset name (an identifier)")
     description: str = Field(default="", description="What the data is")
     datetime_column: str = Field(description="The column that places a row in time (type datetime)")
-    target: str = Field(description="The label the model predicts (type int or float)")
+    target: str = Field(description="The label the model predicts: int or float for regression; int, bool or str "
+                        "for classification")
+    task: Task = Field(default="regression", description="What the model predicts: regression (a number), binary "
+                       "or multiclass (a class)")
+    classes: list[ClassLabel] | None = Field(
+        default=None, description="Classification: the known classes; unset = the labels of the reference window",
+    )
+    positive_class: ClassLabel | None = Field(
+        default=None, description="Binary: the class whose probability roc_auc, f1 and brier score (default: the "
+        "larger of the two sorted classes, e.g. 1, true, 'yes')",
+    )
+    unknown_class: Literal["reject", "admit"] = Field(
+        default="reject", description="Classification: a label outside the known classes is a contract error "
+        "naming the rows (reject), or kept as a new class and reported (admit)",
+    )
     columns: dict[str, ColumnType] = Field(description="Every column of the source and its type")
     numerical_features: list[str] = Field(default_factory=list, description="Numerical model inputs")
     categorical_features: list[str] = Field(default_factory=list, description="Categorical model inputs")
@@ -148,7 +166,7 @@ class DatasetSpec(BaseModel):
         validation_alias=AliasChoices("first_period", "first_week"),
         description="The first monitored period (a Monday for weekly monitors); after the reference window",
     )
-    target_nonnegative: bool = Field(default=True, description="Refuse negative targets")
+    target_nonnegative: bool = Field(default=True, description="Regression: refuse negative targets")
     max_rows: int = Field(default=5_000_000, ge=1, description="Most rows a period (or the reference) may have")
     max_missing_share: float = Field(
         default=0.2, ge=0, le=1, description="Most share of a feature's or the target's values that may be missing"
@@ -168,8 +186,11 @@ class DatasetSpec(BaseModel):
                 raise ValueError(f"`{key}` names columns not declared in `columns`: {undeclared}")
         if columns.get(self.datetime_column) != "datetime":
             raise ValueError(f"datetime_column {self.datetime_column!r} must be declared in `columns` with type datetime")
-        if columns.get(self.target) not in ("int", "float"):
-            raise ValueError(f"target {self.target!r} must be declared in `columns` as int or float")
+        allowed = TARGET_TYPES[self.task]
+        if columns.get(self.target) not in allowed:
+            raise ValueError(f"target {self.target!r} must be declared in `columns` as {' or '.join(allowed)} for "
+                             f"task {self.task}")
+        self._check_classes()
         numerical, categorical = self.numerical_features, self.categorical_features
         if not numerical and not categorical:
             raise ValueError("at least one numerical or categorical feature is required")
@@ -202,6 +223,53 @@ class DatasetSpec(BaseModel):
                 f"first_period {self.first_period} must come after the reference window's end {self.reference_dates.end}"
             )
         return self
+
+    def _check_classes(self) -> None:
+        """The classification keys: only for a classifier, the classes distinct and enough for the task, the
+        positive class one of them."""
+        if self.task == "regression":
+            given = [k for k in ("classes", "positive_class") if getattr(self, k) is not None]
+            if given:
+                raise ValueError(f"`{given[0]}` is for classification; task is regression (set `task: binary` or "
+                                 "`task: multiclass`)")
+            return
+        if self.task == "multiclass" and self.positive_class is not None:
+            raise ValueError("`positive_class` is for task binary; this spec's task is multiclass")
+        given = [*(self.classes or []), *([self.positive_class] if self.positive_class is not None else [])]
+        if self.columns[self.target] == "str" and any(isinstance(c, bool) for c in given):
+            raise ValueError(f"`classes`/`positive_class` hold a boolean {given} for a str target: YAML reads "
+                             "unquoted yes, no, true, false, on, off as booleans; quote them (e.g. 'yes')")
+        classes = self.known_classes
+        if classes is None:
+            return
+        if len(set(classes)) != len(classes):
+            raise ValueError(f"`classes` repeats a class (as the target's type {self.columns[self.target]} reads "
+                             f"them): {list(self.classes)}")
+        wanted = "exactly 2" if self.task == "binary" else "at least 3"
+        if (len(classes) != 2) if self.task == "binary" else (len(classes) < 3):
+            raise ValueError(f"`classes` must hold {wanted} classes for task {self.task}, got {list(self.classes)}")
+        names = [proba_name(c) for c in classes]
+        if len(set(names)) != len(names):
+            raise ValueError(f"`classes` {list(self.classes)} give the same probability column name twice: {names}")
+        if self.positive_class is not None and self.label(self.positive_class) not in classes:
+            raise ValueError(f"`positive_class` {self.positive_class!r} is not one of `classes` {list(self.classes)}")
+
+    @property
+    def is_classifier(self) -> bool:
+        return self.task != "regression"
+
+    def label(self, value: Any) -> Any:
+        """A class as the target column holds it: an int for int and bool targets (true = 1), else a string."""
+        if self.columns[self.target] == "str":
+            return str(value).lower() if isinstance(value, bool) else str(value)
+        return int(value)
+
+    @property
+    def known_classes(self) -> list[Any] | None:
+        """`classes` as the target column holds them (sorted), or None when the reference gives them."""
+        if self.classes is None:
+            return None
+        return sorted(self.label(c) for c in self.classes)
 
     @property
     def features(self) -> list[str]:
@@ -261,6 +329,16 @@ class DatasetSpec(BaseModel):
             return cls.model_validate(raw)
         except ValidationError as exc:
             raise DatasetSpecError(describe_errors(exc)) from None
+
+
+def proba_name(label: Any) -> str:
+    """The predictions table's column of a class's probability: `proba_<class>`, the class in [a-z0-9_]."""
+    return "proba_" + re.sub(r"[^a-z0-9_]", "_", str(label).lower())
+
+
+def positive_of(classes: list[Any], positive: Any = None) -> Any:
+    """The positive class of a binary task: `positive` if given, else the larger of the two sorted classes."""
+    return positive if positive is not None else sorted(classes)[-1]
 
 
 def describe_errors(exc: ValidationError) -> str:

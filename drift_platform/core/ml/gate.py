@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from drift_platform.core.ml.metrics import METRICS
 from drift_platform.core.ml.model_registry import metric
 from drift_platform.core.names import TAG_EVALUATION_ID, TAG_PERIOD, TAG_TRIGGER
 
@@ -19,6 +20,16 @@ from drift_platform.core.names import TAG_EVALUATION_ID, TAG_PERIOD, TAG_TRIGGER
 def fmt_score(value: float | None, spec: str = ".4f") -> str:
     """A score as text; "-" when there is none."""
     return "-" if value is None else format(value, spec)
+
+
+def metric_of(manifest: dict[str, Any] | None) -> str:
+    """The metric a model was trained with (its manifest's; rmsle before manifests recorded it)."""
+    return (manifest or {}).get("metric") or "rmsle"
+
+
+def holdout_of(manifest: dict[str, Any] | None) -> float | None:
+    """A model's holdout value of its own metric, from its manifest."""
+    return metric(manifest, f"holdout_{metric_of(manifest)}") if manifest else None
 
 
 def seen_until(manifest: dict[str, Any]):
@@ -40,16 +51,19 @@ def gate_facts(
     in_service_manifest: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """What a gate found and did, from the run's tags, the comparison (`GateComparison`) and the decision
-    (`GateDecision`): the input of the metadata and of the Slack message."""
+    (`GateDecision`): the input of the metadata and of the Slack message. Scores are of the comparison's
+    metric (`metric`); the holdout is the in-service model's own metric's."""
     return {
+        "metric": comparison.metric,
         "period": tags.get(TAG_PERIOD, "-"), "trigger": tags.get(TAG_TRIGGER, "manual"),
         "evaluation_id": tags.get(TAG_EVALUATION_ID, "-"), "promoted": decision.promote,
         "challenger": challenger, "champion_before": champion_before,
         "in_service": challenger if decision.promote else champion_before,
-        "challenger_rmsle": comparison.challenger_rmsle, "champion_rmsle": comparison.champion_rmsle,
+        "challenger_score": comparison.challenger_score, "champion_score": comparison.champion_score,
         "periods": comparison.periods, "eval_rows": comparison.eval_rows,
         "min_improvement": min_improvement, "reason": decision.reason,
-        "champion_holdout_rmsle": metric(in_service_manifest, "holdout_rmsle") if in_service_manifest else None,
+        "champion_holdout": holdout_of(in_service_manifest),
+        "champion_holdout_metric": metric_of(in_service_manifest),
     }  # fmt: skip
 
 
@@ -68,43 +82,45 @@ def gate_alert(monitor: str, facts: dict[str, Any], run_url: str) -> str:
             f":information_source: {head}: champion `{facts['champion_before']}` *kept*; "
             f"challenger `{facts['challenger']}` not promoted"
         )
-    periods = ", ".join(facts["periods"])
-    if facts["champion_rmsle"] is not None:
+    periods, label = ", ".join(facts["periods"]), METRICS[facts["metric"]].label
+    if facts["champion_score"] is not None:
         scores = (
-            f"RMSLE challenger {fmt_score(facts['challenger_rmsle'])} "
-            f"vs champion {fmt_score(facts['champion_rmsle'])} "
+            f"{label} challenger {fmt_score(facts['challenger_score'])} "
+            f"vs champion {fmt_score(facts['champion_score'])} "
             f"on period(s) {periods} ({facts['eval_rows']} labelled rows neither was fitted on; "
             f"margin {facts['min_improvement']:.1%})"
         )
-    elif facts["challenger_rmsle"] is not None:
+    elif facts["challenger_score"] is not None:
         scores = (
-            f"RMSLE challenger {fmt_score(facts['challenger_rmsle'])} on period(s) {periods}; "
+            f"{label} challenger {fmt_score(facts['challenger_score'])} on period(s) {periods}; "
             "no champion to compare with"
         )
     else:
         scores = "no scores"
     return (
         f"{first}\n{scores}\nReason: {facts['reason']}\n"
-        f"Holdout RMSLE of the champion now in service: {fmt_score(facts['champion_holdout_rmsle'])}\n"
+        f"Holdout {METRICS[facts['champion_holdout_metric']].label} of the champion now in service: "
+        f"{fmt_score(facts['champion_holdout'])}\n"
         f"Retrain run: {run_url}"
     )
 
 
 def rollback_alert(
-    monitor: str, before: str | None, target: str, holdout: float | None, reason: str, run_url: str
+    monitor: str, before: str | None, target: str, holdout: float | None, reason: str, run_url: str,
+    metric_name: str = "rmsle",
 ) -> str:
-    """The Slack message of a rollback from `before` to `target`."""
+    """The Slack message of a rollback from `before` to `target` (its holdout value of `metric_name`)."""
     return (
-        f":rewind: *[{monitor}] Champion rolled back* from `{before}` to `{target}` (holdout RMSLE "
-        f"{fmt_score(holdout)}): {reason}\nRun: {run_url}"
+        f":rewind: *[{monitor}] Champion rolled back* from `{before}` to `{target}` (holdout "
+        f"{METRICS[metric_name].label} {fmt_score(holdout)}): {reason}\nRun: {run_url}"
     )
 
 
 def versions_table(rows: list[dict[str, Any]], champion: str | None, latest: str | None) -> str:
-    """Every model version as a markdown table: status (champion, latest, incomplete), window, metrics,
-    hashes."""
+    """Every model version as a markdown table: status (champion, latest, incomplete), window, the
+    hyperparameters its search chose, its holdout value of its metric, hashes."""
     lines = [
-        "| version | status | created | window | history rows | alpha | holdout RMSLE | data sha256 | code |",
+        "| version | status | created | window | history rows | hyperparameters | holdout | data sha256 | code |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
@@ -117,8 +133,11 @@ def versions_table(rows: list[dict[str, Any]], champion: str | None, latest: str
             if row.get("window_start")
             else "-"
         )
-        alpha = (row.get("hyperparameters") or {}).get("alpha", row.get("best_alpha", "-"))
-        holdout = fmt_score(metric(row, "holdout_rmsle") if complete else None)
+        chosen = (row.get("hyperparameters") or {}).get("params")
+        alpha = (", ".join(f"{k}={v}" for k, v in chosen.items()) or "-") if chosen is not None else (
+            f"alpha={(row.get('hyperparameters') or {}).get('alpha', row.get('best_alpha', '-'))}")
+        value = holdout_of(row) if complete else None
+        holdout = "-" if value is None else f"{METRICS[metric_of(row)].label} {value:.4f}"
         lines.append(
             f"| {row['version']} | {status or '-'} | {str(row.get('created_at', '-'))[:19]} | {window} | "
             f"{row.get('history_rows', '-')} | {alpha} | {holdout} | "

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from drift_platform.core.intake.dataset import DatasetSpec
-from drift_platform.core.ml.predictions import MODEL_VERSION_COLUMN, prediction_column
+from drift_platform.core.ml.predictions import MODEL_VERSION_COLUMN, scored_outputs
 from drift_platform.core.settings import QualitySettings
 
 if TYPE_CHECKING:
@@ -37,33 +37,39 @@ def period_model_version(rows: pd.DataFrame | None, period: str) -> str:
 def judge_period(
     rows: pd.DataFrame, spec: DatasetSpec, version: str, manifest: dict[str, Any], settings: QualitySettings
 ) -> PeriodQuality:
-    """`training.period_quality` of the model `version` (its `manifest`: the holdout RMSLE, and the walk-forward
-    baseline when it has one) on the period's stored rows, under the quality settings; QualityInputError when the
-    manifest has no holdout RMSLE."""
+    """`training.period_quality` of the model `version` (its `manifest`: the metric it was trained with, its
+    holdout value, and the walk-forward baseline when it has one) on the period's stored rows, under the quality
+    settings; QualityInputError when the manifest has no holdout value of its metric."""
     from drift_platform.core.ml.model_registry import metric
-    from drift_platform.core.ml.training import QualityBaseline, period_quality
+    from drift_platform.core.ml.training import QualityBaseline, period_quality, scoring_from_manifest
 
-    holdout = metric(manifest, "holdout_rmsle")
+    scoring = scoring_from_manifest(manifest)
+    holdout = metric(manifest, f"holdout_{scoring.metric}")
     if holdout is None:
-        raise QualityInputError(f"model {version} has no holdout RMSLE in its manifest")
+        raise QualityInputError(f"model {version} has no holdout {scoring.info.label} in its manifest")
     baseline = manifest.get("metrics", {}).get("quality_baseline")
     return period_quality(
-        rows[spec.target], rows[prediction_column(spec)], holdout, settings.max_ratio,
+        rows[spec.target], scored_outputs(rows, spec, scoring), holdout, settings.max_ratio,
         baseline=QualityBaseline.from_dict(baseline) if baseline else None, bound=settings.bound,
         sigmas=settings.sigmas, min_period_rows=settings.min_period_rows,
-        min_baseline_periods=settings.min_baseline_periods,
+        min_baseline_periods=settings.min_baseline_periods, scoring=scoring,
     )
 
 
 def quality_verdict(quality: PeriodQuality, period: str, version: str) -> tuple[bool, str]:
     """The check's outcome and description: passes, not evaluated, without a labelled row with a prediction;
-    passes, not judged, when too few rows tell (the note says why); else fails when the error is above the
-    bound."""
-    if quality.rmsle is None:
+    passes, not judged, when too few rows tell (the note says why); else fails when the value is beyond the
+    bound (above it for an error, below it where greater is better)."""
+    from drift_platform.core.ml.metrics import METRICS
+
+    label = METRICS[quality.metric].label
+    if quality.value is None and quality.rows == 0:
         return True, f"not evaluated: no labelled row with a prediction in {period} yet"
     if not quality.judged:
-        return True, f"champion {version}: RMSLE {quality.rmsle:.4f} on {period}, not judged: {quality.note}"
+        shown = "-" if quality.value is None else f"{quality.value:.4f}"
+        return True, f"champion {version}: {label} {shown} on {period}, not judged: {quality.note}"
+    beyond = "below" if METRICS[quality.metric].greater_is_better else "above"
     return not quality.degraded, (
-        f"champion {version}: RMSLE {quality.rmsle:.4f} on {period}, {'above' if quality.degraded else 'within'} "
+        f"champion {version}: {label} {quality.value:.4f} on {period}, {beyond if quality.degraded else 'within'} "
         f"the bound {quality.bound:.4f} ({quality.note})"
     )

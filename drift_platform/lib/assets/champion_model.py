@@ -44,9 +44,12 @@ def gate_metadata(
     audit_entry: dg.MetadataValue | None = None,
     quality_evaluation_id: str | None = None,
 ) -> dict[str, dg.MetadataValue]:
-    """The gate's metadata: the decision, both versions, the comparison's rows and scores; then the audit
-    entry of a promotion and the quality evaluation that asked for the retrain, when there are."""
+    """The gate's metadata: the decision, both versions, the comparison's rows and scores (named with the metric
+    m: challenger_<m>, champion_<m>, champion_holdout_<m>, challenger_holdout_<m>); then the audit entry of a
+    promotion and the quality evaluation that asked for the retrain, when there are."""
+    m, held = facts["metric"], facts["champion_holdout_metric"]
     metadata = {
+        "metric": dg.MetadataValue.text(m),
         "decision": dg.MetadataValue.text(decision.outcome),
         "promoted": dg.MetadataValue.bool(decision.promote),
         "reason": dg.MetadataValue.text(decision.reason),
@@ -60,11 +63,11 @@ def gate_metadata(
         "excluded_seen_rows": dg.MetadataValue.int(comparison.excluded_seen_rows),
         "min_improvement": dg.MetadataValue.float(facts["min_improvement"]),
         "trigger": dg.MetadataValue.text(facts["trigger"]),
-        **optional_float("challenger_rmsle", comparison.challenger_rmsle),
-        **optional_float("champion_rmsle", comparison.champion_rmsle),
+        **optional_float(f"challenger_{m}", comparison.challenger_score),
+        **optional_float(f"champion_{m}", comparison.champion_score),
         **optional_float("relative_improvement", decision.improvement),
-        **optional_float("champion_holdout_rmsle", facts["champion_holdout_rmsle"]),
-        **optional_float("challenger_holdout_rmsle", challenger_holdout),
+        **optional_float(f"champion_holdout_{held}", facts["champion_holdout"]),
+        **optional_float(f"challenger_holdout_{m}", challenger_holdout),
     }
     if audit_entry is not None:
         metadata["audit_entry"] = audit_entry
@@ -73,7 +76,7 @@ def gate_metadata(
     return metadata
 
 
-def unchanged_result(version: str, holdout: float | None) -> dg.MaterializeResult:
+def unchanged_result(version: str, holdout: float | None, metric_name: str = "rmsle") -> dg.MaterializeResult:
     """The gate's result when the challenger is the champion already (put there by another run): no decision."""
     return dg.MaterializeResult(
         data_version=dg.DataVersion(version),
@@ -82,18 +85,25 @@ def unchanged_result(version: str, holdout: float | None) -> dg.MaterializeResul
             "promoted": dg.MetadataValue.bool(False),
             "champion_version": dg.MetadataValue.text(version),
             "challenger_version": dg.MetadataValue.text(version),
-            **optional_float("champion_holdout_rmsle", holdout),
+            **optional_float(f"champion_holdout_{metric_name}", holdout),
         },
     )
 
 
-def _load_champion(models, version: str | None):
+def trust_of(monitor: Monitor) -> tuple[str, ...]:
+    """The types the monitor's configuration trusts beyond the platform's list (its training.estimator)."""
+    from drift_platform.core.ml.model_registry import configured_trust
+
+    return configured_trust(monitor.training)
+
+
+def _load_champion(models, version: str | None, trusted: tuple[str, ...] = ()):
     from drift_platform.core.ml.model_registry import ModelIntegrityError, load_model
 
     if version is None:
         return None, None
     try:
-        return load_model(models, version)
+        return load_model(models, version, trusted_extra=trusted)
     except ModelIntegrityError as exc:
         raise dg.Failure(
             description=f"the champion in service is not intact: {exc}. Put an intact version back in service "
@@ -107,22 +117,22 @@ def run_gate(
     monitor: Monitor,
     warehouse: WarehouseResource,
     models: ScopedStore,
-    challenger: tuple[Any, str],
+    challenger: tuple[Any, str, Any],
     start,
     settings: GateSettings,
 ):
     """Load the champion `start` compares with, score it and the challenger (model, version) on the history,
-    and decide. A resumed gate (its promotion written by an earlier attempt) keeps the challenger in service
+    and decide (the challenger: model, version, its Scoring). A resumed gate (its promotion written by an earlier attempt) keeps the challenger in service
     whatever the new decision. Returns the champion's manifest (None without a champion), the comparison and
     the decision."""
     from drift_platform.core.ml.gate import seen_until
     from drift_platform.core.ml.training import compare_models, decide
 
-    model, version = challenger
-    champion, champion_manifest = _load_champion(models, start.compare_with)
+    model, version, scoring = challenger
+    champion, champion_manifest = _load_champion(models, start.compare_with, trust_of(monitor))
     history = warehouse.read(monitor.table("history"), monitor.spec.layout)
     seen = seen_until(champion_manifest) if champion_manifest else None
-    comparison = compare_models(model, history, monitor.spec, settings, champion, seen, monitor.cadence)
+    comparison = compare_models(model, history, monitor.spec, settings, champion, seen, monitor.cadence, scoring)
     decision = decide(comparison, champion is not None, settings.min_improvement)
     if start.resumed and not decision.promote:  # cannot happen with the same data; the pointer is what serves
         context.log.warning(f"re-deciding a retried promotion gave {decision.outcome}; {version} stays")
@@ -135,8 +145,8 @@ def promote(models: ScopedStore, version: str, comparison, decision, run_id: str
     from drift_platform.core.ml.model_registry import set_champion
 
     details = {
-        "challenger_rmsle": comparison.challenger_rmsle,
-        "champion_rmsle": comparison.champion_rmsle,
+        f"challenger_{comparison.metric}": comparison.challenger_score,
+        f"champion_{comparison.metric}": comparison.champion_score,
         "eval_periods": comparison.periods,
         "eval_rows": comparison.eval_rows,
     }
@@ -178,27 +188,31 @@ def build_champion_model(monitor: Monitor) -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult:
         """The model in service (`models/champion.json`), chosen by a champion/challenger gate after each training.
 
-        The challenger (the version `trained_model` just wrote) and the champion are scored by RMSLE on the same
+        The challenger (the version `trained_model` just wrote) and the champion are scored by the monitor's metric
+        (`training.metric`: RMSLE by default, log loss for a classifier) on the same
         recent labelled rows: those of the last `eval_periods` periods of the history that the champion's fit has
         not seen. The challenger in the store was fitted on almost all of the history, these rows included, so
         for the comparison its pipeline, with the hyperparameters it chose, is refitted walk-forward: before each
         evaluated period, on every earlier row. The challenger is promoted only when its RMSLE is lower by at
         least `min_improvement`, or when there is no champion yet. Decision, both scores, the periods and the row
-        counts are metadata; a retrain requested by the retrain sensor also reports the outcome in Slack."""
-        from drift_platform.core.ml.gate import gate_facts
-        from drift_platform.core.ml.model_registry import champion_version, gate_start, load_model, metric
+        counts are metadata; a retrain requested by the retrain sensor also reports the outcome in Slack. "Better"
+        follows the metric: lower for an error, higher for ROC AUC, F1, accuracy."""
+        from drift_platform.core.ml.gate import gate_facts, holdout_of, metric_of
+        from drift_platform.core.ml.model_registry import champion_version, gate_start, load_model
+        from drift_platform.core.ml.training import scoring_from_manifest
 
         settings = settings_from(config, monitor.gate)
         models, run_id, tags = store.scoped(monitor.name), context.run.run_id, context.run.tags
         version = trained_model["version"]
-        challenger, manifest = load_model(models, version)
+        challenger, manifest = load_model(models, version, trusted_extra=trust_of(monitor))
         start = gate_start(champion_version(models), version, run_id)
-        holdout = metric(manifest, "holdout_rmsle")
+        holdout = holdout_of(manifest)
         if start.already_champion:
             context.log.info(f"{version} is already the champion: nothing to decide")
-            return unchanged_result(version, holdout)
+            return unchanged_result(version, holdout, metric_of(manifest))
         champion_manifest, comparison, decision = run_gate(
-            context, monitor, warehouse, models, (challenger, version), start, settings
+            context, monitor, warehouse, models, (challenger, version, scoring_from_manifest(manifest)), start,
+            settings,
         )
         promoting = decision.promote and not start.resumed  # a resumed gate wrote its promotion already
         audit_key = promote(models, version, comparison, decision, run_id) if promoting else None

@@ -1,4 +1,4 @@
-"""Drift over time: every period's drift report in one table and one chart.
+"""Drift over time: every period's drift report in one table and one chart, and the champion's metric per period.
 
 `drift_trend` reads the latest `drift_report` materialization of every period from the Dagster instance (their
 metadata: drift share, threshold, verdict, `score/<column>` and `drifted/<column>`), so it needs no store of
@@ -15,7 +15,7 @@ from typing import Any
 
 import dagster as dg
 
-from drift_platform.core.names import DRIFT_REPORT, DRIFT_TREND, MONITORING
+from drift_platform.core.names import DRIFT_REPORT, DRIFT_TREND, MONITORING, PREDICTIONS
 from drift_platform.core.settings import Monitor
 from drift_platform.core.stats.trend import (
     PeriodDrift,
@@ -34,6 +34,14 @@ PAGE_SIZE = 500
 
 def latest_periods(instance: dg.DagsterInstance, asset_key: dg.AssetKey) -> list[PeriodDrift]:
     """The latest materialization of every partition of a drift report, oldest period first."""
+    return [
+        period_from_metadata(period, record.asset_materialization.metadata, record.run_id)
+        for period, record in latest_records(instance, asset_key)
+    ]
+
+
+def latest_records(instance: dg.DagsterInstance, asset_key: dg.AssetKey) -> list[tuple[str, Any]]:
+    """(partition, its latest materialization record) of every materialized partition, oldest first."""
     latest: dict[str, Any] = {}
     cursor = None
     while True:
@@ -44,10 +52,27 @@ def latest_periods(instance: dg.DagsterInstance, asset_key: dg.AssetKey) -> list
         if not page.has_more:
             break
         cursor = page.cursor
-    return [
-        period_from_metadata(period, record.asset_materialization.metadata, record.run_id)
-        for period, record in sorted(latest.items())
-    ]
+    return sorted(latest.items())
+
+
+def model_quality(instance: dg.DagsterInstance, predictions: dg.AssetKey, metric: str
+                  ) -> dict[str, dg.MetadataValue]:
+    """The champion's value of the monitor's metric per period beside the drift (the predictions' latest
+    metadata): a markdown table (period, model version, labelled rows, the metric by its name) and the latest
+    value as `latest_<metric>`; nothing before any period has a labelled prediction."""
+    from drift_platform.core.ml.metrics import METRICS
+
+    rows = []
+    for period, record in latest_records(instance, predictions):
+        meta = {k: getattr(v, "value", v) for k, v in record.asset_materialization.metadata.items()}
+        if metric in meta:
+            rows.append((period, meta.get("model_version", "-"), meta.get("labelled_rows", "-"), float(meta[metric])))
+    if not rows:
+        return {}
+    label = METRICS[metric].label
+    table = "\n".join([f"| period | model version | labelled rows | {label} |", "|---|---|---|---|",
+                       *(f"| {p} | {v} | {n} | {x:.4f} |" for p, v, n, x in rows)])
+    return {"model_quality": dg.MetadataValue.md(table), f"latest_{metric}": dg.MetadataValue.float(rows[-1][3])}
 
 
 # --- the asset -------------------------------------------------------------------------------------------------
@@ -88,8 +113,10 @@ def trend_metadata(periods: list[PeriodDrift], table: str, png: bytes, chart: dg
 
 def build_drift_trend(monitor: Monitor) -> dg.AssetsDefinition:
     """The trend asset; the automation sensor that keeps it fresh is drift_platform/lib/sensors/trend.py's."""
-    report = asset_key(monitor, DRIFT_REPORT)
-    label = monitor.period_label
+    from drift_platform.core.ml.recipe import recipe_of
+
+    report, predictions = asset_key(monitor, DRIFT_REPORT), asset_key(monitor, PREDICTIONS)
+    label, metric = monitor.period_label, recipe_of(monitor.spec, monitor.training).metric
 
     @dg.asset(
         **asset_args(monitor, DRIFT_TREND, MONITORING, deps=[report], kinds={"matplotlib", "pandas"},
@@ -98,7 +125,9 @@ def build_drift_trend(monitor: Monitor) -> dg.AssetsDefinition:
     def drift_trend(context: dg.AssetExecutionContext, store: ObjectStore) -> dg.MaterializeResult:
         """Drift over time: every period's latest drift report in one table (drift share, threshold, verdict and
         each column's score, drifted ones in bold) and one chart (drift share per period with the threshold line,
-        above a heatmap of which columns drifted when). The PNG goes to the store and is shown in the metadata."""
+        above a heatmap of which columns drifted when). The PNG goes to the store and is shown in the metadata.
+        Beside it, the champion's value of the monitor's metric per period (`model_quality`, named by the metric,
+        e.g. RMSLE, ROC AUC), from the predictions' metadata."""
         periods = latest_periods(context.instance, report)
         if not periods:
             return dg.MaterializeResult(
@@ -114,6 +143,7 @@ def build_drift_trend(monitor: Monitor) -> dg.AssetsDefinition:
         context.log.info(f"{len(periods)} {label}(s) from {periods[0].period} to {periods[-1].period}; "
                          f"chart {len(png)} bytes")
         metadata = trend_metadata(periods, trend_markdown(frame), png, folder.link(key), label)
+        metadata.update(model_quality(context.instance, predictions, metric))
         return dg.MaterializeResult(metadata=metadata)
 
     return drift_trend

@@ -162,6 +162,13 @@ def replace_history(context, monitor: Monitor, partitions: dg.PartitionsDefiniti
     reference = ensure_reference(monitor, warehouse, store, context.log)
     ref_start, ref_end = (pd.Timestamp(t) for t in spec.reference_window)
     windows, batches = period_windows(context, partitions), by_period(context, current_batch)
+    from drift_platform.core.intake.contract import DataContractError, reference_labels_check
+
+    try:  # a classifier's labels against the reference's, when its spec lists no classes
+        for line in reference_labels_check(reference, batches, spec):
+            context.log.warning(line)
+    except DataContractError as exc:
+        raise dg.Failure(description=f"breaks the data contract: {exc}", allow_retries=False) from exc
     # Every period of the run in one transaction with the reference, as one period is.
     _, *replaced = warehouse.replace_windows(
         monitor.table("history"), spec.layout,

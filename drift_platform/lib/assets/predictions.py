@@ -22,12 +22,25 @@ PREVIEW_ROWS = 10
 COUNTS = ("rows", "predicted_rows", "labelled_rows")
 
 
-def read_period(warehouse: WarehouseResource, monitor: Monitor, start, end) -> DataFrame | None:
-    """The monitor's predictions in [start, end); None if its table does not exist yet."""
+def read_period(warehouse: WarehouseResource, monitor: Monitor, start, end, classes=None) -> DataFrame | None:
+    """The monitor's predictions in [start, end) (a classifier's with the probability columns of `classes`);
+    None if its table does not exist yet."""
     table = monitor.table("predictions")
     if not warehouse.table_exists(table):
         return None
-    return warehouse.read(table, predictions_layout(monitor.spec), start, end)
+    return warehouse.read(table, predictions_layout(monitor.spec, classes), start, end)
+
+
+def champion_classes(monitor: Monitor, models: ScopedStore) -> list | None:
+    """A classifier's classes as its predictions table lays them out: those the champion was trained with (its
+    manifest's), else the spec's `classes`; None for a regression."""
+    from drift_platform.core.ml.model_registry import champion_version, read_manifest
+
+    if not monitor.spec.is_classifier:
+        return None
+    pointer = champion_version(models)
+    classes = read_manifest(models, pointer["version"]).get("classes") if pointer else None
+    return classes or monitor.spec.known_classes
 
 
 def no_champion_message(period: str) -> str:
@@ -46,12 +59,12 @@ def skip_without_champion(context: dg.AssetExecutionContext, periods: list[str])
                                               metadata={"skipped": dg.MetadataValue.text(message)}))
 
 
-def load_champion(models: ScopedStore, version: str):
+def load_champion(models: ScopedStore, version: str, trusted: tuple[str, ...] = ()):
     """The champion's model and manifest; a champion that is not intact fails the run, without retries."""
     from drift_platform.core.ml.model_registry import ModelIntegrityError, load_model
 
     try:
-        return load_model(models, version)
+        return load_model(models, version, trusted_extra=trusted)
     except ModelIntegrityError as exc:
         raise dg.Failure(
             description=f"the champion is not intact: {exc}. Roll back to an intact version (the rollback job).",
@@ -60,11 +73,13 @@ def load_champion(models: ScopedStore, version: str):
 
 
 def period_metadata(frame: DataFrame, replaced: int, version: str, holdout: float | None, table: str,
-                    monitor: Monitor) -> dict[str, dg.MetadataValue]:
+                    monitor: Monitor, scoring=None) -> dict[str, dg.MetadataValue]:
     """A period's metadata: its counts, the rows replaced, the model version and table, a preview, then the
-    numbers `prediction_numbers` gives when defined (mean prediction, RMSLE, holdout RMSLE, their ratio)."""
-    numbers = prediction_numbers(frame, monitor.spec, holdout)
+    numbers `prediction_numbers` gives when defined, named with the metric m (mean prediction, <m>,
+    champion_holdout_<m>, <m>_ratio)."""
+    numbers = prediction_numbers(frame, monitor.spec, holdout, scoring)
     return {
+        **({"metric": dg.MetadataValue.text(scoring.metric)} if scoring is not None else {}),
         **{name: dg.MetadataValue.int(numbers.pop(name)) for name in COUNTS},
         "replaced_rows": dg.MetadataValue.int(replaced),
         "model_version": dg.MetadataValue.text(version),
@@ -76,22 +91,26 @@ def period_metadata(frame: DataFrame, replaced: int, version: str, holdout: floa
 
 def write_predictions(context: dg.AssetExecutionContext, monitor: Monitor, partitions: dg.PartitionsDefinition,
                       warehouse: WarehouseResource, current_batch: DataFrame, model, version: str,
-                      holdout: float | None) -> None:
+                      manifest: dict) -> None:
     """The model's predictions for each period of the run, written in one transaction (as one period is), each
-    period's metadata added and logged."""
-    spec = monitor.spec
+    period's metadata added and logged (the model's metric, from its `manifest`)."""
+    from drift_platform.core.ml.gate import holdout_of
+    from drift_platform.core.ml.training import scoring_from_manifest
+
+    spec, scoring, holdout = monitor.spec, scoring_from_manifest(manifest), holdout_of(manifest)
+    classes = scoring.classes or monitor.spec.known_classes
     windows, batches = period_windows(context, partitions), by_period(context, current_batch)
-    frames = {period: predictions_frame(model, batches[period], spec, version) for period in windows}
+    frames = {period: predictions_frame(model, batches[period], spec, version, classes) for period in windows}
     table = monitor.table("predictions")
-    replaced_rows = warehouse.replace_windows(table, predictions_layout(spec),
+    replaced_rows = warehouse.replace_windows(table, predictions_layout(spec, classes),
                                               [(frames[period], *windows[period]) for period in windows])
+    m, label = scoring.metric, scoring.info.label
     for (period, frame), replaced in zip(frames.items(), replaced_rows, strict=True):
-        metadata = period_metadata(frame, replaced, version, holdout, table, monitor)
+        metadata = period_metadata(frame, replaced, version, holdout, table, monitor, scoring)
         context.add_asset_metadata(metadata, partition_key=period)
         context.log.info(
             f"{len(frame)} prediction(s) by {version} for {period}"
-            + (f"; RMSLE {metadata['rmsle'].value:.4f} (holdout {holdout:.4f})" if "rmsle" in metadata and holdout
-               else "")
+            + (f"; {label} {metadata[m].value:.4f} (holdout {holdout:.4f})" if m in metadata and holdout else "")
         )
 
 
@@ -109,20 +128,20 @@ def build_predictions(monitor: Monitor, partitions: dg.PartitionsDefinition) -> 
         context: dg.AssetExecutionContext, current_batch: DataFrame, warehouse: WarehouseResource, store: ObjectStore
     ) -> Iterator[dg.MaterializeResult]:
         """The champion's predictions for the period's batch, in the warehouse table `<monitor>_predictions`
-        (datetime, label, `predicted_<target>`, `model_version`); a re-run replaces the period's rows in one
-        transaction. Metadata: the period's RMSLE (plotted per partition), the champion's holdout RMSLE and their
-        ratio, which the `no_model_degradation` check bounds. Skipped, with an observation saying why, while there
-        is no champion."""
-        from drift_platform.core.ml.model_registry import champion_version, metric
+        (datetime, label, `predicted_<target>`: a value, or a classifier's class with `proba_<class>` columns,
+        `model_version`); a re-run replaces the period's rows in one transaction. Metadata, named with the metric
+        m (`training.metric`, e.g. rmsle, roc_auc): the period's <m> (plotted per partition), the champion's
+        holdout <m> and their ratio, which the `no_model_degradation` check bounds. Skipped, with an observation
+        saying why, while there is no champion."""
+        from drift_platform.core.ml.model_registry import champion_version, configured_trust
 
         periods, models = run_periods(context), store.scoped(monitor.name)
         pointer = champion_version(models)
         if pointer is None:
             skip_without_champion(context, periods)
             return
-        model, manifest = load_champion(models, pointer["version"])
-        write_predictions(context, monitor, partitions, warehouse, current_batch, model, pointer["version"],
-                          metric(manifest, "holdout_rmsle"))
+        model, manifest = load_champion(models, pointer["version"], configured_trust(monitor.training))
+        write_predictions(context, monitor, partitions, warehouse, current_batch, model, pointer["version"], manifest)
         yield dg.MaterializeResult()
 
     return predictions

@@ -39,9 +39,11 @@ def rollback_target(current: dict[str, Any] | None, requested: str) -> str:
 
 
 def rollback_materialization(
-    key: dg.AssetKey, entry: dict[str, Any], target: str, reason: str, holdout: float | None, audit_entry
+    key: dg.AssetKey, entry: dict[str, Any], target: str, reason: str, holdout: float | None, audit_entry,
+    metric_name: str = "rmsle",
 ) -> dg.AssetMaterialization:
-    """What a rollback records on `champion_model`: the version now in service, the one before, the audit entry."""
+    """What a rollback records on `champion_model`: the version now in service (its holdout value of its metric,
+    `champion_holdout_<metric>`), the one before, the audit entry."""
     return dg.AssetMaterialization(
         asset_key=key,
         description=f"rolled back from {entry['from']} to {target}: {reason}",
@@ -53,7 +55,7 @@ def rollback_materialization(
             "previous_champion": dg.MetadataValue.text(entry["from"] or "-"),
             "sha256": dg.MetadataValue.text(entry["sha256"]),
             "audit_entry": audit_entry,
-            **optional_float("champion_holdout_rmsle", holdout),
+            **optional_float(f"champion_holdout_{metric_name}", holdout),
         },
     )
 
@@ -67,12 +69,11 @@ def roll_back(
 ) -> None:
     """Make `config.version` the champion (its sha256 verified first), audited, recorded on `champion_model` and
     announced in Slack; nothing when it is the champion already."""
-    from drift_platform.core.ml.gate import rollback_alert
+    from drift_platform.core.ml.gate import holdout_of, metric_of, rollback_alert
     from drift_platform.core.ml.model_registry import (
         ModelIntegrityError,
         UnknownModelVersionError,
         champion_version,
-        metric,
         read_manifest,
         set_champion,
     )
@@ -88,12 +89,13 @@ def roll_back(
         )
     except (UnknownModelVersionError, ModelIntegrityError, FileNotFoundError) as exc:
         raise dg.Failure(description=f"cannot roll back to {target!r}: {exc}", allow_retries=False) from exc
-    holdout = metric(read_manifest(models, target), "holdout_rmsle")
+    manifest = read_manifest(models, target)
+    holdout, metric_name = holdout_of(manifest), metric_of(manifest)
     key = asset_key(monitor, CHAMPION_MODEL)
     audit_entry = models.link(entry["audit_key"])
-    context.log_event(rollback_materialization(key, entry, target, config.reason, holdout, audit_entry))
+    context.log_event(rollback_materialization(key, entry, target, config.reason, holdout, audit_entry, metric_name))
     run_url = alerts.run_url(context.run.run_id)
-    text = rollback_alert(monitor.name, entry["from"], target, holdout, config.reason, run_url)
+    text = rollback_alert(monitor.name, entry["from"], target, holdout, config.reason, run_url, metric_name)
     alerts.send(text, context.log, channel=monitor.slack_channel)
 
 

@@ -205,10 +205,12 @@ def evaluation_facts(record: Any) -> dict[str, Any]:
 
 
 def quality_facts(record: Any) -> dict[str, Any]:
-    """Period, model version, the period's RMSLE, the holdout RMSLE, their ratio and the bound."""
-    return _facts(record, model_version=("model_version", "?"), rmsle=("rmsle", None),
-                  holdout_rmsle=("holdout_rmsle", None), ratio=("rmsle_ratio", None), max_ratio=("max_ratio", None),
-                  bound=("bound_rmsle", None), method=("bound_method", "ratio"), note=("note", None))
+    """Period, model version, the metric (rmsle in evaluations recorded before it was named), the period's value
+    of it, the holdout's, their ratio and the bound."""
+    m = _metadata(record).get("metric") or "rmsle"
+    return _facts(record, model_version=("model_version", "?"), metric=("metric", "rmsle"), value=(m, None),
+                  holdout=(f"holdout_{m}", None), ratio=(f"{m}_ratio", None), max_ratio=("max_ratio", None),
+                  bound=(f"bound_{m}", None), method=("bound_method", "ratio"), note=("note", None))
 
 
 def multivariate_facts(record: Any) -> dict[str, Any]:
@@ -227,6 +229,24 @@ def _num(value: Any, spec: str) -> str:
     return format(value, spec) if isinstance(value, int | float) else "?"
 
 
+def quality_text(monitor: Monitor, label: str, quality: dict[str, Any]) -> str:
+    """The model-degradation part of an alert, naming the metric (e.g. "RMSLE 0.6390 above the bound ...",
+    "ROC AUC 0.6100 below the bound ...")."""
+    from drift_platform.core.ml.metrics import METRICS
+
+    metric = METRICS.get(quality["metric"]) or METRICS["rmsle"]
+    if quality.get("method") == "baseline":
+        side = "below" if metric.greater_is_better else "above"
+        values = "values" if metric.greater_is_better else "errors"
+        against = (f"{side} the bound {_num(quality['bound'], '.4f')} its recipe's walk-forward {values} set "
+                   f"({quality.get('note') or '-'})")
+    else:
+        against = (f"vs {_num(quality['holdout'], '.4f')} on its holdout (ratio "
+                   f"{_num(quality['ratio'], '.2f')}, bound {_num(quality['max_ratio'], '.2f')})")
+    return (f":warning: *[{monitor.name}] Model degradation* in {label} {quality['period']}: champion "
+            f"`{quality['model_version']}` {metric.label} {_num(quality['value'], '.4f')} {against}")
+
+
 def format_alert(monitor: Monitor, drift: dict[str, Any] | None, quality: dict[str, Any] | None, alerts: Alerter,
                  run_key: str, multivariate: dict[str, Any] | None = None,
                  data_quality: dict[str, Any] | None = None) -> str:
@@ -241,16 +261,7 @@ def format_alert(monitor: Monitor, drift: dict[str, Any] | None, quality: dict[s
             + f"Report file: {drift['report_file']}"
         )
     if quality is not None:
-        if quality.get("method") == "baseline":
-            against = (f"above the bound {_num(quality['bound'], '.4f')} its recipe's walk-forward errors set "
-                       f"({quality.get('note') or '-'})")
-        else:
-            against = (f"vs {_num(quality['holdout_rmsle'], '.4f')} on its holdout (ratio "
-                       f"{_num(quality['ratio'], '.2f')}, bound {_num(quality['max_ratio'], '.2f')})")
-        parts.append(
-            f":warning: *[{monitor.name}] Model degradation* in {label} {quality['period']}: champion "
-            f"`{quality['model_version']}` RMSLE {_num(quality['rmsle'], '.4f')} {against}"
-        )
+        parts.append(quality_text(monitor, label, quality))
     if multivariate is not None:
         parts.append(
             f":warning: *[{monitor.name}] Multivariate drift* in {label} {multivariate['period']}: a classifier "
