@@ -58,8 +58,8 @@ def build_jobs(monitor: Monitor, assets: dict[str, dg.AssetsDefinition], ops) ->
         rollback_op()
 
     @dg.job(name=monitor.job_name("model_versions_job"), tags=tags,
-            description="List every model version (window, rows, alpha, holdout RMSLE, data hash, code version), the "
-            "champion, the latest and the audit log, as an observation of champion_model.")
+            description="List every model version (window, rows, parameters, holdout score by the monitor's metric, "
+            "data hash, code version), the champion, the latest and the audit log, as an observation of champion_model.")
     def model_versions_job():
         versions_op()
 
