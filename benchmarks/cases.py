@@ -400,6 +400,186 @@ def training(rows: int, n_jobs: int) -> dict[str, Any]:
     }
 
 
+# --- (h) training and prediction by task, beside scikit-learn alone (issue 20) ----------------------------------------
+# One estimator per task, as a monitor's `training:` would name it: the default Ridge recipe (log1p target, 7 alphas)
+# scored by rmsle; LogisticRegression (the classifiers' default, C in 0.1, 1, 10) by roc_auc; HistGradientBoosting
+# with a 2 x 2 grid by log_loss.
+TASK_RECIPES: dict[str, dict[str, Any]] = {
+    "regression": {"metric": "rmsle"},
+    "binary": {"metric": "roc_auc"},
+    "multiclass": {"estimator": "sklearn.ensemble.HistGradientBoostingClassifier", "metric": "log_loss",
+                   "param_grid": {"learning_rate": [0.1, 0.3], "max_leaf_nodes": [15, 31]}},
+}
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _task_inputs(task: str, rows: int) -> dict[str, Any]:
+    """The history (`rows` rows, one a minute), the next `rows` rows as the batch to predict, the spec, the
+    settings, and the holdout the platform should score: the last 10 % of the rows in time (distinct timestamps)."""
+    import pandas as pd
+
+    from benchmarks.data import TASK_START, task_frame, task_spec
+    from drift_platform.core.settings import TrainingSettings
+
+    history = task_frame(task, rows, seed=1)
+    batch = task_frame(task, rows, seed=2, start=TASK_START + pd.Timedelta(minutes=rows))
+    settings = TrainingSettings(**TASK_RECIPES[task], n_jobs=1)
+    n_holdout = max(1, int(round(rows * settings.holdout_share)))
+    return {"spec": task_spec(task), "settings": settings, "history": history, "batch": batch,
+            "train_part": history.iloc[:-n_holdout], "holdout": history.iloc[-n_holdout:]}
+
+
+def _sklearn_metric(metric: str, model: Any, rows, spec) -> float:
+    """scikit-learn's own function of the metric on `rows` and `model` (binary: class 1 is the positive class)."""
+    from sklearn import metrics
+
+    X, y = rows[spec.features], rows[spec.target]
+    if metric == "rmsle":  # the platform counts a negative prediction as 0, sklearn refuses it: none may occur
+        predicted = model.predict(X)
+        if (predicted < 0).any():
+            raise AssertionError(f"{int((predicted < 0).sum())} negative predictions: rmsle is not sklearn's here")
+        return float(metrics.root_mean_squared_log_error(y, predicted))
+    proba = model.predict_proba(X)
+    if metric == "roc_auc":
+        return float(metrics.roc_auc_score(y, proba[:, list(model.classes_).index(1)]))
+    return float(metrics.log_loss(y, proba, labels=model.classes_))
+
+
+def _thread_facts(threads: int) -> dict[str, Any]:
+    from threadpoolctl import threadpool_info
+
+    return {"threads": threads, "pools": sorted({f"{p['user_api']}:{p['num_threads']}" for p in threadpool_info()})}
+
+
+def task_training(task: str, rows: int, side: str, threads: int = 1) -> dict[str, Any]:
+    """One task's model at `rows` rows, timed on one side (each in a process of its own; OpenMP and BLAS held to
+    `threads` threads, set before numpy loads):
+    "platform" = `train` (chronological grid search, refit, holdout score), `predictions_frame` and `predict` of
+    the batch, `save_model` + `load_model` (skops, LocalObjectStore); asserts the holdout value equals
+    scikit-learn's function on the same rows and model, and the loaded model predicts as the trained one.
+    "sklearn" = the same pipeline built by hand: GridSearchCV (same grid, same folds, sklearn's scorer), its
+    holdout score, one fit with the chosen parameters, predict (+ predict_proba) of the batch, and
+    pickle / skops dumps + loads through a file."""
+    if "numpy" in sys.modules:
+        raise RuntimeError("task_training must set the thread counts before numpy is imported")
+    os.environ.update(dict.fromkeys(THREAD_VARIABLES, str(threads)))
+    import sklearn.ensemble  # noqa: F401 - the imports are not what is measured
+    import sklearn.linear_model  # noqa: F401
+    import sklearn.model_selection  # noqa: F401
+    import skops.io  # noqa: F401
+
+    inputs = _task_inputs(task, rows)
+    out = _task_platform(inputs) if side == "platform" else _task_sklearn(inputs)
+    return {**out, "task": task, "rows": rows, "side": side, **_thread_facts(threads)}
+
+
+def _task_platform(inputs: dict[str, Any]) -> dict[str, Any]:
+    import math
+
+    import numpy as np
+
+    from drift_platform.core.ml.model_registry import configured_trust, load_model, save_model
+    from drift_platform.core.ml.predictions import predictions_frame
+    from drift_platform.core.ml.training import predict, train
+    from drift_platform.resources.store import LocalObjectStore
+
+    spec, settings, batch = inputs["spec"], inputs["settings"], inputs["batch"]
+    timings: dict[str, float] = {}
+    timings["train"], result = _timed(lambda: train(inputs["history"], spec, settings))
+    expected = _sklearn_metric(result.metric, result.model, inputs["holdout"], spec)
+    if not math.isclose(result.holdout_score, expected, rel_tol=1e-12, abs_tol=1e-15):
+        raise AssertionError(f"holdout {result.metric}: platform {result.holdout_score!r} != sklearn {expected!r}")
+    classes = list(result.scoring.classes) if result.scoring.classes else None
+    timings["predictions_frame"], frame = _timed(lambda: predictions_frame(result.model, batch, spec, "v1", classes))
+    timings["predict"], predicted = _timed(lambda: predict(result.model, batch, spec))
+    with tempfile.TemporaryDirectory(prefix="drift-bench-models-") as tmp:
+        store = LocalObjectStore(root=tmp)
+        timings["save"], saved = _timed(lambda: save_model(store, result.model, {"metric": result.metric}))
+        trust = configured_trust(settings)
+        timings["load"], (loaded, _) = _timed(lambda: load_model(store, saved.version, trusted_extra=trust))
+        artifact_bytes = Path(store.location(saved.artifact_key)).stat().st_size
+    if not np.array_equal(np.asarray(loaded.predict(batch[spec.features])), predicted.to_numpy()):
+        raise AssertionError("the model loaded from skops predicts otherwise than the trained one")
+    return {"timings": timings, "metric": result.metric, "holdout": result.holdout_score, "holdout_sklearn": expected,
+            "cv": result.cv_score, "best_params": result.best_params, "frame_columns": list(frame.columns),
+            "artifact_bytes": artifact_bytes, "train_rows": result.train_rows, "holdout_rows": result.holdout_rows}
+
+
+def _by_hand(spec, task: str, params: dict[str, Any] | None = None):
+    """The recipe's pipeline written with scikit-learn alone, and its grid under pipeline names."""
+    import numpy as np
+    from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    sparse = {} if task != "multiclass" else {"sparse_threshold": 0.0}
+    preprocess = ColumnTransformer([("categorical", OneHotEncoder(handle_unknown="ignore"), spec.categorical_features),
+                                    ("numerical", StandardScaler(), spec.numerical_features)], **sparse)
+    if task == "regression":
+        model, prefix = TransformedTargetRegressor(Ridge(), func=np.log1p, inverse_func=np.expm1,
+                                                   check_inverse=False), "model__regressor__"
+        grid = {"alpha": [0.1, 1, 2, 3, 4, 10, 100]}
+    elif task == "binary":  # roc_auc scores a ranking: balanced class weights (core/ml/recipe.py's rule)
+        model, prefix = LogisticRegression(class_weight="balanced", random_state=0), "model__"
+        grid = {"C": [0.1, 1.0, 10.0]}
+    else:  # log_loss scores the probabilities themselves: no class weights (core/ml/recipe.py's rule)
+        model, prefix = HistGradientBoostingClassifier(random_state=0), "model__"
+        grid = TASK_RECIPES[task]["param_grid"]
+    pipeline = Pipeline([("preprocess", preprocess), ("model", model)])
+    pipeline.set_params(**{prefix + k: v for k, v in (params or {}).items()})
+    return pipeline, {prefix + k: v for k, v in grid.items()}, prefix
+
+
+def _task_sklearn(inputs: dict[str, Any]) -> dict[str, Any]:
+    import pickle
+
+    import numpy as np
+    from sklearn.base import clone
+    from sklearn.metrics import make_scorer, roc_auc_score
+    from sklearn.model_selection import GridSearchCV, TimeSeriesSplit
+
+    from drift_platform.core.ml.training import time_series_folds
+
+    spec, train_part, batch = inputs["spec"], inputs["train_part"], inputs["batch"]
+    task, metric = spec.task, TASK_RECIPES[spec.task]["metric"]
+    X, y = train_part[spec.features], train_part[spec.target]
+    # The platform's fold positions (its chronological folds, stratified in time for a classifier), made before
+    # the timer: the search below runs on exactly the same rows.
+    folds = time_series_folds(train_part["ts"], inputs["settings"].cv_folds, y if spec.is_classifier else None)
+    plain = [(a.tolist(), b.tolist()) for a, b in TimeSeriesSplit(len(folds)).split(X)]
+    scoring = {"rmsle": "neg_root_mean_squared_log_error", "log_loss": "neg_log_loss",
+               "roc_auc": make_scorer(roc_auc_score, response_method="predict_proba")}[metric]
+    pipeline, grid, prefix = _by_hand(spec, task)
+    search = GridSearchCV(pipeline, grid, scoring=scoring, cv=folds, n_jobs=1, refit=True)
+    timings: dict[str, float] = {}
+    timings["search"], _ = _timed(lambda: search.fit(X, y))
+    timings["holdout"], holdout = _timed(
+        lambda: _sklearn_metric(metric, search.best_estimator_, inputs["holdout"], spec))
+    best = {k.removeprefix(prefix): v for k, v in search.best_params_.items()}
+    timings["fit"], model = _timed(lambda: clone(pipeline).set_params(**search.best_params_).fit(X, y))
+    Xb = batch[spec.features]
+    timings["predict"], _ = _timed(lambda: (model.predict(Xb), model.predict_proba(Xb) if task != "regression" else 0))
+    timings["predict_only"], predicted = _timed(lambda: model.predict(Xb))
+    import skops.io
+
+    trusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+    with tempfile.TemporaryDirectory(prefix="drift-bench-models-") as tmp:
+        path = Path(tmp) / "model"
+        formats = (("pickle", pickle.dumps, pickle.loads),
+                   ("skops", skops.io.dumps, lambda b: skops.io.loads(b, trusted=trusted)))
+        for name, dumps, loads in formats:
+            timings[f"{name}_save"], _ = _timed(lambda dumps=dumps: path.write_bytes(dumps(model)))
+            timings[f"{name}_load"], back = _timed(lambda loads=loads: loads(path.read_bytes()))
+            if not np.array_equal(np.asarray(back.predict(Xb)), np.asarray(predicted)):
+                raise AssertionError(f"the model loaded from {name} predicts otherwise")
+    sign = -1.0 if metric != "roc_auc" else 1.0
+    return {"timings": timings, "metric": metric, "holdout": holdout, "cv": float(sign * search.best_score_),
+            "best_params": best, "folds_are_timeseriessplit": [(a.tolist(), b.tolist()) for a, b in folds] == plain,
+            "trusted_by_skops_audit": trusted}
+
+
 # --- (f) a week of event data --------------------------------------------------------------------------------------
 def events(rows: int, step: str, host: str | None = None, port: int | None = None) -> dict[str, Any]:
     """One step of a period of `rows` events (many per timestamp, keyed by event_id), timed alone:
@@ -565,6 +745,7 @@ def backfill_production(weeks: int | None = None, mode: str = "asset", timeout: 
 CASES: dict[str, Callable[..., dict[str, Any]]] = {
     "drift": drift, "build_stats": build_stats, "prepare_stats": prepare_stats, "history": history, "week": week,
     "backfill": backfill, "training": training, "events": events, "backfill_production": backfill_production,
+    "task_training": task_training,
 }  # fmt: skip
 
 

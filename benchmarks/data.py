@@ -173,3 +173,64 @@ def wide_frame(rows: int, columns: int, seed: int, drifted_share: float = 0.0) -
     return pd.concat([pd.DataFrame({"ts": pd.date_range(START, periods=rows, freq="s")}),
                       pd.DataFrame(values.T, columns=["y", *numerical], copy=False),
                       pd.DataFrame(text.T, columns=categorical, copy=False)], axis=1, copy=False)
+
+
+# --- a model's history per task: regression, binary, multiclass (issue 20) -------------------------------------------
+TASK_START = pd.Timestamp("2022-01-03")
+_TASK_LEVELS = {
+    "region": ["north", "south", "east", "west"],
+    "plan": ["basic", "standard", "premium"],
+    "channel": ["web", "ios", "android", "partner", "retail", "phone"],
+}
+_TASK_CLASSES = {"binary": [0, 1], "multiclass": ["account", "billing", "bug", "how_to"]}
+_TASK_TARGET = {"regression": ("amount", "float"), "binary": ("churned", "int"), "multiclass": ("category", "str")}
+
+
+def task_spec(task: str) -> DatasetSpec:
+    """The spec of `task_frame(task, ...)`: 4 numerical and 3 categorical features, one row a minute; the target
+    `amount` (regression, non-negative), `churned` (binary 0/1, ~10 % positives) or `category` (multiclass, 4
+    string classes)."""
+    target, kind = _TASK_TARGET[task]
+    classes = {"classes": _TASK_CLASSES[task]} if task != "regression" else {}
+    return DatasetSpec.from_dict({
+        "name": f"bench_{task}", "datetime_column": "ts", "target": target, "task": task, **classes,
+        **({"positive_class": 1} if task == "binary" else {}),
+        "reference_window": {"start": "2022-01-03", "end": "2022-01-30"}, "first_period": "2022-01-31",
+        "columns": {"ts": "datetime", "tenure_months": "int", "monthly_spend": "float", "usage_hours": "float",
+                    "tickets": "int", **dict.fromkeys(_TASK_LEVELS, "str"), target: kind},
+        "numerical_features": ["tenure_months", "monthly_spend", "usage_hours", "tickets"],
+        "categorical_features": list(_TASK_LEVELS), "max_rows": 10_000_000,
+    })  # fmt: skip
+
+
+def task_frame(task: str, rows: int, seed: int, start: pd.Timestamp = TASK_START) -> pd.DataFrame:
+    """`rows` customer rows of `task_spec(task)`, one a minute from `start` (in time order). The label follows a
+    latent score of the features (tenure, spend, usage, tickets, plan, channel) plus noise, so a model has something
+    to learn and something it cannot: Ridge's R² on log1p(amount) ~0.6, LogisticRegression's ROC AUC ~0.8."""
+    rng = np.random.default_rng(seed)
+    data: dict[str, object] = {
+        "ts": pd.date_range(start, periods=rows, freq="min"),
+        "tenure_months": rng.integers(1, 72, rows),
+        "monthly_spend": rng.lognormal(3.0, 0.4, rows),
+        "usage_hours": rng.gamma(2.0, 15.0, rows),
+        "tickets": rng.poisson(0.4, rows),
+    }
+    for name, levels in _TASK_LEVELS.items():
+        data[name] = np.array(levels, dtype=object)[rng.choice(len(levels), rows, p=_probabilities(len(levels), 0.3))]
+    frame = pd.DataFrame(data)
+    plan = frame["plan"].map({"basic": -0.4, "standard": 0.0, "premium": 0.5}).to_numpy()
+    channel = frame["channel"].map({"web": 0.0, "ios": 0.2, "android": 0.1, "partner": -0.5, "retail": 0.3,
+                                    "phone": 0.6}).to_numpy()  # fmt: skip
+    score = (-0.03 * frame["tenure_months"] + 0.8 * np.log(frame["monthly_spend"] / 20.0)
+             - 0.02 * frame["usage_hours"] + 0.7 * frame["tickets"] + plan + channel).to_numpy()
+    target, _ = _TASK_TARGET[task]
+    if task == "regression":
+        frame[target] = np.expm1(np.clip(4.0 + 0.6 * score + rng.normal(0.0, 0.4, rows), 0.0, None)).round(2)
+    elif task == "binary":
+        frame[target] = (rng.random(rows) < 1.0 / (1.0 + np.exp(-(1.2 * score - 2.0)))).astype("int64")
+    else:
+        logits = np.column_stack([0.8 * score, -0.05 * frame["tenure_months"] + 1.5 + plan,
+                                  frame["tickets"] - 0.3 * score, channel + 0.02 * frame["usage_hours"] - 0.3])
+        logits += rng.gumbel(size=logits.shape)  # the class is the argmax of noisy logits
+        frame[target] = np.array(_TASK_CLASSES[task], dtype=object)[logits.argmax(axis=1)]
+    return frame

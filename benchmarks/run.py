@@ -39,7 +39,7 @@ from benchmarks.cases import RESULT_PREFIX
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO / "benchmarks" / "results"
-GROUPS = ("drift", "wide", "history", "imports", "platform", "training", "events")
+GROUPS = ("drift", "wide", "history", "imports", "platform", "training", "events", "tasks")
 # Opt-in groups (--only NAME): longer than the whole default run on 2 cores.
 OPT_IN_GROUPS = ("backfill_production",)
 LARGE_ROWS = 500_000  # the bare preset at this size and above runs --large-repeat times (~90 s a run at 1M)
@@ -78,6 +78,25 @@ VARIANTS = {  # drift case variant -> label suffix
     "cached_decisions": "project decisions only, warm (with_report=False)",
     "floor": "floor: numpy sort of each numerical + factorize/bincount of each categorical current column",
 }
+TASK_GROUP = "h. training and prediction by task, platform vs scikit-learn alone (OpenMP/BLAS threads: {threads})"
+TASK_LABELS = {  # (side, timing) -> label; the first of each pair of a ratio is the platform's
+    ("platform", "train"): "platform train(): chronological grid search + refit + holdout score",
+    ("sklearn", "search"): "sklearn alone: GridSearchCV (same grid, same folds) + refit",
+    ("sklearn", "holdout"): "sklearn alone: holdout score of the best model",
+    ("sklearn", "fit"): "sklearn alone: one fit with the chosen params",
+    ("platform", "predictions_frame"): "platform predictions_frame(): the batch's rows (class + proba_* for classifiers)",
+    ("platform", "predict"): "platform predict(): the batch's predictions",
+    ("sklearn", "predict"): "sklearn alone: predict (+ predict_proba for classifiers) of the batch",
+    ("platform", "save"): "platform save_model (skops, sha256, manifest, local store)",
+    ("platform", "load"): "platform load_model (sha256, type audit, skops)",
+    ("sklearn", "skops_save"): "skops alone: dumps + write a file",
+    ("sklearn", "skops_load"): "skops alone: read the file + loads (trusted list)",
+    ("sklearn", "pickle_save"): "floor: pickle dumps + write a file",
+    ("sklearn", "pickle_load"): "floor: read the file + pickle loads",
+}
+TASK_ESTIMATORS = {"regression": "Ridge on log1p (default recipe), 7 alphas", "binary":
+                   "LogisticRegression (default), C in 0.1, 1, 10", "multiclass":
+                   "HistGradientBoostingClassifier, learning_rate 0.1/0.3 x max_leaf_nodes 15/31"}
 TARGET_DRIFT_ROWS, TARGET_HISTORY_ROWS = (
     1_000_000,
     100_000,
@@ -374,6 +393,53 @@ class Bench:
                         self.record(group, f"{rows:,} events, {label}", seconds, rss,
                                     f"{rows / seconds:,.0f} rows/s" if seconds > 0 else "")
 
+    def tasks(self) -> None:
+        """Per task, the platform's side and scikit-learn's side alternately, each in a fresh process with
+        OpenMP/BLAS held to --task-threads threads (benchmarks/cases.py `task_training`)."""
+        group = TASK_GROUP.format(threads=self.args.task_threads)
+        rows = self.args.task_rows
+        for task in self.args.tasks:
+
+            def one(side: str, task: str = task) -> None:
+                payload, rss = self.case("task_training", task=task, rows=rows, side=side,
+                                         threads=self.args.task_threads)
+                self.payloads.setdefault((group, f"{task} {side}"), []).append(payload)
+                for (which, timing), label in TASK_LABELS.items():
+                    if which == side:
+                        self.record(group, f"{task} {rows:,}: {label}", payload["timings"][timing], rss,
+                                    "RSS: the whole process" if timing in ("train", "search") else "")
+
+            self.alternate([(self.args.task_repeat, lambda: one("platform")),
+                            (self.args.task_repeat, lambda: one("sklearn"))])
+
+    def task_overhead(self) -> list[dict[str, Any]]:
+        """Per task: the platform's medians over scikit-learn's alone, and whether both sides chose the same
+        parameters and got the same CV and holdout values of the metric."""
+        group, out = TASK_GROUP.format(threads=self.args.task_threads), []
+        for task in self.args.tasks:
+            ours, theirs = (self.payloads.get((group, f"{task} {side}"), []) for side in ("platform", "sklearn"))
+            if not ours or not theirs:
+                continue
+
+            def med(payloads: list[dict[str, Any]], *names: str) -> float:
+                return statistics.median(sum(p["timings"][n] for n in names) for p in payloads)
+
+            same = all(p["best_params"] == theirs[0]["best_params"] and _close(p["cv"], theirs[0]["cv"])
+                       and _close(p["holdout"], theirs[0]["holdout"]) for p in ours + theirs)
+            out.append({
+                "task": task, "estimator": TASK_ESTIMATORS[task], "metric": ours[0]["metric"],
+                "rows": ours[0]["rows"], "runs": f"{len(ours)} + {len(theirs)}",
+                "train_s": med(ours, "train"), "search_s": med(theirs, "search", "holdout"),
+                "fit_s": med(theirs, "fit"), "frame_s": med(ours, "predictions_frame"),
+                "predict_s": med(ours, "predict"), "sk_predict_s": med(theirs, "predict"),
+                "sk_predict_only_s": med(theirs, "predict_only"),
+                "store_s": med(ours, "save", "load"), "skops_s": med(theirs, "skops_save", "skops_load"),
+                "pickle_s": med(theirs, "pickle_save", "pickle_load"), "best_params": ours[0]["best_params"],
+                "holdout": ours[0]["holdout"], "holdout_sklearn": theirs[0]["holdout"], "cv": ours[0]["cv"],
+                "same_model_and_metric": same, "artifact_kb": ours[0]["artifact_bytes"] / 1024,
+            })  # fmt: skip
+        return out
+
     # --- report ---------------------------------------------------------------------------------------------------
     def agreement(self) -> list[dict[str, Any]]:
         """Per size and shape: do the project's decisions equal the bare preset's, column by column?"""
@@ -523,7 +589,8 @@ class Bench:
         return {"target": name, "measured": f"{seconds:.3f} s{beside}", "holds": seconds <= limit if applies else None}
 
     def markdown(
-        self, machine: dict[str, Any], agreement: list[dict[str, Any]], targets: list[dict[str, Any]]
+        self, machine: dict[str, Any], agreement: list[dict[str, Any]], targets: list[dict[str, Any]],
+        overhead: list[dict[str, Any]] = (),
     ) -> str:
         lines = [f"# drift_platform benchmarks ({machine['finished']})", ""]
         lines += [f"- {k}: {v}" for k, v in machine.items() if k not in ("finished",)]
@@ -555,6 +622,8 @@ class Bench:
         if targets:
             lines += ["", "| target | measured | holds |", "|---|---|---|"]
             lines += [f"| {t['target']} | {t['measured']} | {_yes(t['holds'])} |" for t in targets]
+        if overhead:
+            lines += ["", *overhead_table(overhead)]
         return "\n".join(lines) + "\n"
 
     def run(self) -> dict[str, Any]:
@@ -578,6 +647,7 @@ class Bench:
         machine["finished"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
         agreement = self.agreement()
         targets = self.targets(agreement)
+        overhead = self.task_overhead()
         return {
             "machine": machine,
             "rows": [
@@ -585,8 +655,33 @@ class Bench:
             ],
             "agreement": agreement,
             "targets": targets,
-            "markdown": self.markdown(machine, agreement, targets),
+            "task_overhead": overhead,
+            "markdown": self.markdown(machine, agreement, targets, overhead),
         }
+
+
+def overhead_table(overhead: list[dict[str, Any]]) -> list[str]:
+    """The platform's overhead by task (medians; ratio = platform / scikit-learn alone) and the metric check."""
+    lines = ["Training and prediction by task: the platform over scikit-learn alone (medians, seconds):", "",
+             "| task | estimator, grid | metric | rows | runs | train() | GridSearchCV + holdout alone | ratio | "
+             "one fit | predictions_frame() | predict() | sklearn predict (+proba) | ratio frame / predict | "
+             "save + load | skops alone | pickle | ratio store / skops | chosen params | holdout metric (platform "
+             "= sklearn) | same params, CV and holdout |",
+             "|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|---|---|"]
+    for o in overhead:
+        lines.append(
+            f"| {o['task']} | {o['estimator']} | {o['metric']} | {o['rows']:,} | {o['runs']} | {_num(o['train_s'])} | "
+            f"{_num(o['search_s'])} | {o['train_s'] / o['search_s']:.2f}x | {_num(o['fit_s'])} | "
+            f"{_num(o['frame_s'])} | {_num(o['predict_s'])} | {_num(o['sk_predict_s'])} | "
+            f"{o['frame_s'] / o['sk_predict_s']:.2f}x / {o['predict_s'] / o['sk_predict_only_s']:.2f}x | "
+            f"{_num(o['store_s'])} | {_num(o['skops_s'])} | {_num(o['pickle_s'])} | "
+            f"{o['store_s'] / o['skops_s']:.2f}x | {o['best_params']} | {o['holdout']:.6f} = "
+            f"{o['holdout_sklearn']:.6f} | {_yes(o['same_model_and_metric'])} |")
+    return lines
+
+
+def _close(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-12 * max(1.0, abs(a), abs(b))
 
 
 def _num(value: float | None) -> str:
@@ -657,6 +752,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     parser.add_argument("--wide-preset-runs", type=int, default=1, help="runs of the bare preset on the wide table")
     parser.add_argument("--repeat", type=int, default=3, help="runs per case (fresh process each)")
+    parser.add_argument("--task-rows", type=lambda t: int(t.replace("_", "")), default=100_000,
+                        help="tasks: history rows, and as many batch rows to predict")
+    parser.add_argument("--tasks", type=lambda t: t.split(","), default=["regression", "binary", "multiclass"],
+                        help="tasks: which of regression, binary, multiclass")
+    parser.add_argument("--task-repeat", type=int, default=3, help="tasks: runs of each side of each task")
+    parser.add_argument("--task-threads", type=int, default=1,
+                        help="tasks: OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, MKL_NUM_THREADS of every case process")
     parser.add_argument(
         "--large-repeat", type=int, default=2, help=f"runs of the bare preset at >= {LARGE_ROWS:,} rows"
     )
@@ -689,7 +791,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     if args.smoke:
         args.sizes, args.history_sizes, args.train_sizes, args.event_sizes = [2_000], [2_000], [731], [2_000]
         args.wide = [2_000, 40]
-        args.repeat = args.large_repeat = args.import_repeat = 1
+        args.task_rows = 2_000
+        args.repeat = args.large_repeat = args.import_repeat = args.task_repeat = 1
         args.weeks, args.idle_ticks = 3, 2
     args.argv = list(argv)
     return args

@@ -25,7 +25,7 @@ def test_smoke_benchmark_produces_the_table(tmp_path, capsys) -> None:
     result = json.loads(raw.read_text())
 
     groups = {row["group"].split(".")[0] for row in result["rows"]}
-    assert groups == {"a", "a2", "b", "c", "d", "e", "f"}
+    assert groups == {"a", "a2", "b", "c", "d", "e", "f", "h"}
     for row in result["rows"]:
         assert row["runs"] >= 1 and row["median_s"] > 0 and row["peak_rss_mb"] > 1, row
         assert f"| {row['case']} |" in table
@@ -46,6 +46,29 @@ def test_smoke_benchmark_produces_the_table(tmp_path, capsys) -> None:
     assert targets["drift 2,000 x 12: identical per-column decisions (cold and warm)"]["holds"] is True
     assert targets["wide 2,000 x 40: identical per-column decisions"]["holds"] is True
     assert {t["target"].split(" ")[0] for t in result["targets"]} >= {"drift", "history", "code-location", "sensor"}
+
+
+@pytest.mark.timeout(300)
+def test_task_benchmark_platform_equals_sklearn_alone(tmp_path) -> None:
+    """The issue-20 case at 2,000 rows, one run of each side per task: the platform's train/predict/store and
+    scikit-learn's alone, each in its own process with one OpenMP/BLAS thread. The platform side asserts its holdout
+    metric equals sklearn's function on the same rows and model (the case fails otherwise); here both sides must
+    choose the same parameters and get the same CV and holdout values, and the table must show the ratios."""
+    assert main(["--smoke", "--only", "tasks", "--out", str(tmp_path)]) == 0
+    result = json.loads(next(tmp_path.glob("bench-*-smoke.json")).read_text())
+    overhead = {o["task"]: o for o in result["task_overhead"]}
+    assert set(overhead) == {"regression", "binary", "multiclass"}
+    assert {o["metric"] for o in overhead.values()} == {"rmsle", "roc_auc", "log_loss"}
+    for o in overhead.values():
+        assert o["same_model_and_metric"] is True, o
+        assert o["holdout"] == pytest.approx(o["holdout_sklearn"], rel=1e-12), o
+        assert o["train_s"] > 0 and o["search_s"] > 0 and o["predict_s"] > 0 and o["store_s"] > 0, o
+    assert overhead["multiclass"]["best_params"].keys() == {"learning_rate", "max_leaf_nodes"}
+    payloads = [row for row in result["rows"] if row["group"].startswith("h.")]
+    assert len(payloads) == 3 * 13 and all(row["runs"] == 1 and row["peak_rss_mb"] > 1 for row in payloads)
+    assert "OpenMP/BLAS threads: 1" in payloads[0]["group"]
+    table = result["markdown"]
+    assert "| task | estimator, grid | metric | rows |" in table and "| multiclass | HistGradientBoostingClassifier" in table
 
 
 @pytest.mark.slow
