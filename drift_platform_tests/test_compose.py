@@ -331,7 +331,7 @@ def test_env_example_documents_every_deployment_variable():
     assert table and table <= set(env_example()), sorted(table - set(env_example()))
     templated = {name for path in (ROOT / "drift_platform" / "defs").rglob("defs.yaml")
                  for name in re.findall(r"env\.(\w+)", path.read_text())}
-    assert templated == {"DRIFT_SOURCE_URL", "GRID_LOAD_SOURCE_URL", "FOOTBALL_SOURCE_URL"}
+    assert templated == {"DRIFT_SOURCE_URL", "GRID_LOAD_SOURCE_URL", "FOOTBALL_SOURCE_URL", "CHURN_SOURCE_URL"}
     assert templated <= set(env_example())
 
 

@@ -2,8 +2,8 @@
 fails a day with 15 % injected nulls in one column, with 10 % of a numerical column pushed out of the
 reference's range, or with a new category in 10 % of its rows, and passes the quiet days; leaving each period
 out of reference-sized windows of the grid-load (daily) and bike-sharing (weekly) samples and judging it
-against the rest flags at most 9 % of them. The reference's side lives in the statistics' artifact (format 2;
-an artifact of format 1 is rebuilt, not refused); and through `dg.materialize` the check's evaluation is in
+against the rest flags at most 9 % of them. The reference's side lives in the statistics' artifact (format 3;
+an artifact of an older format is rebuilt, not refused); and through `dg.materialize` the check's evaluation is in
 the instance with its per-column table, and the retrain sensor acts on it only when `retrain_on` lists it."""
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ def test_the_artifact_keeps_the_quality_side_and_an_older_format_is_rebuilt(grid
     again = ReferenceStats.from_bytes(grid_reference.to_bytes())
     assert again == grid_reference and again.quality == grid_reference.quality
     assert again.quality.columns["weather"].blocks.shape == (28, 2)
-    assert FORMAT == 2
+    assert FORMAT == 3  # 3: the sample keeps its datetime (the multivariate null's periods)
 
     folder = LocalObjectStore(root=str(tmp_path)).scoped("m")
     save_stats(folder, grid_reference, {"rows": 672})
@@ -164,17 +164,17 @@ def test_the_artifact_keeps_the_quality_side_and_an_older_format_is_rebuilt(grid
     pointer = json.loads(folder.read_bytes(POINTER_KEY))
     assert pointer["format"] == FORMAT
     folder.write_bytes(POINTER_KEY, json.dumps({k: v for k, v in pointer.items() if k != "format"}).encode())
-    assert cached_stats(folder, {"rows": 672}) is None  # a format-1 pointer: rebuilt, not refused
+    assert cached_stats(folder, {"rows": 672}) is None  # an older pointer (no format): rebuilt, not refused
 
     import io
 
     with np.load(io.BytesIO(grid_reference.to_bytes())) as loaded:
         arrays = {name: loaded[name] for name in loaded.files}
     header = json.loads(arrays["header"].tobytes())
-    arrays["header"] = np.frombuffer(json.dumps({**header, "format": 1}).encode(), dtype=np.uint8)
+    arrays["header"] = np.frombuffer(json.dumps({**header, "format": 2}).encode(), dtype=np.uint8)
     out = io.BytesIO()
     np.savez(out, **arrays)
-    with pytest.raises(StatsFormatError, match="format 1 is not supported"):
+    with pytest.raises(StatsFormatError, match="format 2 is not supported"):
         ReferenceStats.from_bytes(out.getvalue())
 
 
