@@ -51,9 +51,6 @@ MATCH_WEEKS = ["2021-09-13", "2021-09-20", "2022-02-14"]  # football (event data
 PERIODS = {"bike_sharing": QUIET_WEEKS + DRIFTING_WEEKS, "grid_load": QUIET_DAYS + DRIFTING_DAYS,
            "football": MATCH_WEEKS}
 MONITORS = tuple(PERIODS)  # the monitors this test materializes: one asset group each
-# Every shipped monitor (churn too, not materialized here): one drift report node each in the lineage.
-SHIPPED = tuple(sorted(p.parent.name for p in (Path(__file__).resolve().parents[1] / "drift_platform" / "defs"
-                                                 / "monitors").glob("*/defs.yaml")))
 # Every monitor's assets (keys <monitor>/<asset>) and their stage (the tag drift_platform/stage).
 ASSETS = {
     "reference_data": "ingestion", "current_batch": "ingestion", "combined_history": "ingestion",
@@ -207,9 +204,16 @@ def test_asset_graph_shows_each_monitors_assets_in_its_group(ui: UI) -> None:
     )
     ui.open("/asset-groups")
     ui.wait_text("Global asset lineage", *MONITORS)
+    def closed() -> list:
+        """The unfold buttons of this test's groups still closed (churn, not materialized here, stays closed: four
+        open groups do not fit the window, and nodes outside it are not drawn)."""
+        return [button for group in MONITORS for button in ui.driver.find_elements(
+            By.XPATH, f"//*[local-name()='foreignObject'][.//*[normalize-space(text())='{group}']]"
+                      "//*[@aria-label='unfold_more']")]
+
     deadline = time.monotonic() + 20
-    while ui.driver.find_elements(By.CSS_SELECTOR, "[aria-label='unfold_more']") and time.monotonic() < deadline:
-        ui.driver.find_elements(By.CSS_SELECTOR, "[aria-label='unfold_more']")[0].click()  # a group still closed
+    while closed() and time.monotonic() < deadline:
+        closed()[0].click()  # a group still closed
         time.sleep(0.5)
 
     def rect(element) -> tuple[float, float, float, float]:
@@ -243,7 +247,7 @@ def test_asset_graph_shows_each_monitors_assets_in_its_group(ui: UI) -> None:
             f"graph nodes for {sorted(ASSETS)} in each of the groups {MONITORS}")
     assert len(ui.driver.find_elements(
         By.XPATH, "//*[normalize-space(text())='drift_report']/ancestor::*[contains(., 'Latest event')][1]"
-    )) == len(SHIPPED) == 4  # one drift report per shipped monitor, no other
+    )) == len(MONITORS)  # one drift report per open group, no other (churn's stays closed)
     for group in MONITORS:
         for name in ASSETS:
             text = node(group, name).text

@@ -138,7 +138,7 @@ def test_drifting_week_triggers_one_retrain_and_one_alert(production: Production
     meta = event.asset_materialization.metadata
     link = meta["artifact"].value  # a presigned http URL of the object (no public URL configured)
     version = meta["model_version"].value
-    key = f"drift/{BIKE}/models/{version}/model.pkl"
+    key = f"drift/{BIKE}/models/{version}/model.skops"
     assert f"{production.bucket}/{key}" in link
     body = production.s3.client().get_object(Bucket=production.bucket, Key=key)["Body"].read()
     assert hashlib.sha256(body).hexdigest() == meta["sha256"].value
@@ -180,7 +180,7 @@ def test_drifting_week_triggers_one_retrain_and_one_alert(production: Production
     for r in retrains:
         production.wait_run(r.run_id)
     models = production.s3.client().list_objects_v2(Bucket=production.bucket, Prefix=f"drift/{BIKE}/models/")
-    versions = {k["Key"] for k in models.get("Contents", []) if k["Key"].endswith("model.pkl")}
+    versions = {k["Key"] for k in models.get("Contents", []) if k["Key"].endswith("model.skops")}
     assert len(versions) == 2
 
 
