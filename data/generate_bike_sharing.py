@@ -23,7 +23,6 @@ Usage: python data/generate_bike_sharing.py [--seed 20110101] [--out data/bike_s
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -154,14 +153,9 @@ def generate(seed: int = DEFAULT_SEED) -> pd.DataFrame:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed (default: %(default)s)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output CSV (default: %(default)s)")
-    args = parser.parse_args()
-    df = generate(args.seed)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(args.out, index=False, lineterminator="\n")
-    print(f"wrote {len(df)} rows to {args.out} (seed {args.seed})")
+    from sample_cli import write_sample  # data/, beside this file (run as `python data/<this file>`)
+
+    write_sample(generate, DEFAULT_SEED, DEFAULT_OUT, __doc__)
 
 
 if __name__ == "__main__":
