@@ -18,6 +18,10 @@ NO_DATASET_DRIFT_CHECK = "no_dataset_drift"
 NO_MODEL_DEGRADATION_CHECK = "no_model_degradation"
 NO_MULTIVARIATE_DRIFT_CHECK = "no_multivariate_drift"
 NO_DATA_QUALITY_CHECK = "no_data_quality_regression"
+NO_PREDICTION_DRIFT_CHECK = "no_prediction_drift"
+
+# The model_version of an external model's logged predictions (a monitor with `model: {source: external}`).
+EXTERNAL_MODEL_VERSION = "external"
 
 OWNERS = ("team:ml-platform",)
 
@@ -36,6 +40,9 @@ TRIGGER_DRIFT = "drift"
 TRIGGER_QUALITY = "quality"
 TRIGGER_MULTIVARIATE = "multivariate"
 TRIGGER_DATA_QUALITY = "data_quality"
+TRIGGER_PREDICTION_DRIFT = "prediction_drift"
+# Tag of a run of an external monitor's `on_failure_job`: the failed checks of the evaluation, joined by ",".
+TAG_FAILED_CHECKS = "drift_platform/failed_checks"
 
 # Carried by every retrain and rollback run, with the monitor's name as value: dagster.yaml runs one of them
 # at a time per monitor (the champion pointer is never moved by two runs at once).

@@ -33,7 +33,7 @@ DEFAULT_ALPHAS: tuple[float, ...] = (0.1, 1.0, 2.0, 3.0, 4.0, 10.0, 100.0)
 class _Settings(BaseModel):
     """Every settings model: unknown keys are errors, values never change after validation."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class DriftSettings(_Settings):
@@ -259,10 +259,45 @@ class DataQualitySettings(_Settings):
         return self
 
 
+class PredictionDriftSettings(_Settings):
+    """The model's output tested for drift (`no_prediction_drift`) and, where labels are present, the target:
+    each output column against the reference's, by Evidently's test for the column (its default for the column's
+    type and size unless set here), reported apart from the share of drifted feature columns."""
+
+    enabled: bool = Field(default=True, description="Test the model's output (and the target) for drift")
+    method: str | None = Field(default=None, description="Drift test of the output and target columns, e.g. 'ks', "
+                               "'psi', 'wasserstein'; unset: Evidently's default for the column")
+    threshold: float | None = Field(default=None, description="Threshold of that test; unset: the test's default")
+    severity: Literal["WARN", "ERROR"] = Field(default="WARN", description="Severity of a failure: WARN or ERROR")
+
+    def drift_settings(self) -> DriftSettings:
+        """The settings the column tests take (core/stats/drift.py)."""
+        return DriftSettings(method=self.method, threshold=self.threshold)
+
+
+class ModelSettings(_Settings):
+    """Where the monitored model comes from. `platform` (the default): trained, gated and served here (the
+    retrain job, the champion/challenger gate). `external`: trained and served by the team elsewhere; the source's
+    rows carry its predictions (the spec's `prediction_column`, and `probability_columns` for a classifier), and
+    the platform trains, gates and serves nothing: no trained_model, champion_model or retrain job."""
+
+    source: Literal["platform", "external"] = Field(default="platform", description="platform: trained and "
+                                                    "served here; external: monitored from its logged predictions")
+    on_failure_job: str | None = Field(
+        default=None, description="External models: a Dagster job of this code location launched once per failed "
+        "evaluation of a check in retrain_on, tagged with the period and the failed checks",
+    )
+
+    @property
+    def external(self) -> bool:
+        return self.source == "external"
+
+
 # --- the monitor ------------------------------------------------------------------------------------------------
 Cadence = Literal["weekly", "daily"]
 ActionableCheck = Literal[
-    "no_dataset_drift", "no_model_degradation", "no_multivariate_drift", "no_data_quality_regression"
+    "no_dataset_drift", "no_model_degradation", "no_multivariate_drift", "no_data_quality_regression",
+    "no_prediction_drift",
 ]
 # A monitor's name prefixes its tables (`<name>_predictions`: at most 63 characters in PostgreSQL).
 MAX_NAME_LENGTH = 40
@@ -311,11 +346,14 @@ class Monitor(_Settings):
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     gate: GateSettings = Field(default_factory=GateSettings)
     quality: QualitySettings = Field(default_factory=QualitySettings)
+    prediction_drift: PredictionDriftSettings = Field(default_factory=PredictionDriftSettings)
+    # `model` in the YAML; `model_settings` here: a component already has a `model` (Dagster's Resolvable.model()).
+    model_settings: ModelSettings = Field(default_factory=ModelSettings, alias="model")
     retrain_on: list[ActionableCheck] = Field(
         default_factory=lambda: [NO_DATASET_DRIFT_CHECK, NO_MODEL_DEGRADATION_CHECK],
-        description="Checks whose failures retrain the model and alert (others are recorded only); "
-        "no_multivariate_drift and no_data_quality_regression are left out by default (WARN, acted on only when "
-        "listed here)",
+        description="Checks whose failures retrain the model (an external model: launch model.on_failure_job) "
+        "and alert (others are recorded only); no_multivariate_drift, no_data_quality_regression and "
+        "no_prediction_drift are left out by default (WARN, acted on only when listed here)",
     )
     slack_channel: str | None = Field(default=None, description="Channel of this monitor's alerts (None: the deployment's)")
     landing: LandingSettings = Field(default_factory=LandingSettings)
@@ -354,7 +392,7 @@ class Monitor(_Settings):
             bounds.append(("backfill_periods_per_run", self.backfill_periods_per_run, 1, None))
         found += [f"{key}: {value} is outside [{low}, {high if high is not None else 'inf'}]"
                   for key, value, low, high in bounds if value < low or (high is not None and value > high)]
-        found += self.recipe_problems()
+        found += self.recipe_problems() + self.model_problems()
         if "/" in self.landing.folder.strip("/") or self.landing.folder.strip("/") in ("", ".", "..", *STORE_FOLDERS):
             found.append(f"landing.folder: {self.landing.folder!r} must be one folder name, not one of {list(STORE_FOLDERS)}")
         return found
@@ -365,6 +403,28 @@ class Monitor(_Settings):
         from drift_platform.core.ml.recipe import recipe_problems
 
         return recipe_problems(self.spec, self.training)
+
+    def model_problems(self) -> list[str]:
+        """An external model needs the spec's `prediction_column`; a platform-served one has no on_failure_job
+        (its failures retrain it) and no logged predictions to confuse with its own."""
+        spec, model = self.spec, self.model_settings
+        if model.external:
+            return [] if spec.prediction_column else [
+                "model.source: external needs the spec's prediction_column (the source's column of the model's "
+                "predictions)"]
+        found = []
+        if model.on_failure_job is not None:
+            found.append("model.on_failure_job: only an external model (model.source: external) has one; a "
+                         "platform-served model's failures retrain it")
+        if spec.prediction_column or spec.probability_columns:
+            found.append("spec.prediction_column / probability_columns: logged predictions belong to an external "
+                         "model; set model.source: external")
+        return found
+
+    @property
+    def external(self) -> bool:
+        """Its model is trained and served elsewhere (`model: {source: external}`): nothing trained here."""
+        return self.model_settings.external
 
     # --- names of what the monitor owns -----------------------------------------------------------------------
     def table(self, kind: str) -> str:

@@ -25,7 +25,7 @@ import dagster as dg
 from pydantic import BaseModel, ValidationError
 
 from drift_platform.core.intake.dataset import DatasetSpec, describe_errors
-from drift_platform.core.settings import Cadence, Monitor
+from drift_platform.core.settings import Cadence, ModelSettings, Monitor
 from drift_platform.lib.assets.champion_model import build_champion_model
 from drift_platform.lib.assets.drift_report import build_drift_report
 from drift_platform.lib.assets.drift_trend import build_drift_trend
@@ -115,6 +115,14 @@ class DriftMonitor(Monitor, dg.Component, dg.Resolvable):
                     description="Where the periods' rows come from: http(s)/s3/file URL or a path relative to "
                     "defs.yaml; `{{ env.X }}` allowed"),
     ]
+
+    model_settings: Annotated[
+        ModelSettings,
+        dg.Resolver(lambda context, raw: ModelSettings.model_validate(context.resolve_value(raw)),
+                    model_field_name="model", model_field_type=dict,
+                    description="Where the model comes from: {source: platform} (trained and served here, the "
+                    "default) or {source: external, on_failure_job: <job>} (monitored from its logged predictions)"),
+    ] = ModelSettings()
 
     @classmethod
     def resolve_from_model(cls, context: dg.ResolutionContext, model: BaseModel) -> "DriftMonitor":

@@ -137,6 +137,14 @@ class DatasetSpec(BaseModel):
         "naming the rows (reject), or kept as a new class and reported (admit)",
     )
     columns: dict[str, ColumnType] = Field(description="Every column of the source and its type")
+    prediction_column: str | None = Field(
+        default=None, description="An external model (the monitor's `model: {source: external}`): the declared "
+        "column of its logged prediction (float for regression; the target's type, a class, for classification)",
+    )
+    probability_columns: dict[ClassLabel, str] | None = Field(
+        default=None, description="An external classifier: class -> the declared float column of its logged "
+        "probability; every class for multiclass, the positive class's (or both) for binary",
+    )
     numerical_features: list[str] = Field(default_factory=list, description="Numerical model inputs")
     categorical_features: list[str] = Field(default_factory=list, description="Categorical model inputs")
     ignored: list[str] = Field(default_factory=list, description="Declared columns that are neither features nor target")
@@ -191,6 +199,7 @@ class DatasetSpec(BaseModel):
             raise ValueError(f"target {self.target!r} must be declared in `columns` as {' or '.join(allowed)} for "
                              f"task {self.task}")
         self._check_classes()
+        self._check_logged_predictions()
         numerical, categorical = self.numerical_features, self.categorical_features
         if not numerical and not categorical:
             raise ValueError("at least one numerical or categorical feature is required")
@@ -253,6 +262,35 @@ class DatasetSpec(BaseModel):
             raise ValueError(f"`classes` {list(self.classes)} give the same probability column name twice: {names}")
         if self.positive_class is not None and self.label(self.positive_class) not in classes:
             raise ValueError(f"`positive_class` {self.positive_class!r} is not one of `classes` {list(self.classes)}")
+
+    def _check_logged_predictions(self) -> None:
+        """`prediction_column` and `probability_columns`: declared columns of the right type, none of them a
+        feature, the target, the datetime or a key column; probabilities only for a classifier."""
+        logged = {self.prediction_column} if self.prediction_column else set()
+        if self.probability_columns is not None:
+            if not self.is_classifier:
+                raise ValueError("`probability_columns` is for classification; task is regression")
+            if not self.prediction_column:
+                raise ValueError("`probability_columns` needs `prediction_column` (the logged predicted class)")
+            wrong = [c for c in self.probability_columns.values() if self.columns.get(c) != "float"]
+            if wrong:
+                raise ValueError(f"`probability_columns` must be declared in `columns` as float: {wrong}")
+            logged |= set(self.probability_columns.values())
+        if not logged:
+            return
+        undeclared = sorted(c for c in logged if c not in self.columns)
+        if undeclared:
+            raise ValueError(f"`prediction_column` / `probability_columns` name columns not declared in `columns`: "
+                             f"{undeclared}")
+        wanted = (self.columns[self.target],) if self.is_classifier else NUMERIC_TYPES
+        if self.columns[self.prediction_column] not in wanted:
+            raise ValueError(f"prediction_column {self.prediction_column!r} must be declared as "
+                             f"{' or '.join(wanted)} (as the target for a classifier)")
+        roles = {*self.features, self.target, self.datetime_column, *self.key_columns}
+        clash = sorted(logged & roles)
+        if clash:
+            raise ValueError(f"logged prediction columns {clash} cannot also be a feature, the target, the datetime "
+                             "or a key column")
 
     @property
     def is_classifier(self) -> bool:
