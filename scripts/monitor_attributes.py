@@ -40,7 +40,8 @@ def rows(model: type[BaseModel], prefix: str = "") -> list[str]:
     nested = []
     for name, field in model.model_fields.items():
         annotation = field.annotation
-        alias = getattr(field.validation_alias, "choices", [name])[0]  # the YAML key (e.g. reference_window)
+        # The YAML key: the first validation alias (e.g. reference_window), else the alias (model), else the name.
+        alias = getattr(field.validation_alias, "choices", [field.alias or name])[0]
         key = f"{prefix}{alias}"
         if isinstance(annotation, type) and issubclass(annotation, BaseModel) and get_origin(annotation) is None:
             kind = "path or mapping" if key == "spec" else "mapping"

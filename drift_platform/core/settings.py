@@ -260,9 +260,10 @@ class DataQualitySettings(_Settings):
 
 
 class PredictionDriftSettings(_Settings):
-    """The model's output tested for drift (`no_prediction_drift`) and, where labels are present, the target:
-    each output column against the reference's, by Evidently's test for the column (its default for the column's
-    type and size unless set here), reported apart from the share of drifted feature columns."""
+    """Prediction drift (`no_prediction_drift`) and target drift, apart from the feature columns' share.
+
+    Each output column of the model (and the target, where labels are present) against the reference's, by
+    Evidently's test for the column (its default for the column's type and size unless set here)."""
 
     enabled: bool = Field(default=True, description="Test the model's output (and the target) for drift")
     method: str | None = Field(default=None, description="Drift test of the output and target columns, e.g. 'ks', "
@@ -276,8 +277,10 @@ class PredictionDriftSettings(_Settings):
 
 
 class ModelSettings(_Settings):
-    """Where the monitored model comes from. `platform` (the default): trained, gated and served here (the
-    retrain job, the champion/challenger gate). `external`: trained and served by the team elsewhere; the source's
+    """Where the model comes from: trained and served here (platform), or elsewhere (external).
+
+    `platform` (the default): trained, gated and served here (the retrain job, the champion/challenger gate).
+    `external`: trained and served by the team elsewhere; the source's
     rows carry its predictions (the spec's `prediction_column`, and `probability_columns` for a classifier), and
     the platform trains, gates and serves nothing: no trained_model, champion_model or retrain job."""
 
@@ -445,7 +448,7 @@ class Monitor(_Settings):
 
 
 # The folders of a monitor's part of the object store, beside its landing folder.
-STORE_FOLDERS = ("models", "drift_reports", "drift_trend")
+STORE_FOLDERS = ("models", "drift_reports", "drift_trend", "quality_reports", "reviews")
 
 
 def timezone_problem(name: str) -> str | None:
