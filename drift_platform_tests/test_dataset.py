@@ -158,3 +158,32 @@ def test_invalid_event_keys_are_refused_with_reason(change, message: str) -> Non
 
 def test_a_spec_without_key_columns_keys_rows_by_time(spec: DatasetSpec) -> None:
     assert spec.key_columns == [] and spec.key == ["dteday"] and spec.layout.key == ("dteday",)
+
+
+def triage_spec(**logged) -> dict:
+    """The shipped multiclass sample's spec with logged prediction columns declared."""
+    raw = yaml.safe_load(open(DEFAULT_SPEC_PATH.parent / "triage.yaml"))
+    target = raw["target"]
+    raw["columns"].update({"predicted": raw["columns"][target], **{f"p_{c}": "float" for c in "abcd"}})
+    raw.update(logged)
+    return raw
+
+
+@pytest.mark.parametrize(("logged", "message"), [
+    ({"prediction_column": "nowhere"}, "not declared in `columns`"),
+    ({"prediction_column": "p_a"}, "must be declared as"),
+    ({"prediction_column": "predicted", "probability_columns": {"x": "p_a"}}, "classes not in `classes`"),
+    ({"prediction_column": "predicted", "probability_columns": {}}, "needs every class's column"),
+    ({"probability_columns": {"x": "p_a"}}, "needs `prediction_column`"),
+])
+def test_logged_prediction_columns_are_checked_when_the_spec_loads(logged: dict, message: str) -> None:
+    with pytest.raises((DatasetSpecError, ValueError), match=message):
+        DatasetSpec.from_dict(triage_spec(**logged))
+
+
+def test_a_multiclass_spec_names_each_class_probability() -> None:
+    raw = triage_spec()
+    classes = DatasetSpec.from_dict(raw).known_classes
+    spec = DatasetSpec.from_dict({**raw, "prediction_column": "predicted",
+                                  "probability_columns": dict(zip(classes, ["p_a", "p_b", "p_c", "p_d"], strict=True))})
+    assert sorted(spec.probability_columns.values()) == ["p_a", "p_b", "p_c", "p_d"]

@@ -4,8 +4,10 @@ Required columns present (under their source names, `source_names`), types coerc
 inside the window, the row key (`key_columns`, else the datetime column) present and unique, the target
 non-negative where the spec says so (regression), a classifier's labels among its known classes (`classes`, else
 the reference's; `unknown_class: admit` keeps others as new classes, which `unknown_labels` reports), missing values within the spec's `max_missing_share` per feature and
-target column. A violation raises DataContractError naming the rule, the columns (identifier and source name)
-and a few offending rows with their count.
+target column; and for an external model (the spec's `prediction_column`), its logged prediction in every row
+and its probabilities (`probability_columns`) in [0, 1] and summing to 1 (PROBABILITY_SUM_TOLERANCE), a
+predicted class following `unknown_class` as labels do. A violation raises DataContractError naming the rule, the
+columns (identifier and source name) and a few offending rows with their count.
 
 Datetimes are read as sources write them: ISO 8601, with or without an offset (`Z`, `+02:00`), or the spec's
 `datetime_format` (a strptime format, or epoch seconds/milliseconds); never guessed. A value with an offset is
@@ -26,11 +28,15 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 from drift_platform.core.intake.dataset import DatasetSpec, pandas_dtype
 
 EPOCH_UNITS = {"epoch_seconds": "s", "epoch_milliseconds": "ms"}
+# An external model's logged probabilities of a row (every class's, or a binary's two) must sum to 1 within this:
+# room for the rounding of a CSV's decimals, not for a missing class or a score that is no probability.
+PROBABILITY_SUM_TOLERANCE = 1e-3
 # A trailing UTC offset: Z, +02, +0200 or +02:00.
 _OFFSET = r"(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
 
@@ -40,9 +46,15 @@ class DataContractError(ValueError):
 
 
 def _examples(df: pd.DataFrame, mask: pd.Series, columns: Sequence[str], limit: int = 3) -> str:
-    rows = df.loc[mask, list(columns)].head(limit)
-    shown = "; ".join(f"row {idx}: " + ", ".join(f"{c}={row[c]!r}" for c in columns) for idx, row in rows.iterrows())
+    rows = df.loc[mask, list(columns)].head(limit)  # each value read from its own column, in its own type
+    shown = "; ".join(f"row {idx}: " + ", ".join(f"{c}={_plain(rows[c].iloc[pos])!r}" for c in columns)
+                      for pos, idx in enumerate(rows.index))
     return f"{int(mask.sum())} row(s), e.g. {shown}"
+
+
+def _plain(value):
+    """A numpy scalar as the Python value it holds (shown as 1.7, not np.float64(1.7))."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def parse_datetimes(values: pd.Series, fmt: str | None = None, timezone: str = "UTC") -> pd.Series:
@@ -133,7 +145,8 @@ def conform(
     reports them); a violation raises DataContractError naming the rule, the columns and a few offending rows
     with their count. The rules, in order: required columns, datetimes readable, types, datetime and key present,
     key unique, datetimes in the window, missing values within the share, target non-negative (regression) or
-    labels among the known classes (classification).
+    labels among the known classes (classification), then an external model's logged predictions
+    (`check_logged_predictions`).
     """
     df = to_identifiers(df, spec)
     require_columns(df, spec)
@@ -150,18 +163,35 @@ def conform(
         require_nonnegative_target(out, spec)
     if spec.is_classifier and spec.unknown_class == "reject":
         require_known_labels(out, spec, classes)
+    check_logged_predictions(out, spec, classes)
     order = [spec.datetime_column, *(c for c in spec.key if c != spec.datetime_column)]
     return out.sort_values(order, kind="stable").reset_index(drop=True)
 
 
 def require_columns(df: pd.DataFrame, spec: DatasetSpec) -> None:
-    """Every column the spec declares is present (under its identifier: `to_identifiers` first)."""
+    """Every column the spec declares is present (under its identifier: `to_identifiers` first). An external
+    model's logged columns are named as what they are (the spec key that names them)."""
     missing = [c for c in spec.columns if c not in df.columns]
-    if missing:
-        raise DataContractError(
-            f"missing required column(s) [{', '.join(spec.described(c) for c in missing)}]; the dataset spec "
-            f"{spec.name!r} declares them"
-        )
+    if not missing:
+        return
+    logged = logged_columns(spec)
+    plain = [spec.described(c) for c in missing if c not in logged]
+    parts = [f"missing required column(s) [{', '.join(plain)}]"] if plain else []
+    parts += [f"missing {logged[c]}" for c in missing if c in logged]
+    raise DataContractError(f"{'; '.join(parts)}; the dataset spec {spec.name!r} declares them")
+
+
+def logged_columns(spec: DatasetSpec) -> dict[str, str]:
+    """An external model's logged columns (spec keys `prediction_column`, `probability_columns`), each with what
+    it is as a message says it."""
+    if not spec.prediction_column:
+        return {}
+    column = spec.prediction_column
+    found = {column: f"the external model's prediction column {spec.described(column)} (spec key prediction_column)"}
+    for label, column in (spec.probability_columns or {}).items():
+        found[column] = (f"the external model's probability column {spec.described(column)} of class "
+                         f"{spec.label(label)!r} (spec key probability_columns)")
+    return found
 
 
 def typed_column(df: pd.DataFrame, spec: DatasetSpec, col: str, typ: str) -> pd.Series:
@@ -238,26 +268,96 @@ def require_nonnegative_target(out: pd.DataFrame, spec: DatasetSpec) -> None:
             f"target {spec.described(spec.target)} must be non-negative: {_examples(out, negative, [spec.target])}")
 
 
-def unknown_labels(out: pd.DataFrame, spec: DatasetSpec, classes: Sequence | None = None) -> pd.Series:
-    """Which rows of a classifier's typed frame hold a label outside the known classes (the spec's `classes`,
-    else `classes`); none when neither is known or the task is regression."""
+def check_logged_predictions(out: pd.DataFrame, spec: DatasetSpec, classes: Sequence | None = None) -> None:
+    """An external model's logged outputs (the spec sets `prediction_column`): a prediction in every row; its
+    probabilities (`probability_columns`) finite and in [0, 1], and summing to 1 (within
+    PROBABILITY_SUM_TOLERANCE) where a row holds every class's (multiclass, or a binary's two; a binary's
+    positive column alone is only range-checked); a predicted class among the known classes, as labels are
+    (`unknown_class`)."""
+    if not spec.prediction_column:
+        return
+    require_logged_values(out, spec)
+    probabilities = list((spec.probability_columns or {}).values())
+    if probabilities:
+        require_probability_range(out, spec, probabilities)
+        if spec.task == "multiclass" or len(probabilities) == 2:
+            require_probability_sums(out, spec, probabilities)
+    if spec.is_classifier and spec.unknown_class == "reject":
+        require_known_labels(out, spec, classes, spec.prediction_column)
+
+
+def require_logged_values(out: pd.DataFrame, spec: DatasetSpec) -> None:
+    """No row without its logged prediction or probabilities (missing, or an infinite number)."""
+    named, rows = _flagged({c: out[c].isna() | (np.isinf(out[c]) if out[c].dtype.kind == "f" else False)
+                            for c in logged_columns(spec)})
+    if named:
+        raise DataContractError(
+            f"the external model's logged output is missing or infinite in column(s) {_described(spec, named)} "
+            f"(spec keys prediction_column / probability_columns): {_examples(out, rows, [*spec.key, *named])}; "
+            "every row must carry the model's prediction")
+
+
+def require_probability_range(out: pd.DataFrame, spec: DatasetSpec, columns: list[str]) -> None:
+    """Every logged probability in [0, 1] (missing and infinite ones are caught before)."""
+    named, rows = _flagged({c: ~out[c].between(0.0, 1.0) for c in columns})
+    if named:
+        raise DataContractError(
+            f"probability column(s) {_described(spec, named)} (spec key probability_columns) must hold values in "
+            f"[0, 1]: {_examples(out, rows, [*spec.key, *named])}")
+
+
+def require_probability_sums(out: pd.DataFrame, spec: DatasetSpec, columns: list[str]) -> None:
+    """Each row's probabilities of every class sum to 1, within PROBABILITY_SUM_TOLERANCE."""
+    total = out[columns].sum(axis=1)
+    off = (total - 1.0).abs() > PROBABILITY_SUM_TOLERANCE
+    if off.any():
+        shown = f"sum({' + '.join(columns)})"
+        frame = out[spec.key].assign(**{shown: total.round(6)})
+        raise DataContractError(
+            f"probability columns {_described(spec, columns)} (spec key probability_columns, classes "
+            f"{[spec.label(c) for c in spec.probability_columns]}) must sum to 1 in every row (within "
+            f"PROBABILITY_SUM_TOLERANCE {PROBABILITY_SUM_TOLERANCE:g}): {_examples(frame, off, [*spec.key, shown])}")
+
+
+def _flagged(masks: dict[str, pd.Series]) -> tuple[list[str], pd.Series]:
+    """The columns with a flagged row (in order), and the rows flagged in any column."""
+    named = [c for c, mask in masks.items() if mask.any()]
+    rows = pd.concat([masks[c] for c in named], axis=1).any(axis=1) if named else pd.Series(dtype=bool)
+    return named, rows
+
+
+def _described(spec: DatasetSpec, columns: Sequence[str]) -> str:
+    return f"[{', '.join(spec.described(c) for c in columns)}]"
+
+
+def unknown_labels(out: pd.DataFrame, spec: DatasetSpec, classes: Sequence | None = None,
+                   column: str | None = None) -> pd.Series:
+    """Which rows of a classifier's typed frame hold a label (or, with `column`, a class there: the logged
+    prediction) outside the known classes (the spec's `classes`, else `classes`); none when neither is known or
+    the task is regression."""
     known = spec.known_classes if spec.known_classes is not None else classes
     if not spec.is_classifier or known is None:
         return pd.Series(False, index=out.index)
-    labels = out[spec.target]
+    labels = out[column or spec.target]
     return labels.notna() & ~labels.isin([spec.label(c) for c in known])
 
 
-def require_known_labels(out: pd.DataFrame, spec: DatasetSpec, classes: Sequence | None = None) -> None:
-    """No label outside the known classes (applied when the spec sets `unknown_class: reject`, the default)."""
-    unknown = unknown_labels(out, spec, classes)
+def require_known_labels(out: pd.DataFrame, spec: DatasetSpec, classes: Sequence | None = None,
+                         column: str | None = None) -> None:
+    """No label (or, with `column`, no logged predicted class) outside the known classes (applied when the spec
+    sets `unknown_class: reject`, the default)."""
+    column = column or spec.target
+    unknown = unknown_labels(out, spec, classes, column)
     if unknown.any():
         known = spec.known_classes if spec.known_classes is not None else sorted(classes)
-        new = sorted(out.loc[unknown, spec.target].unique().tolist(), key=str)
+        new = sorted(out.loc[unknown, column].unique().tolist(), key=str)
+        if column == spec.target:
+            what, shown = f"target {spec.described(column)}: label(s)", [column]
+        else:
+            what, shown = f"prediction_column {spec.described(column)}: predicted class(es)", [*spec.key, column]
         raise DataContractError(
-            f"target {spec.described(spec.target)}: label(s) {new} outside the known classes {known} in "
-            f"{_examples(out, unknown, [spec.target])}; declare them in the spec's `classes`, or set "
-            "`unknown_class: admit` to keep them as new classes")
+            f"{what} {new} outside the known classes {known} in {_examples(out, unknown, shown)}; declare them in "
+            "the spec's `classes`, or set `unknown_class: admit` to keep them as new classes")
 
 
 def reference_labels_check(reference: pd.DataFrame, batches: dict[str, pd.DataFrame], spec: DatasetSpec
@@ -268,19 +368,31 @@ def reference_labels_check(reference: pd.DataFrame, batches: dict[str, pd.DataFr
     if not spec.is_classifier or spec.known_classes is not None:
         return []
     classes = sorted(reference[spec.target].dropna().unique().tolist())
+    frames = {f"period {period}": batch for period, batch in batches.items()}
+    if spec.prediction_column:  # the reference's own logged predictions too: its labels are the classes
+        frames = {"the reference": reference, **frames}
     found = []
-    for period, batch in batches.items():
-        if spec.unknown_class == "reject":
-            try:
-                require_known_labels(batch, spec, classes)
-            except DataContractError as exc:
-                raise DataContractError(f"period {period}: {exc} (the classes are the reference's labels)") from None
-        new = unknown_labels(batch, spec, classes)
-        if new.any():
-            labels = sorted(batch.loc[new, spec.target].unique().tolist(), key=str)
-            found.append(f"period {period}: new class(es) {labels} in {int(new.sum())} row(s), kept (unknown_class: "
-                         f"admit; the reference's classes are {classes})")
+    for where, frame in frames.items():
+        for column in dict.fromkeys([spec.target, spec.prediction_column or spec.target]):
+            found += _classes_check(where, frame, spec, classes, column)
     return found
+
+
+def _classes_check(where: str, frame: pd.DataFrame, spec: DatasetSpec, classes: list, column: str) -> list[str]:
+    """One frame's column (the labels, or the logged predicted classes) against the reference's classes: reject
+    raises DataContractError naming `where` and the rows; admit returns a line to report, if any is new."""
+    if spec.unknown_class == "reject":
+        try:
+            require_known_labels(frame, spec, classes, column)
+        except DataContractError as exc:
+            raise DataContractError(f"{where}: {exc} (the classes are the reference's labels)") from None
+    new = unknown_labels(frame, spec, classes, column)
+    if not new.any():
+        return []
+    labels = sorted(frame.loc[new, column].unique().tolist(), key=str)
+    what = "new class(es)" if column == spec.target else f"new predicted class(es) in {column!r}"
+    return [f"{where}: {what} {labels} in {int(new.sum())} row(s), kept (unknown_class: admit; the reference's "
+            f"classes are {classes})"]
 
 
 def extra_columns(df: pd.DataFrame, spec: DatasetSpec) -> list[str]:

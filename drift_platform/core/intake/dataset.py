@@ -275,6 +275,7 @@ class DatasetSpec(BaseModel):
             wrong = [c for c in self.probability_columns.values() if self.columns.get(c) != "float"]
             if wrong:
                 raise ValueError(f"`probability_columns` must be declared in `columns` as float: {wrong}")
+            self._check_probability_classes()
             logged |= set(self.probability_columns.values())
         if not logged:
             return
@@ -291,6 +292,29 @@ class DatasetSpec(BaseModel):
         if clash:
             raise ValueError(f"logged prediction columns {clash} cannot also be a feature, the target, the datetime "
                              "or a key column")
+
+    def _check_probability_classes(self) -> None:
+        """`probability_columns`' classes: binary, the positive class's column or both classes'; multiclass, every
+        class's (of `classes` when given), each column once."""
+        given = [self.label(c) for c in self.probability_columns]
+        columns = list(self.probability_columns.values())
+        if len(set(columns)) != len(columns):
+            raise ValueError(f"`probability_columns` names a column twice: {columns}")
+        known = self.known_classes
+        unknown = sorted(c for c in given if known is not None and c not in known)
+        if unknown:
+            raise ValueError(f"`probability_columns` names classes not in `classes` {known}: {unknown}")
+        if self.task == "binary" and len(given) not in (1, 2):
+            raise ValueError(f"`probability_columns` of a binary task: the positive class's column, or both "
+                             f"classes', got {len(given)}")
+        if self.task == "multiclass" and (len(given) < 3 or (known is not None and sorted(given) != known)):
+            raise ValueError(f"`probability_columns` of a multiclass task needs every class's column: got "
+                             f"{sorted(given, key=str)}, classes {known or 'from the reference (at least 3)'}")
+        if self.task == "binary" and len(given) == 1 and known is not None:
+            positive = positive_of(known, None if self.positive_class is None else self.label(self.positive_class))
+            if given[0] != positive:
+                raise ValueError(f"`probability_columns` of a binary task with one column must give the positive "
+                                 f"class's ({positive!r}), got class {given[0]!r}")
 
     @property
     def is_classifier(self) -> bool:
