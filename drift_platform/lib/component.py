@@ -30,12 +30,11 @@ from drift_platform.lib.assets.champion_model import build_champion_model
 from drift_platform.lib.assets.drift_report import build_drift_report
 from drift_platform.lib.assets.drift_trend import build_drift_trend
 from drift_platform.lib.assets.ingestion import build_ingestion
+from drift_platform.lib.assets.logged_predictions import build_logged_predictions
 from drift_platform.lib.assets.predictions import build_predictions
 from drift_platform.lib.assets.trained_model import build_trained_model
 from drift_platform.lib.checks import build_checks
 from drift_platform.lib.jobs import build_jobs, build_schedule
-from drift_platform.lib.ops.registry import build_registry_ops
-from drift_platform.lib.ops.viewer_sync import build_viewer_sync
 from drift_platform.lib.partitions import partitions_for
 from drift_platform.lib.sensors.landing import build_landing_sensor
 from drift_platform.lib.sensors.retrain import build_retrain_sensor
@@ -100,7 +99,9 @@ class DriftMonitorScaffolder(dg.Scaffolder[DriftMonitorScaffoldParams]):
 class DriftMonitor(Monitor, dg.Component, dg.Resolvable):
     """Watch one dataset's drift and keep its model fresh: reference, batches, drift report and check, history,
     versioned models with a champion/challenger gate, predictions and a quality check, a trend, a schedule and
-    sensors that retrain and alert. Every asset key, job and table is prefixed by the monitor's name."""
+    sensors that retrain and alert. A model trained elsewhere (`model: {source: external}`) is watched from its
+    logged predictions instead: nothing trained, gated or served; its failed checks alert and launch the team's
+    `on_failure_job`. Every asset key, job and table is prefixed by the monitor's name."""
 
     # `Any`, not DatasetSpec: Dagster derives the YAML schema from field types and cannot from the spec's date
     # fields; the resolver makes a DatasetSpec.
@@ -143,32 +144,43 @@ class MonitorConfigError(ValueError):
     """A monitor's attributes do not fit together (e.g. a weekly monitor whose first period is not a Monday)."""
 
 
+def build_assets(monitor: Monitor, partitions: dg.PartitionsDefinition) -> dict[str, dg.AssetsDefinition]:
+    """The monitor's assets by name: reference_data, current_batch, drift_report, combined_history,
+    predictions and drift_trend; trained_model and champion_model for a platform-served model only (an external
+    model's predictions are its logged ones: lib/assets/logged_predictions.py)."""
+    reference, batch, history = build_ingestion(monitor, partitions)
+    assets = {"reference_data": reference, "current_batch": batch,
+              "drift_report": build_drift_report(monitor, partitions), "combined_history": history}
+    if monitor.external:
+        assets["predictions"] = build_logged_predictions(monitor, partitions)
+    else:
+        assets.update(trained_model=build_trained_model(monitor), champion_model=build_champion_model(monitor),
+                      predictions=build_predictions(monitor, partitions))
+    assets["drift_trend"] = build_drift_trend(monitor)
+    return assets
+
+
 def build_monitor_defs(monitor: Monitor, origin: str | None = None) -> dg.Definitions:
-    """Everything one monitor is made of, named after it: eight assets, four checks (fewer with the multivariate
-    or the data-quality check off), five jobs, a schedule and three sensors. Resources are the deployment's (drift_platform/definitions.py).
-    `origin` (its defs.yaml) names where a problem is."""
+    """Everything one monitor is made of, named after it. A platform-served model's monitor: eight assets, up to
+    five checks (fewer with the multivariate, data-quality or prediction drift check off), six jobs, a schedule
+    and three sensors. An external model's (`model: {source: external}`): six assets (no trained_model or
+    champion_model), the same checks, two jobs (drift, viewer_sync), the schedule and three sensors, its
+    failures watched by `<monitor>_on_failure_sensor`. Resources are the deployment's
+    (drift_platform/definitions.py). `origin` (its defs.yaml) names where a problem is."""
     problems = monitor.problems()
     if problems:
         raise MonitorConfigError(f"{origin or f'monitor {monitor.name!r}'}: " + "; ".join(problems))
     partitions = partitions_for(monitor)
-    reference, batch, history = build_ingestion(monitor, partitions)
-    drift_report = build_drift_report(monitor, partitions)
-    predictions = build_predictions(monitor, partitions)
-    drift_trend = build_drift_trend(monitor)
-    assets = {
-        "reference_data": reference, "current_batch": batch, "drift_report": drift_report,
-        "combined_history": history, "trained_model": build_trained_model(monitor),
-        "champion_model": build_champion_model(monitor), "predictions": predictions, "drift_trend": drift_trend,
-    }  # fmt: skip
-    jobs = build_jobs(monitor, assets, (*build_registry_ops(monitor), build_viewer_sync(monitor)))
+    assets = build_assets(monitor, partitions)
+    jobs = build_jobs(monitor, assets)
     return dg.Definitions(
         assets=list(assets.values()),
-        asset_checks=build_checks(monitor, drift_report, predictions, partitions),
+        asset_checks=build_checks(monitor, assets["drift_report"], assets["predictions"], partitions),
         jobs=list(jobs.values()),
         schedules=[build_schedule(monitor, jobs["drift"])],
         sensors=[
-            build_retrain_sensor(monitor, jobs["retrain"]),
+            build_retrain_sensor(monitor, jobs.get("retrain"), origin),
             build_landing_sensor(monitor, jobs["drift"], partitions),
-            build_trend_sensor(monitor, drift_trend),
+            build_trend_sensor(monitor, assets["drift_trend"]),
         ],
     )

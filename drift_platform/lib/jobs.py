@@ -1,12 +1,19 @@
-"""A monitor's six jobs: the drift job (one period), the retrain job (with the champion/challenger gate), the
-model registry's hand operations (rolling the champion back, listing the versions, migrating pickled versions to
-skops) and the viewer sync (pushing the reports Evidently's UI missed); and its schedule."""
+"""A monitor's jobs, by the kind of its model, and its schedule.
+
+A platform-served model's monitor has six: the drift job (one period), the retrain job (with the
+champion/challenger gate), the model registry's hand operations (rolling the champion back, listing the versions,
+migrating pickled versions to skops) and the viewer sync (pushing the reports Evidently's UI missed). An external
+model's monitor (`model: {source: external}`: trained and served elsewhere) has the drift job and the viewer sync
+only: nothing to retrain, roll back or list; its failures launch the team's own `on_failure_job`
+(lib/sensors/retrain.py)."""
 
 import dagster as dg
 
 from drift_platform.core.names import TAG_MONITOR, TAG_RETRAIN
 from drift_platform.core.settings import Monitor
 from drift_platform.lib.ops.migrate_models import build_migrate_models_op
+from drift_platform.lib.ops.registry import build_registry_ops
+from drift_platform.lib.ops.viewer_sync import build_viewer_sync
 
 
 def retry_policy(monitor: Monitor) -> dg.RetryPolicy:
@@ -17,29 +24,56 @@ def retry_policy(monitor: Monitor) -> dg.RetryPolicy:
     )
 
 
-def build_jobs(monitor: Monitor, assets: dict[str, dg.AssetsDefinition], ops) -> dict[str, dg.JobDefinition]:
-    """`<monitor>_drift_job`, `<monitor>_retrain_job`, `<monitor>_rollback_job`, `<monitor>_model_versions_job`,
-    `<monitor>_viewer_sync_job`, `<monitor>_migrate_models_job`; `ops` are the rollback's, the versions' and the
-    viewer sync's ops."""
-    tags = {TAG_MONITOR: monitor.name}
-    # The retrain and the rollback carry the same tag: dagster.yaml runs one of them at a time per monitor, so the
-    # gate and a rollback never move the champion pointer at once, and versions are trained one after another.
-    serial = {**tags, TAG_RETRAIN: monitor.name}
-    rollback_op, versions_op, viewer_op = ops
-    drift_job = dg.define_asset_job(
+def build_jobs(monitor: Monitor, assets: dict[str, dg.AssetsDefinition]) -> dict[str, dg.JobDefinition]:
+    """The monitor's jobs by purpose: "drift" and "viewer_sync" always; "retrain", "rollback", "model_versions"
+    and "migrate_models" for a platform-served model (`model_jobs`), none of them for an external one."""
+    jobs = {"drift": build_drift_job(monitor, assets), "viewer_sync": build_viewer_sync_job(monitor)}
+    if not monitor.external:
+        jobs.update(model_jobs(monitor, assets))
+    return jobs
+
+
+def build_drift_job(monitor: Monitor, assets: dict[str, dg.AssetsDefinition]):
+    """`<monitor>_drift_job`: one period's batch, drift report, history and predictions (with their checks)."""
+    whose = "log its model's predictions" if monitor.external else "predict it with the champion"
+    return dg.define_asset_job(
         monitor.job_name("drift_job"),
-        # Selecting the assets selects their checks too: no_dataset_drift, no_multivariate_drift and
-        # no_data_quality_regression run with drift_report, no_model_degradation with predictions (skipped, like predictions, while no model is in service).
+        # Selecting the assets selects their checks too: no_dataset_drift, no_multivariate_drift,
+        # no_data_quality_regression and no_prediction_drift run with drift_report, no_model_degradation with
+        # predictions (skipped, like predictions, while no model is in service). No training asset is selected:
+        # an external model's monitor has none.
         selection=dg.AssetSelection.assets(*(assets[n] for n in ("current_batch", "drift_report",
                                                                   "combined_history", "predictions"))),
-        description=f"One {monitor.period_label}: fetch the batch, report its drift against the reference, predict "
-        "it with the champion and check the champion's error on it, append it to the history.",
-        tags=tags,
+        description=f"One {monitor.period_label}: fetch the batch, report its drift against the reference, {whose} "
+        "and check the model's quality on it, append it to the history.",
+        tags={TAG_MONITOR: monitor.name},
         op_retry_policy=retry_policy(monitor),
         # One process per run, steps one after another: a period's steps are small and would each pay the
         # code location's and Evidently's import (~10 s) in a process of their own.
         executor_def=dg.in_process_executor,
     )
+
+
+def build_viewer_sync_job(monitor: Monitor) -> dg.JobDefinition:
+    viewer_op = build_viewer_sync(monitor)
+
+    @dg.job(name=monitor.job_name("viewer_sync_job"), tags={TAG_MONITOR: monitor.name},
+            description="Push to Evidently's UI the drift reports it missed while it was down (their snapshots wait "
+            "in the store), oldest first; each push replaces the period's earlier run.")
+    def viewer_sync_job():
+        viewer_op()
+
+    return viewer_sync_job
+
+
+def model_jobs(monitor: Monitor, assets: dict[str, dg.AssetsDefinition]) -> dict[str, dg.JobDefinition]:
+    """A platform-served model's jobs: `<monitor>_retrain_job`, `<monitor>_rollback_job`,
+    `<monitor>_model_versions_job`, `<monitor>_migrate_models_job`."""
+    tags = {TAG_MONITOR: monitor.name}
+    # The retrain and the rollback carry the same tag: dagster.yaml runs one of them at a time per monitor, so the
+    # gate and a rollback never move the champion pointer at once, and versions are trained one after another.
+    serial = {**tags, TAG_RETRAIN: monitor.name}
+    rollback_op, versions_op = build_registry_ops(monitor)
     retrain_job = dg.define_asset_job(
         monitor.job_name("retrain_job"),
         selection=dg.AssetSelection.assets(assets["trained_model"], assets["champion_model"]),
@@ -63,14 +97,8 @@ def build_jobs(monitor: Monitor, assets: dict[str, dg.AssetsDefinition], ops) ->
     def model_versions_job():
         versions_op()
 
-    @dg.job(name=monitor.job_name("viewer_sync_job"), tags=tags,
-            description="Push to Evidently's UI the drift reports it missed while it was down (their snapshots wait "
-            "in the store), oldest first; each push replaces the period's earlier run.")
-    def viewer_sync_job():
-        viewer_op()
-
-    return {"drift": drift_job, "retrain": retrain_job, "rollback": rollback_job, "model_versions": model_versions_job,
-            "viewer_sync": viewer_sync_job, "migrate_models": build_migrate_models_job(monitor, serial)}
+    return {"retrain": retrain_job, "rollback": rollback_job, "model_versions": model_versions_job,
+            "migrate_models": build_migrate_models_job(monitor, serial)}
 
 
 def build_migrate_models_job(monitor: Monitor, tags: dict[str, str]) -> dg.JobDefinition:

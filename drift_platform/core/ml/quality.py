@@ -61,15 +61,17 @@ def quality_verdict(quality: PeriodQuality, period: str, version: str) -> tuple[
     passes, not judged, when too few rows tell (the note says why); else fails when the value is beyond the
     bound (above it for an error, below it where greater is better)."""
     from drift_platform.core.ml.metrics import METRICS
+    from drift_platform.core.names import EXTERNAL_MODEL_VERSION
 
     label = METRICS[quality.metric].label
+    model = "the external model's logged predictions" if version == EXTERNAL_MODEL_VERSION else f"champion {version}"
     if quality.value is None and quality.rows == 0:
         return True, f"not evaluated: no labelled row with a prediction in {period} yet"
     if not quality.judged:
         shown = "-" if quality.value is None else f"{quality.value:.4f}"
-        return True, f"champion {version}: {label} {shown} on {period}, not judged: {quality.note}"
+        return True, f"{model}: {label} {shown} on {period}, not judged: {quality.note}"
     beyond = "below" if METRICS[quality.metric].greater_is_better else "above"
     return not quality.degraded, (
-        f"champion {version}: {label} {quality.value:.4f} on {period}, {beyond if quality.degraded else 'within'} "
+        f"{model}: {label} {quality.value:.4f} on {period}, {beyond if quality.degraded else 'within'} "
         f"the bound {quality.bound:.4f} ({quality.note})"
     )

@@ -1,20 +1,24 @@
 """`<monitor>_retrain_on_drift_sensor`: every FAILED evaluation of a monitor's checks gets one retrain of that
-monitor and one alert naming it.
+monitor and one alert naming it. An external model's monitor (`model: {source: external}`: nothing is trained
+here) has `<monitor>_on_failure_sensor` instead, the same machinery with another action: one alert, and, when the
+monitor names an `on_failure_job`, one run of that job of the code location, tagged with the period, the
+evaluation and the failed checks (TAG_FAILED_CHECKS); without one, alerts only.
 
 One sensor per monitor (each with its own cursor, interval and job): a monitor's failures can neither start
 another monitor's retrain nor hold back its alerts. Watched checks: `no_dataset_drift` (the period's data
 drifted), `no_model_degradation` (the champion's error on the period's labels grew: concept drift) and, unless the
 monitor turns them off, `no_multivariate_drift` (the columns' joint distribution moved) and
-`no_data_quality_regression` (a column's missing, out-of-range or unseen-level share grew). The monitor's
-`retrain_on` says which of them retrain and alert (by default neither of the last two); failures of the others
-are still settled in the cursor, and counted in the skip reason.
+`no_data_quality_regression` (a column's missing, out-of-range or unseen-level share grew), and
+`no_prediction_drift` (the model's output moved). The monitor's `retrain_on` says which of them retrain and alert
+(by default none of the last three); failures of the others are still settled in the cursor, and counted in the
+skip reason.
 
 A failed non-blocking check leaves its run successful, so run-failure sensors never see it; this sensor reads
 the checks' evaluations from the instance instead. Exactly once, also across daemon restarts and a lost
 cursor, rests on the instance's runs; the cursor is an optimisation (a tick reads only what is past it):
 
-- before asking for a retrain, a tick reads the runs of the monitor's retrain job tagged with one of its
-  failed evaluations (TAG_EVALUATION_ID, in one query): an evaluation that already has one, launched by this
+- before asking for a retrain, a tick reads the runs of the monitor's retrain job (its on_failure_job) tagged
+  with one of its failed evaluations (TAG_EVALUATION_ID, in one query): an evaluation that already has one, launched by this
   sensor, by `make demo` or by hand, is settled without a new request ("retrain for evaluation N already ran:
   run <id>" in the tick's log and skip reason). So a lost cursor (the sensor renamed or re-created, its cursor
   reset in the UI, the instance migrated, `make dev` after `make demo`) starts no second retrain;
@@ -35,7 +39,7 @@ cursor, rests on the instance's runs; the cursor is an optimisation (a tick read
   the ledger drops it if it went out.
 
 The tick is a pure plan (`plan_retrains`, `advance`) between reading the instance (`scan`,
-`retrained_evaluations`) and the effects (`deliver`: posting alerts).
+`launched_evaluations`) and the effects (`deliver`: posting alerts).
 """
 
 import json
@@ -52,8 +56,10 @@ from drift_platform.core.names import (
     NO_DATASET_DRIFT_CHECK,
     NO_MODEL_DEGRADATION_CHECK,
     NO_MULTIVARIATE_DRIFT_CHECK,
+    NO_PREDICTION_DRIFT_CHECK,
     PREDICTIONS,
     TAG_EVALUATION_ID,
+    TAG_FAILED_CHECKS,
     TAG_MONITOR,
     TAG_PERIOD,
     TAG_QUALITY_EVALUATION_ID,
@@ -61,6 +67,7 @@ from drift_platform.core.names import (
     TRIGGER_DATA_QUALITY,
     TRIGGER_DRIFT,
     TRIGGER_MULTIVARIATE,
+    TRIGGER_PREDICTION_DRIFT,
     TRIGGER_QUALITY,
 )
 from drift_platform.core.settings import Monitor
@@ -84,7 +91,30 @@ def watched_checks(monitor: Monitor) -> dict[str, dg.AssetCheckKey]:
                                                                NO_MULTIVARIATE_DRIFT_CHECK)
     if monitor.data_quality.enabled:
         checks[NO_DATA_QUALITY_CHECK] = dg.AssetCheckKey(asset_key(monitor, DRIFT_REPORT), NO_DATA_QUALITY_CHECK)
+    if monitor.prediction_drift.enabled:
+        checks[NO_PREDICTION_DRIFT_CHECK] = dg.AssetCheckKey(asset_key(monitor, DRIFT_REPORT),
+                                                             NO_PREDICTION_DRIFT_CHECK)
     return checks
+
+
+# Each watched check's trigger (TAG_TRIGGER), in the order run keys, triggers and alerts name them.
+TRIGGERS = {
+    NO_DATASET_DRIFT_CHECK: TRIGGER_DRIFT,
+    NO_MODEL_DEGRADATION_CHECK: TRIGGER_QUALITY,
+    NO_MULTIVARIATE_DRIFT_CHECK: TRIGGER_MULTIVARIATE,
+    NO_DATA_QUALITY_CHECK: TRIGGER_DATA_QUALITY,
+    NO_PREDICTION_DRIFT_CHECK: TRIGGER_PREDICTION_DRIFT,
+}
+
+
+def action_job(monitor: Monitor) -> str | None:
+    """The job a failed evaluation launches: the monitor's retrain job; an external model's on_failure_job (None:
+    alerts only)."""
+    return monitor.model_settings.on_failure_job if monitor.external else monitor.job_name("retrain_job")
+
+
+def sensor_name(monitor: Monitor) -> str:
+    return f"{monitor.name}_on_failure_sensor" if monitor.external else f"{monitor.name}_retrain_on_drift_sensor"
 
 
 @dataclass
@@ -168,17 +198,17 @@ def scan(instance: dg.DagsterInstance, state: DriftSensorCursor, checks: Mapping
 RUNS_QUERY_IDS = 500  # evaluation ids per runs query (older SQLite builds bind at most 999 values)
 
 
-def retrained_evaluations(instance: dg.DagsterInstance, monitor: Monitor, evaluation_ids: Iterable[int]
-                          ) -> dict[int, str]:
-    """Which of these evaluations already have a retrain run in the instance, evaluation id -> run id: the
-    runs of the monitor's retrain job tagged TAG_EVALUATION_ID with one of them, whoever launched them (this
-    sensor, the demo, a person) and whatever their status. One query (one per RUNS_QUERY_IDS ids)."""
+def launched_evaluations(instance: dg.DagsterInstance, job_name: str, evaluation_ids: Iterable[int]
+                         ) -> dict[int, str]:
+    """Which of these evaluations already have a run of the job `job_name` (the monitor's retrain job, or its
+    on_failure_job) in the instance, evaluation id -> run id: its runs tagged TAG_EVALUATION_ID with one of them,
+    whoever launched them (this sensor, the demo, a person) and whatever their status. One query (one per
+    RUNS_QUERY_IDS ids)."""
     ids = sorted({str(i) for i in evaluation_ids})
     found: dict[int, str] = {}
     for start in range(0, len(ids), RUNS_QUERY_IDS):
-        runs = instance.get_runs(dg.RunsFilter(job_name=monitor.job_name("retrain_job"),
-                                               tags={TAG_EVALUATION_ID: ids[start:start + RUNS_QUERY_IDS]}))
-        for run in reversed(runs):  # newest first: the evaluation's first retrain names it
+        runs = instance.get_runs(dg.RunsFilter(job_name=job_name, tags={TAG_EVALUATION_ID: ids[start:start + RUNS_QUERY_IDS]}))
+        for run in reversed(runs):  # newest first: the evaluation's first run names it
             found.setdefault(int(run.tags[TAG_EVALUATION_ID]), run.run_id)
     return found
 
@@ -225,8 +255,23 @@ def data_quality_facts(record: Any) -> dict[str, Any]:
     return _facts(record, worst=("worst", "?"), failed_columns=("failed_columns", "-"))
 
 
+def prediction_drift_facts(record: Any) -> dict[str, Any]:
+    """Period, the model's output column that drifted first, the test, its score and threshold, and every
+    drifted output column."""
+    return _facts(record, column=("column", "?"), method=("method", "?"), score=("score", None),
+                  threshold=("threshold", None), drifted_columns=("drifted_columns", "-"))
+
+
 def _num(value: Any, spec: str) -> str:
     return format(value, spec) if isinstance(value, int | float) else "?"
+
+
+def drift_text(monitor: Monitor, label: str, drift: dict[str, Any]) -> str:
+    return (f":warning: *[{monitor.name}] Data drift* in {label} {drift['period']}: drift share "
+            f"{_num(drift['drift_share'], '.2f')} (threshold {_num(drift['threshold'], '.2f')})\n"
+            f"Drifted columns: {drift['drifted_columns']}\n"
+            + (f"Report: {drift['report']}\n" if drift.get("report") else "")
+            + f"Report file: {drift['report_file']}")
 
 
 def quality_text(monitor: Monitor, label: str, quality: dict[str, Any]) -> str:
@@ -238,50 +283,60 @@ def quality_text(monitor: Monitor, label: str, quality: dict[str, Any]) -> str:
     if quality.get("method") == "baseline":
         side = "below" if metric.greater_is_better else "above"
         values = "values" if metric.greater_is_better else "errors"
-        against = (f"{side} the bound {_num(quality['bound'], '.4f')} its recipe's walk-forward {values} set "
+        whose = "the reference's logged predictions" if monitor.external else "its recipe's walk-forward"
+        against = (f"{side} the bound {_num(quality['bound'], '.4f')} {whose} {values} set "
                    f"({quality.get('note') or '-'})")
     else:
         against = (f"vs {_num(quality['holdout'], '.4f')} on its holdout (ratio "
                    f"{_num(quality['ratio'], '.2f')}, bound {_num(quality['max_ratio'], '.2f')})")
-    return (f":warning: *[{monitor.name}] Model degradation* in {label} {quality['period']}: champion "
+    model = "the external model" if monitor.external else "champion"
+    return (f":warning: *[{monitor.name}] Model degradation* in {label} {quality['period']}: {model} "
             f"`{quality['model_version']}` {metric.label} {_num(quality['value'], '.4f')} {against}")
 
 
-def format_alert(monitor: Monitor, drift: dict[str, Any] | None, quality: dict[str, Any] | None, alerts: Alerter,
-                 run_key: str, multivariate: dict[str, Any] | None = None,
-                 data_quality: dict[str, Any] | None = None) -> str:
-    label = monitor.period_label
-    parts = []
-    if drift is not None:
-        parts.append(
-            f":warning: *[{monitor.name}] Data drift* in {label} {drift['period']}: drift share "
-            f"{_num(drift['drift_share'], '.2f')} (threshold {_num(drift['threshold'], '.2f')})\n"
-            f"Drifted columns: {drift['drifted_columns']}\n"
-            + (f"Report: {drift['report']}\n" if drift.get("report") else "")
-            + f"Report file: {drift['report_file']}"
-        )
-    if quality is not None:
-        parts.append(quality_text(monitor, label, quality))
-    if multivariate is not None:
-        parts.append(
-            f":warning: *[{monitor.name}] Multivariate drift* in {label} {multivariate['period']}: a classifier "
+def multivariate_text(monitor: Monitor, label: str, multivariate: dict[str, Any]) -> str:
+    return (f":warning: *[{monitor.name}] Multivariate drift* in {label} {multivariate['period']}: a classifier "
             f"tells the period's rows from the reference's (AUC {_num(multivariate['auc'], '.3f')} above the "
             f"threshold {_num(multivariate['threshold'], '.3f')} the reference's own chunks set, p = "
-            f"{_num(multivariate['p_value'], '.3f')}); it leaned on {multivariate['top_columns']}"
-        )
-    if data_quality is not None:
-        parts.append(
-            f":warning: *[{monitor.name}] Data quality regression* in {label} {data_quality['period']}: "
-            f"{data_quality['worst']}; failed columns: {data_quality['failed_columns']}"
-        )
-    run_ids = list(dict.fromkeys(
-        f["run_id"] for f in (drift, quality, multivariate, data_quality) if f is not None))
-    retrains = f"{alerts.dagster_ui_url.rstrip('/')}/runs?q%5B0%5D=tag%3Adagster%2Frun_key%3D{run_key}"
-    return (
-        "\n".join(parts) + "\n"
-        + "".join(f"Check run: {alerts.run_url(run_id)}\n" for run_id in run_ids)
-        + f"Retraining requested (`{monitor.job_name('retrain_job')}`, run key `{run_key}`): {retrains}"
-    )
+            f"{_num(multivariate['p_value'], '.3f')}); it leaned on {multivariate['top_columns']}")
+
+
+def data_quality_text(monitor: Monitor, label: str, data_quality: dict[str, Any]) -> str:
+    return (f":warning: *[{monitor.name}] Data quality regression* in {label} {data_quality['period']}: "
+            f"{data_quality['worst']}; failed columns: {data_quality['failed_columns']}")
+
+
+def prediction_drift_text(monitor: Monitor, label: str, drift: dict[str, Any]) -> str:
+    return (f":warning: *[{monitor.name}] Prediction drift* in {label} {drift['period']}: the model's output "
+            f"`{drift['column']}` drifted ({drift['method']} score {_num(drift['score'], '.4f')}, threshold "
+            f"{_num(drift['threshold'], '.4f')}); drifted output columns: {drift['drifted_columns']}")
+
+
+# Each watched check's facts (from its evaluation's metadata) and its part of an alert.
+ALERTS: dict[str, tuple[Callable[[Any], dict[str, Any]], Callable[[Monitor, str, dict[str, Any]], str]]] = {
+    NO_DATASET_DRIFT_CHECK: (evaluation_facts, drift_text),
+    NO_MODEL_DEGRADATION_CHECK: (quality_facts, quality_text),
+    NO_MULTIVARIATE_DRIFT_CHECK: (multivariate_facts, multivariate_text),
+    NO_DATA_QUALITY_CHECK: (data_quality_facts, data_quality_text),
+    NO_PREDICTION_DRIFT_CHECK: (prediction_drift_facts, prediction_drift_text),
+}
+
+
+def action_text(monitor: Monitor, alerts: Alerter, run_key: str) -> str:
+    """The alert's last line: the run requested for it (the retrain, or the on_failure_job), or none."""
+    job = action_job(monitor)
+    if job is None:
+        return "Alert only: the monitor names no on_failure_job (the model is trained and served elsewhere)."
+    runs = f"{alerts.dagster_ui_url.rstrip('/')}/runs?q%5B0%5D=tag%3Adagster%2Frun_key%3D{run_key}"
+    return f"{'Run' if monitor.external else 'Retraining'} requested (`{job}`, run key `{run_key}`): {runs}"
+
+
+def format_alert(monitor: Monitor, facts: Mapping[str, dict[str, Any]], alerts: Alerter, run_key: str) -> str:
+    """One alert for a run and period's acted-on failures (`facts` by check name, in TRIGGERS order)."""
+    parts = [ALERTS[name][1](monitor, monitor.period_label, found) for name, found in facts.items()]
+    run_ids = list(dict.fromkeys(found["run_id"] for found in facts.values()))
+    return ("\n".join(parts) + "\n" + "".join(f"Check run: {alerts.run_url(run_id)}\n" for run_id in run_ids)
+            + action_text(monitor, alerts, run_key))
 
 
 def run_key_for(evaluation_id: int, check: str = NO_DATASET_DRIFT_CHECK) -> str:
@@ -290,8 +345,8 @@ def run_key_for(evaluation_id: int, check: str = NO_DATASET_DRIFT_CHECK) -> str:
 
 @dataclass
 class Plan:
-    """A tick's decisions: the retrains to request, the alerts to queue, how many failures it does not act on,
-    and (evaluation id, run id) for each acted-on failure whose retrain already ran."""
+    """A tick's decisions: the runs to request (retrains, or on_failure_job runs), the alerts to queue, how many
+    failures it does not act on, and (evaluation id, run id) for each acted-on failure whose run already ran."""
 
     requests: list[dg.RunRequest] = field(default_factory=list)
     alerts: list[dict[str, Any]] = field(default_factory=list)
@@ -299,57 +354,52 @@ class Plan:
     already_ran: list[tuple[int, str]] = field(default_factory=list)
 
 
-def _retrain_for(monitor: Monitor, acted: Mapping[str, Any], alerts: Alerter, now: float
-                 ) -> tuple[dg.RunRequest, dict[str, Any]]:
-    """The retrain request and the alert for one run and period's acted-on failures."""
-    drift_record, quality_record = acted.get(NO_DATASET_DRIFT_CHECK), acted.get(NO_MODEL_DEGRADATION_CHECK)
-    multivariate_record = acted.get(NO_MULTIVARIATE_DRIFT_CHECK)
-    drift = evaluation_facts(drift_record) if drift_record is not None else None
-    quality = quality_facts(quality_record) if quality_record is not None else None
-    multivariate = multivariate_facts(multivariate_record) if multivariate_record is not None else None
-    data_quality_record = acted.get(NO_DATA_QUALITY_CHECK)
-    data_quality = data_quality_facts(data_quality_record) if data_quality_record is not None else None
-    # The run key names the first of the run's acted-on failures in this order (one retrain per run and
-    # period).
-    primary_name, primary = next((name, acted[name]) for name in (
-        NO_DATASET_DRIFT_CHECK, NO_MODEL_DEGRADATION_CHECK, NO_MULTIVARIATE_DRIFT_CHECK, NO_DATA_QUALITY_CHECK)
-        if name in acted)
+def _request_for(monitor: Monitor, acted: Mapping[str, Any], alerts: Alerter, now: float
+                 ) -> tuple[dg.RunRequest | None, dict[str, Any]]:
+    """The run request (None: the monitor has no job to launch) and the alert for one run and period's
+    acted-on failures. The run key names the first of them in TRIGGERS order (one run per run and period)."""
+    facts = {name: ALERTS[name][0](acted[name]) for name in TRIGGERS if name in acted}
+    primary_name = next(iter(facts))
+    primary = acted[primary_name]
     run_key = run_key_for(primary.id, primary_name)
-    triggers = ((TRIGGER_DRIFT, drift), (TRIGGER_QUALITY, quality), (TRIGGER_MULTIVARIATE, multivariate),
-                (TRIGGER_DATA_QUALITY, data_quality))
     tags = {
         TAG_MONITOR: monitor.name,
         TAG_EVALUATION_ID: str(primary.id),
-        TAG_PERIOD: str((drift or quality or multivariate or data_quality)["period"]),
-        TAG_TRIGGER: "+".join(t for t, f in triggers if f is not None),
+        TAG_PERIOD: str(facts[primary_name]["period"]),
+        TAG_TRIGGER: "+".join(TRIGGERS[name] for name in facts),
+        TAG_FAILED_CHECKS: ",".join(facts),
     }
-    if quality is not None:
-        tags[TAG_QUALITY_EVALUATION_ID] = str(quality_record.id)
-    alert = {"evaluation_id": primary.id, "run_key": run_key,
-             "text": format_alert(monitor, drift, quality, alerts, run_key, multivariate, data_quality),
+    if NO_MODEL_DEGRADATION_CHECK in acted:
+        tags[TAG_QUALITY_EVALUATION_ID] = str(acted[NO_MODEL_DEGRADATION_CHECK].id)
+    job = action_job(monitor)
+    alert = {"evaluation_id": primary.id, "run_key": run_key, "text": format_alert(monitor, facts, alerts, run_key),
              "since": now}
-    return dg.RunRequest(run_key=run_key, tags=tags), alert
+    if job is None:
+        return None, alert
+    # The retrain sensor targets its one job; the on-failure sensor names the team's job.
+    return dg.RunRequest(run_key=run_key, tags=tags, job_name=job if monitor.external else None), alert
 
 
 def plan_retrains(
     monitor: Monitor, failed: Iterable[dict[str, Any]], alerts: Alerter, now: float,
-    retrained: Mapping[int, str] | None = None,
+    launched: Mapping[int, str] | None = None,
 ) -> Plan:
-    """One retrain request and one alert per run and period with a failed check the monitor acts on, unless
-    `retrained` (evaluation id -> run id, read from the instance) holds one of its evaluations: then no
-    request, and the alert is queued for the ledger to drop if it went out."""
-    plan, retrained = Plan(), retrained or {}
+    """One run request (a retrain, or the on_failure_job's run; none for an external model without one) and
+    one alert per run and period with a failed check the monitor acts on, unless `launched` (evaluation id ->
+    run id of the job, read from the instance) holds one of its evaluations: then no request, and the alert is
+    queued for the ledger to drop if it went out."""
+    plan, launched = Plan(), launched or {}
     for group in sorted(failed, key=lambda g: min(r.id for r in g.values())):
         acted = {name: record for name, record in group.items() if name in monitor.retrain_on}
         plan.ignored += len(group) - len(acted)
         if not acted:
             continue
-        request, alert = _retrain_for(monitor, acted, alerts, now)
-        ran = next((r.id for r in sorted(group.values(), key=lambda r: r.id) if r.id in retrained), None)
-        if ran is None:
+        request, alert = _request_for(monitor, acted, alerts, now)
+        ran = next((r.id for r in sorted(group.values(), key=lambda r: r.id) if r.id in launched), None)
+        if ran is not None:
+            plan.already_ran.append((ran, launched[ran]))
+        elif request is not None:
             plan.requests.append(request)
-        else:
-            plan.already_ran.append((ran, retrained[ran]))
         plan.alerts.append(alert)
     return plan
 
@@ -390,12 +440,13 @@ def deliver(
     return still_pending
 
 
-def already_ran_message(evaluation_id: int, run_id: str) -> str:
-    return f"retrain for evaluation {evaluation_id} already ran: run {run_id}"
+def already_ran_message(monitor: Monitor, evaluation_id: int, run_id: str) -> str:
+    what = action_job(monitor) if monitor.external else "retrain"
+    return f"{what} for evaluation {evaluation_id} already ran: run {run_id}"
 
 
 def skip_reason(monitor: Monitor, state: DriftSensorCursor, found: Scan, plan: Plan, waiting: int) -> str:
-    clauses = [already_ran_message(*ran) for ran in plan.already_ran]
+    clauses = [already_ran_message(monitor, *ran) for ran in plan.already_ran]
     for name in found.seen:
         clause = f"no new failed {name} evaluation since id {state.check(name).watermark}"
         if found.in_flight.get(name):
@@ -411,16 +462,17 @@ def skip_reason(monitor: Monitor, state: DriftSensorCursor, found: Scan, plan: P
 
 
 def evaluate(context: dg.SensorEvaluationContext, monitor: Monitor, alerts: Alerter) -> dg.SensorResult:
-    """One tick: settle the new evaluations of the monitor's checks, request a retrain (unless the instance
+    """One tick: settle the new evaluations of the monitor's checks, request its job's run (unless the instance
     already has one for it) and queue an alert for each run and period where one failed, deliver the alerts
     waiting for Slack."""
+    job = action_job(monitor)
     state = DriftSensorCursor.parse(context.cursor)
     found = scan(context.instance, state, watched_checks(monitor))
     failed_ids = [record.id for group in found.failed.values() for record in group.values()]
-    retrained = retrained_evaluations(context.instance, monitor, failed_ids) if failed_ids else {}
-    plan = plan_retrains(monitor, found.failed.values(), alerts, time.time(), retrained)
+    launched = launched_evaluations(context.instance, job, failed_ids) if failed_ids and job else {}
+    plan = plan_retrains(monitor, found.failed.values(), alerts, time.time(), launched)
     for ran in plan.already_ran:
-        context.log.info(already_ran_message(*ran))
+        context.log.info(already_ran_message(monitor, *ran))
     ledger = (lambda i: alert_ledger.was_sent(context.instance, monitor.name, i),
               lambda i: alert_ledger.mark_sent(context.instance, monitor.name, i))
     state.pending_alerts = deliver(
@@ -433,14 +485,32 @@ def evaluate(context: dg.SensorEvaluationContext, monitor: Monitor, alerts: Aler
     return dg.SensorResult(run_requests=plan.requests, skip_reason=skip, cursor=state.serialize())
 
 
-def build_retrain_sensor(monitor: Monitor, retrain_job) -> dg.SensorDefinition:
+def sensor_description(monitor: Monitor) -> str:
+    checks = ", ".join(monitor.retrain_on) or "no check"
+    if not monitor.external:
+        return f"Retrain {monitor.name} and alert once for every failed evaluation of {checks} (one per run and period)."
+    job = action_job(monitor)
+    then = f"launch `{job}` once for it, tagged with the period and the failed checks" if job else (
+        "no run (the monitor names no on_failure_job)")
+    return (f"Alert once for every failed evaluation of {checks} of {monitor.name} (a model trained elsewhere), "
+            f"and {then} (one per run and period).")
+
+
+def build_retrain_sensor(monitor: Monitor, retrain_job=None, origin: str | None = None) -> dg.SensorDefinition:
+    """The monitor's sensor: `<monitor>_retrain_on_drift_sensor` targeting `retrain_job`, or, for an external
+    model, `<monitor>_on_failure_sensor` targeting its on_failure_job by name (none: alerts only). Its metadata
+    names the on_failure_job and the defs.yaml (`origin`), which drift_platform/definitions.py checks."""
+    job = action_job(monitor)
+    target = {"job_name": job} if monitor.external and job else ({} if monitor.external else {"job": retrain_job})
+    metadata = {"on_failure_job": job, "defs_yaml": origin or f"monitor {monitor.name!r}"} if monitor.external and job else {}
+
     @dg.sensor(
-        name=f"{monitor.name}_retrain_on_drift_sensor",
-        job=retrain_job,
+        name=sensor_name(monitor),
         minimum_interval_seconds=monitor.sensor_interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description=f"Retrain {monitor.name} and alert once for every failed evaluation of "
-        f"{', '.join(monitor.retrain_on) or 'no check'} (one per run and period).",
+        description=sensor_description(monitor),
+        metadata=metadata,
+        **target,
     )
     def retrain_on_drift_sensor(context: dg.SensorEvaluationContext, alerts: Alerter) -> dg.SensorResult:
         return evaluate(context, monitor, alerts)
