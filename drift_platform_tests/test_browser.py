@@ -9,7 +9,8 @@ check status; each asset's page names its monitor's group and its stage tag; the
 drifting week shows its metadata (the per-column table rendered as a table, the top drifted columns, the
 report's path in the monitor's folder of the store) and the check `no_dataset_drift` as Failed; `drift_trend`
 shows the table of periods inline and its chart as an image, for both monitors; the webserver's store and
-warehouse are the DRIFT_DATA_DIR ones. Screenshots of each go to a temp folder (printed), and into
+warehouse are the DRIFT_DATA_DIR ones; the churn classifier's predictions link its week's Evidently quality
+report, which draws the week's confusion matrix. Screenshots of each go to a temp folder (printed), and into
 docs/screenshots/ when DRIFT_UPDATE_SCREENSHOTS=1 (how the README's are refreshed; a plain test run leaves the
 tree alone).
 """
@@ -51,6 +52,9 @@ MATCH_WEEKS = ["2021-09-13", "2021-09-20", "2022-02-14"]  # football (event data
 PERIODS = {"bike_sharing": QUIET_WEEKS + DRIFTING_WEEKS, "grid_load": QUIET_DAYS + DRIFTING_DAYS,
            "football": MATCH_WEEKS}
 MONITORS = tuple(PERIODS)  # the monitors this test materializes: one asset group each
+# The binary classifier (churn), materialized apart (its group stays closed in the graph): a week, a first model,
+# then a week the champion predicts, with labels: its quality report is linked from the predictions asset.
+CHURN_WEEKS, CHURN_JUDGED = ("2023-02-13",), "2023-03-20"
 # Every monitor's assets (keys <monitor>/<asset>) and their stage (the tag drift_platform/stage).
 ASSETS = {
     "reference_data": "ingestion", "current_batch": "ingestion", "combined_history": "ingestion",
@@ -92,6 +96,13 @@ def materialize_periods(home: Path, env: dict[str, str]) -> None:
                 assert drift_job.execute_in_process(partition_key=period, instance=instance).success
             assert defs.resolve_job_def(f"{monitor}_retrain_job").execute_in_process(instance=instance).success
             assert dg.materialize([trend], instance=instance).success
+        assert dg.materialize([defs.resolve_assets_def(dg.AssetKey(["churn", "reference_data"]))],
+                              instance=instance).success
+        for week in CHURN_WEEKS:
+            assert defs.resolve_job_def("churn_drift_job").execute_in_process(partition_key=week, instance=instance).success
+        assert defs.resolve_job_def("churn_retrain_job").execute_in_process(instance=instance).success
+        assert defs.resolve_job_def("churn_drift_job").execute_in_process(partition_key=CHURN_JUDGED,
+                                                                          instance=instance).success
 
 
 class UI:
@@ -252,9 +263,10 @@ def test_asset_graph_shows_each_monitors_assets_in_its_group(ui: UI) -> None:
         for name in ASSETS:
             text = node(group, name).text
             assert "Latest event" in text and "Asset checks" in text, (group, text)
-    # Each drift report's node carries its three checks (no_dataset_drift, no_multivariate_drift,
-    # no_data_quality_regression): the latest period drifted in both monitors, so at most 2 of 3 passed.
-    ui.wait(lambda: all(re.search(r"\b[0-2] / 3 Passed", node(g, "drift_report").text) for g in MONITORS),
+    # Each drift report's node carries its four checks (no_dataset_drift, no_multivariate_drift,
+    # no_data_quality_regression, no_prediction_drift): the latest period drifted in each monitor, so at most 3 of
+    # 4 passed.
+    ui.wait(lambda: all(re.search(r"\b[0-3] / 4 Passed", node(g, "drift_report").text) for g in MONITORS),
             "the check status on each drift_report's node")
     time.sleep(1)  # the graph's zoom-to-fit animation
     shot = ui.screenshot("asset_graph")
@@ -388,6 +400,61 @@ def test_the_report_link_opens_the_week_in_evidently_ui_and_its_dashboard_has_ev
     assert marks() == [weeks] * 7 + [5 * weeks, 5 * weeks, weeks], marks()  # one point per week and line
     ui.wait_text("Dataset drift share (the dataset drifts at 0.50)", f"{SHOWN_WEEK} 00:00:00")
     ui.screenshot("evidently_dashboard")
+    if opened:
+        ui.driver.close()
+        ui.driver.switch_to.window(next(iter(before)))
+
+
+def test_the_quality_link_opens_a_classifiers_week_in_evidently_ui_with_its_confusion_matrix(ui: UI) -> None:
+    """From the churn predictions' partition page in the Dagster UI, one click on `quality_report_url` lands on
+    Evidently's quality report of that week (ClassificationPreset), whose confusion matrix is drawn with the counts
+    of the week's labelled predictions in the warehouse."""
+    import pandas as pd
+    from selenium.webdriver.common.by import By
+    from sklearn.metrics import confusion_matrix
+
+    from drift_platform.core.intake.dataset import DatasetSpec
+    from drift_platform.core.ml.predictions import predictions_layout
+    from drift_platform.resources import WarehouseResource
+
+    ui.open(f"/assets/churn/predictions?view=partitions&partition={CHURN_JUDGED}")
+    ui.wait_text("quality_report_url", "quality_run_id", "log_loss")
+    link = ui.wait(lambda: next((a for a in ui.driver.find_elements(By.TAG_NAME, "a")
+                                 if (a.get_attribute("href") or "").startswith(ui.viewer.url + "/projects/")), None),
+                   "the quality_report_url link")
+    [project] = [p for p in ui.viewer.projects() if p["name"] == "churn"]
+    [run] = [r for r in ui.viewer.runs(project["id"]) if "quality" in r["tags"]]
+    assert run["metadata"]["period"] == CHURN_JUDGED
+    assert link.get_attribute("href") == f"{ui.viewer.url}/projects/{project['id']}/reports/{run['id']}"
+    before = set(ui.driver.window_handles)
+    link.click()
+    ui.wait(lambda: len(ui.driver.window_handles) > len(before) or ui.driver.current_url.startswith(ui.viewer.url),
+            "the link to open")
+    opened = set(ui.driver.window_handles) - before
+    if opened:
+        ui.driver.switch_to.window(opened.pop())
+        ui.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                  {"width": 1600, "height": 1300, "deviceScaleFactor": 1, "mobile": False})
+    ui.wait_text("Classification Model Performance. Target: 'churned", "Confusion Matrix", "ROC AUC", "LogLoss")
+
+    def heatmap() -> dict | None:  # the confusion matrix: the plot titled Predicted / Actual Value, its cells
+        return ui.driver.execute_script(
+            "const p = [...document.querySelectorAll('.js-plotly-plot')].find(p => p.querySelector('.hm') && "
+            "(p.querySelector('.xtitle') || {}).textContent === 'Predicted Value'); return p ? {y: "
+            "p.querySelector('.ytitle').textContent, cells: [...p.querySelectorAll('.hm text')].map(t => "
+            "t.textContent)} : null")
+
+    drawn = ui.wait(heatmap, "the confusion matrix's heatmap")
+    spec = DatasetSpec.from_yaml(REPO / "data" / "churn.yaml")
+    start = pd.Timestamp(CHURN_JUDGED)
+    stored = WarehouseResource(url=f"sqlite:///{ui.data_dir / 'warehouse.db'}").read(
+        "churn_predictions", predictions_layout(spec, [0, 1]), start, start + pd.Timedelta(days=7)).dropna(
+        subset=["churned"])
+    counts = confusion_matrix(stored["churned"].astype(int), stored["predicted_churned"].astype(int), labels=[0, 1])
+    assert drawn == {"y": "Actual Value", "cells": [str(n) for n in counts.ravel()]}, drawn
+    ui.driver.execute_script("document.querySelector('.hm').scrollIntoView({block: 'center'})")
+    time.sleep(0.5)
+    ui.screenshot("evidently_quality_report")
     if opened:
         ui.driver.close()
         ui.driver.switch_to.window(next(iter(before)))

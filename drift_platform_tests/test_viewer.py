@@ -25,6 +25,7 @@ SECRET = "viewer-write-secret-1c9e"
 QUIET_DAY, FAULT_DAY = "2011-02-01", "2011-02-02"  # grid_load: quiet February days (test_data_quality.py)
 QUALITY_TITLES = ["Data quality: missing share", "Data quality: outside the reference's range or unseen levels",
                   "Data quality: regressed columns"]
+MODEL_TITLES = ["Prediction drift score", "Model quality (labelled rows)"]  # test_quality_report.py fills them
 
 
 def report_meta(result, platform: Platform) -> dict:
@@ -66,10 +67,10 @@ def test_the_dashboard_is_made_by_code_once(tmp_path) -> None:
     panels = workspace.get_dashboard(project).panels
     assert [p.title for p in panels] == [
         "Dataset drift share (the dataset drifts at 0.50)", "Drifted columns",
-        *(f"Drift score: {c}" for c in columns), *QUALITY_TITLES,
+        *(f"Drift score: {c}" for c in columns), *QUALITY_TITLES, *MODEL_TITLES,
     ]
     assert ensure_dashboard(workspace, project, dashboard(columns[:2], 0.5)) is True  # panels changed: saved
-    assert len(workspace.get_dashboard(project).panels) == 2 + 2 + 3
+    assert len(workspace.get_dashboard(project).panels) == 2 + 2 + 3 + 2
     assert ensure_dashboard(workspace, project, dashboard(columns[:2], 0.5)) is False  # re-run: no new panels
     assert [p.name for p in workspace.list_projects()] == ["grid_load"]
 
@@ -245,7 +246,7 @@ def test_the_dashboard_plots_a_faulty_periods_data_quality_apart_from_a_quiet_on
     with EvidentlyUI(tmp_path / "evidently") as ui:
         [project] = ui.projects()
         panels = {p["title"]: p for p in ui.get(f"/api/v2/dashboards/{project['id']}")["panels"]}
-        assert list(panels)[-3:] == QUALITY_TITLES
+        assert list(panels)[-5:] == QUALITY_TITLES + MODEL_TITLES
         missing, stray, regressed = (series_of(ui, project["id"], panels[t]) for t in QUALITY_TITLES)
         assert missing["MissingValueCount/humidity"] == pytest.approx([0, 4 / 24])
         assert missing["MissingValueCount/wind_speed"] == [0, 0]

@@ -4,16 +4,20 @@ by code. Plain functions over an Evidently workspace (a local `Workspace` or a `
 
 - `find_or_create_project`: the project named after the monitor, created on first use and found again by
   name; never two of one name (a race that made two keeps the oldest and deletes the others, empty).
-- `publish`: a drift report's Evidently snapshot becomes a run of the project; the runs it replaces (an earlier
-  run of the same period) are deleted after it is in, so a re-run period keeps one run: the newer.
+- `publish`: a report's Evidently snapshot (a period's drift report, or its quality report:
+  core/ml/quality_report.py) becomes a run of the project; the runs it replaces (an earlier run of the same
+  period and kind) are deleted after it is in, so a re-run period keeps one run of each kind: the newer.
 - `add_quality_metrics`: the period's data-quality figures (`no_data_quality_regression`'s own counts and
   shares, core/stats/report.py `quality_run_figures`) added to its snapshot as Evidently metric results:
   MissingValueCount, OutRangeValueCount and OutListValueCount per monitored column, exactly as Evidently's
   own calculation of those metrics writes them (same config, same id), and the check's verdict.
+- `add_output_drift_metrics`: the drift score of the model's output (and of the target) added to a drift run,
+  as metric results of a type of its own (OUTPUT_DRIFT) that the dashboard plots.
 - `dashboard`/`ensure_dashboard`: the project's dashboard as code (the dataset's drift share per period, the
   number of drifted columns, one panel per monitored column's drift score, then the data quality: missing
-  share, share outside the reference's range or of unseen levels, regressed columns), saved only when it
-  differs from the one stored, so calling it on every run is cheap and idempotent.
+  share, share outside the reference's range or of unseen levels, regressed columns; then the model: the
+  prediction drift score, and the quality runs' figures), saved only when it differs from the one stored, so
+  calling it on every run is cheap and idempotent.
 """
 
 from __future__ import annotations
@@ -29,6 +33,11 @@ RUN_PAGE = "{ui_url}/projects/{project_id}/reports/{run_id}"
 QUALITY_VERDICT = "evidently:metric_v2:NoDataQualityRegression"
 QUALITY_VERDICT_ID = "drift_platform.no_data_quality_regression"
 QUALITY_GROUP = "Data quality (no_data_quality_regression)"
+# The drift score of the model's output and of the target (the drift report's prediction and target drift), a
+# type of its own in Evidently's namespace (labels: output = prediction | target, column) so a panel selects it.
+OUTPUT_DRIFT = "evidently:metric_v2:OutputDrift"
+OUTPUT_DRIFT_IDS = {"prediction": "drift_platform.prediction_drift", "target": "drift_platform.target_drift"}
+OUTPUT_DRIFT_GROUP = "Prediction and target drift (no_prediction_drift)"
 
 
 @dataclass(frozen=True)
@@ -72,7 +81,30 @@ def dashboard(columns: Sequence[str], threshold: float):
                         description="The drift test's score (a p-value or a distance, by method)")
         for column in columns
     ]
-    return DashboardModel(tabs=[], panels=panels + quality_panels())
+    return DashboardModel(tabs=[], panels=panels + quality_panels() + model_panels())
+
+
+# The model's quality over time, from the quality runs (core/ml/quality_report.py): the preset's figures of
+# either task (a monitor's runs have those of its own task only, so only they are drawn), one scale per task.
+MODEL_QUALITY = {"RMSE": "RMSE", "MAE": "MAE", "Accuracy": "accuracy", "RocAuc": "ROC AUC", "LogLoss": "log loss"}
+
+
+def model_panels() -> list:
+    """The model's panels: its output's drift score (and the target's) per period, from the drift runs
+    (add_output_drift_metrics), and its quality on each period's labelled rows, from the quality runs."""
+    from evidently.sdk.panels import PanelMetric, line_plot_panel
+
+    quality = [PanelMetric(legend=legend, metric=metric, metric_labels={"value_type": "mean"} if metric == "MAE"
+                           else {}) for metric, legend in MODEL_QUALITY.items()]
+    return [
+        line_plot_panel("Prediction drift score", [
+            PanelMetric(legend=f"{output}: {{{{column}}}}", metric=OUTPUT_DRIFT, metric_labels={"output": output})
+            for output in OUTPUT_DRIFT_IDS], size="half",
+            description="The drift score of the model's output (no_prediction_drift) and of the labels, per period"),
+        line_plot_panel("Model quality (labelled rows)", quality, size="half",
+                        description="Evidently's regression or classification preset on each period's labelled "
+                        "rows: RMSE and MAE, or accuracy, ROC AUC and log loss"),
+    ]
 
 
 def quality_panels() -> list:
@@ -105,9 +137,7 @@ def add_quality_metrics(snapshot: Any, figures: Mapping[str, Any]) -> Any:
     (QUALITY_VERDICT). Public calls only: the snapshot's model, extended, loaded back."""
     from evidently import metrics
     from evidently.core.metric_types import get_default_render
-    from evidently.core.report import Snapshot
     from evidently.legacy.model.widget import link_metric
-    from evidently.legacy.renderers.html_widgets import group_widget
 
     model = snapshot.to_snapshot_model()
     widgets = []
@@ -120,8 +150,43 @@ def add_quality_metrics(snapshot: Any, figures: Mapping[str, Any]) -> Any:
         result.set_metric_location(calculation.to_metric_config())
         widgets += _add_result(model, calculation.id, result)
     widgets += _add_result(model, QUALITY_VERDICT_ID, _verdict(figures))
-    kept = [w for w in model.widgets if w.title != QUALITY_GROUP]  # added again: replaced, not repeated
-    model.widgets = [*kept, group_widget(title=QUALITY_GROUP, widgets=widgets)]
+    return _with_group(model, QUALITY_GROUP, widgets)
+
+
+def add_output_drift_metrics(snapshot: Any, figures: Mapping[str, Any]) -> Any:
+    """A copy of the drift snapshot with the drift score of the model's output (`prediction_drift_score`, of
+    `column`) and, when not None, of the target (`target_drift_score`, of `target_column` when given) as metric
+    results of type OUTPUT_DRIFT labelled `output` ("prediction" / "target") and `column`, under one group of the
+    run's page: what the dashboard's prediction-drift panel plots. A type of its own, not Evidently's ValueDrift:
+    the drift's own per-column results (the feature columns) stay exactly as they were. Public calls only, as
+    add_quality_metrics."""
+    from evidently.core.metric_types import MetricConfig, SingleValue, get_default_render
+
+    model = snapshot.to_snapshot_model()
+    outputs = [("prediction", figures["column"], figures["prediction_drift_score"])]
+    if figures.get("target_drift_score") is not None:
+        outputs.append(("target", figures.get("target_column") or "target", figures["target_drift_score"]))
+    widgets = []
+    for output, column, score in outputs:
+        name = f"{output.capitalize()} drift score: {column}"
+        result = SingleValue(value=float(score), display_name=name)
+        result.set_metric_location(MetricConfig(metric_id=OUTPUT_DRIFT_IDS[output], params={
+            "type": OUTPUT_DRIFT, "source": "drift_platform", "output": output, "column": str(column)}))
+        result.widget = get_default_render(name, result)
+        widgets += _add_result(model, OUTPUT_DRIFT_IDS[output], result)
+    for output in set(OUTPUT_DRIFT_IDS) - {o for o, _, _ in outputs}:  # added again without it: removed
+        model.metric_results.pop(OUTPUT_DRIFT_IDS[output], None)
+        model.top_level_metrics = [m for m in model.top_level_metrics if m != OUTPUT_DRIFT_IDS[output]]
+    return _with_group(model, OUTPUT_DRIFT_GROUP, widgets)
+
+
+def _with_group(model: Any, title: str, widgets: list) -> Any:
+    """The snapshot of `model` with `widgets` as one group titled `title` (a group added again is replaced)."""
+    from evidently.core.report import Snapshot
+    from evidently.legacy.renderers.html_widgets import group_widget
+
+    kept = [w for w in model.widgets if w.title != title]
+    model.widgets = [*kept, group_widget(title=title, widgets=widgets)]
     return Snapshot.load_model(model)
 
 

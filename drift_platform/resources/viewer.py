@@ -1,5 +1,5 @@
-"""The report viewer: Evidently's own UI (`evidently ui`), where every drift report is a run of its monitor's
-project, one click from the Dagster UI and from Slack.
+"""The report viewer: Evidently's own UI (`evidently ui`), where every drift report, and every quality report of
+a period with labels, is a run of its monitor's project, one click from the Dagster UI and from Slack.
 
 Embedded default: a local Evidently workspace folder under the data dir, written directly; `make dev` serves it
 with `evidently ui` on 127.0.0.1:8000. Production: the `evidently_ui` service of docker-compose, written over
@@ -67,10 +67,13 @@ class ReportViewer(dg.ConfigurableResource):
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def publish(self, monitor: str, description: str, snapshot: Any, columns: Sequence[str], threshold: float,
-                replaces: Iterable[str] = (), log: Any = None):
-        """The snapshot as a run of the monitor's project (the project and its dashboard made or updated on the
-        way); the runs it replaces deleted. Retried; raises ViewerUnavailable when every try failed."""
+    def publish(self, monitor: str, description: str, snapshot: Any, columns: Sequence[str] | None = None,
+                threshold: float | None = None, replaces: Iterable[str] = (), log: Any = None):
+        """The snapshot (a drift report's, or a period's quality report: core/ml/quality_report.py) as a run of
+        the monitor's project, the project made on the way; the runs it replaces deleted. With the monitored
+        `columns` and the drift share `threshold` (a drift report's), the dashboard made or updated too (a
+        quality report leaves it to the drift reports). Retried; raises ViewerUnavailable when every try
+        failed."""
         from drift_platform.core.evidently_workspace import (
             dashboard,
             ensure_dashboard,
@@ -84,7 +87,8 @@ class ReportViewer(dg.ConfigurableResource):
                 workspace = self._workspace()
                 with self._project_lock():
                     project_id = find_or_create_project(workspace, monitor, description)
-                ensure_dashboard(workspace, project_id, dashboard(columns, threshold))
+                if columns is not None:
+                    ensure_dashboard(workspace, project_id, dashboard(columns, threshold))
                 return publish(workspace, project_id, snapshot, self.ui_url, replaces)
             except Exception as exc:  # the viewer's trouble must not become the pipeline's
                 failures.append(f"try {attempt}: {type(exc).__name__}: {_first_line(exc, self.secret)}")

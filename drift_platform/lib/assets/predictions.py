@@ -16,7 +16,7 @@ from drift_platform.core.names import CHAMPION_MODEL, CURRENT_BATCH, MONITORING,
 from drift_platform.core.settings import Monitor
 from drift_platform.lib.assets import DataFrame, asset_args, asset_key
 from drift_platform.lib.partitions import by_period, period_step_args, period_windows, run_periods
-from drift_platform.resources import ObjectStore, ScopedStore, WarehouseResource
+from drift_platform.resources import ObjectStore, ReportViewer, ScopedStore, WarehouseResource
 
 PREVIEW_ROWS = 10
 COUNTS = ("rows", "predicted_rows", "labelled_rows")
@@ -91,11 +91,14 @@ def period_metadata(frame: DataFrame, replaced: int, version: str, holdout: floa
 
 def write_predictions(context: dg.AssetExecutionContext, monitor: Monitor, partitions: dg.PartitionsDefinition,
                       warehouse: WarehouseResource, current_batch: DataFrame, model, version: str,
-                      manifest: dict) -> None:
+                      manifest: dict, reports: tuple[ReportViewer, ObjectStore]) -> None:
     """The model's predictions for each period of the run, written in one transaction (as one period is), each
-    period's metadata added and logged (the model's metric, from its `manifest`)."""
+    period's metadata added and logged (the model's metric, from its `manifest`), with the links to the
+    Evidently quality report of each period with labels (`reports`: the viewer and the store it is published
+    to and kept in)."""
     from drift_platform.core.ml.gate import holdout_of
     from drift_platform.core.ml.training import scoring_from_manifest
+    from drift_platform.lib.assets.quality_report import publish_quality_reports
 
     spec, scoring, holdout = monitor.spec, scoring_from_manifest(manifest), holdout_of(manifest)
     classes = scoring.classes or monitor.spec.known_classes
@@ -105,8 +108,10 @@ def write_predictions(context: dg.AssetExecutionContext, monitor: Monitor, parti
     replaced_rows = warehouse.replace_windows(table, predictions_layout(spec, classes),
                                               [(frames[period], *windows[period]) for period in windows])
     m, label = scoring.metric, scoring.info.label
+    quality = publish_quality_reports(context, monitor, frames, classes, *reports)
     for (period, frame), replaced in zip(frames.items(), replaced_rows, strict=True):
-        metadata = period_metadata(frame, replaced, version, holdout, table, monitor, scoring)
+        metadata = {**period_metadata(frame, replaced, version, holdout, table, monitor, scoring),
+                    **quality.get(period, {})}
         context.add_asset_metadata(metadata, partition_key=period)
         context.log.info(
             f"{len(frame)} prediction(s) by {version} for {period}"
@@ -125,14 +130,16 @@ def build_predictions(monitor: Monitor, partitions: dg.PartitionsDefinition) -> 
                      **period_step_args(monitor))
     )
     def predictions(
-        context: dg.AssetExecutionContext, current_batch: DataFrame, warehouse: WarehouseResource, store: ObjectStore
+        context: dg.AssetExecutionContext, current_batch: DataFrame, warehouse: WarehouseResource, store: ObjectStore,
+        viewer: ReportViewer,
     ) -> Iterator[dg.MaterializeResult]:
         """The champion's predictions for the period's batch, in the warehouse table `<monitor>_predictions`
         (datetime, label, `predicted_<target>`: a value, or a classifier's class with `proba_<class>` columns,
         `model_version`); a re-run replaces the period's rows in one transaction. Metadata, named with the metric
         m (`training.metric`, e.g. rmsle, roc_auc): the period's <m> (plotted per partition), the champion's
-        holdout <m> and their ratio, which the `no_model_degradation` check bounds. Skipped, with an observation
-        saying why, while there is no champion."""
+        holdout <m> and their ratio, which the `no_model_degradation` check bounds; for each period with labels,
+        Evidently's quality report (RegressionPreset or ClassificationPreset) as a run of the monitor's project:
+        `quality_report_url` opens it. Skipped, with an observation saying why, while there is no champion."""
         from drift_platform.core.ml.model_registry import champion_version, configured_trust
 
         periods, models = run_periods(context), store.scoped(monitor.name)
@@ -141,7 +148,8 @@ def build_predictions(monitor: Monitor, partitions: dg.PartitionsDefinition) -> 
             skip_without_champion(context, periods)
             return
         model, manifest = load_champion(models, pointer["version"], configured_trust(monitor.training))
-        write_predictions(context, monitor, partitions, warehouse, current_batch, model, pointer["version"], manifest)
+        write_predictions(context, monitor, partitions, warehouse, current_batch, model, pointer["version"], manifest,
+                          (viewer, store))
         yield dg.MaterializeResult()
 
     return predictions
