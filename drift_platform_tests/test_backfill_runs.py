@@ -128,7 +128,7 @@ def test_periods_per_backfill_run_is_a_monitor_attribute(tmp_path) -> None:
     assert bike_monitor(backfill_periods_per_run=0).problems() == ["backfill_periods_per_run: 0 is outside [1, inf]"]
     period_steps = {"current_batch", "drift_report", "combined_history", "predictions", "drift_report_no_dataset_drift",
                     "drift_report_no_multivariate_drift", "drift_report_no_data_quality_regression",
-                    "predictions_no_model_degradation"}
+                    "drift_report_no_prediction_drift", "predictions_no_model_degradation"}
     with dg.instance_for_test() as instance:
         defs = Platform(local_resources(tmp_path), instance, monitor=bike_monitor(backfill_periods_per_run=5)).defs
         graph, job = defs.resolve_asset_graph(), defs.resolve_implicit_global_asset_job_def()

@@ -110,7 +110,7 @@ def test_1_a_week_before_any_champion_skips_its_predictions(production: Producti
     run_id = production.run(job("drift_job"), tags={"dagster/partition": QUIET})
     assert production.materializations(instance, "predictions", run_id) == []
     assert set(production.evaluations(instance, run_id)) == {"no_dataset_drift", "no_multivariate_drift",
-                                                             "no_data_quality_regression"}
+                                                             "no_data_quality_regression", "no_prediction_drift"}
     observations = instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_OBSERVATION)
     assert any("no champion model yet" in str(e.asset_observation.metadata.get("skipped")) for e in observations)
     assert f"{MODELS}/champion.json" not in production.keys(MODELS)

@@ -447,7 +447,7 @@ def test_target_relation_change_fails_the_quality_check_not_the_drift_check(
     [observation] = [e.event_specific_data.asset_observation for e in first.all_events
                      if e.event_type_value == "ASSET_OBSERVATION"]
     assert "no champion model yet" in observation.metadata["skipped"].value
-    assert set(evaluations(first)) == {"no_dataset_drift", "no_data_quality_regression"}
+    assert set(evaluations(first)) == {"no_dataset_drift", "no_data_quality_regression", "no_prediction_drift"}
     assert not warehouse.table_exists(monitor.table("predictions"))
     assert platform.tick().run_requests == []
 
@@ -483,9 +483,10 @@ def test_target_relation_change_fails_the_quality_check_not_the_drift_check(
         off = evaluate(context, drift_only, alerts)
     assert off.run_requests == []
     reason = off.skip_reason.skip_message
-    # March's warmer days lie outside January's reference range: no_data_quality_regression (WARN, not in
-    # retrain_on by default) failed too, and is settled the same way
-    assert "2 failure(s) of checks not in retrain_on ignored" in reason
+    # March's warmer days lie outside January's reference range: no_data_quality_regression failed too, and the
+    # champion predicts more rentals for them than for January's days: no_prediction_drift (both WARN, not in
+    # retrain_on by default) failed too; both are settled the same way
+    assert "3 failure(s) of checks not in retrain_on ignored" in reason
     assert re.search(r"no new failed no_data_quality_regression evaluation since id \d+ \(not acted on: not in "
                      r"retrain_on\)", reason), reason
     assert re.search(r"no new failed no_model_degradation evaluation since id \d+ \(not acted on: not in retrain_on\)",
@@ -507,7 +508,8 @@ def test_target_relation_change_fails_the_quality_check_not_the_drift_check(
 
     # the same week with its real labels: both checks pass, and its predictions are replaced, not added
     control = Platform(local_resources(tmp_path, alerts=alerts), instance,
-                       monitor=bike_monitor(multivariate={"enabled": False}, data_quality={"enabled": False})).run_week("2011-03-14")
+                       monitor=bike_monitor(multivariate={"enabled": False}, data_quality={"enabled": False},
+                                            prediction_drift={"enabled": False})).run_week("2011-03-14")
     assert {name: e.passed for name, e in evaluations(control).items()} == {
         "no_dataset_drift": True, "no_model_degradation": True}
     assert metadata(control, "predictions")["replaced_rows"].value == 7
@@ -581,4 +583,5 @@ def test_the_sensor_cursor_read_back_neither_repeats_nor_loses_a_retrain(tmp_pat
     [request] = platform.tick().run_requests
     assert request.tags[TAG_PERIOD] == "2011-10-10"
     assert set(json.loads(platform.cursor)["checks"]) == {"no_dataset_drift", "no_model_degradation",
-                                                          "no_multivariate_drift", "no_data_quality_regression"}
+                                                          "no_multivariate_drift", "no_data_quality_regression",
+                                                          "no_prediction_drift"}

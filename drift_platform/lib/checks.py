@@ -10,6 +10,7 @@ from drift_platform.core.names import (
     NO_DATASET_DRIFT_CHECK,
     NO_MODEL_DEGRADATION_CHECK,
     NO_MULTIVARIATE_DRIFT_CHECK,
+    NO_PREDICTION_DRIFT_CHECK,
 )
 from drift_platform.core.settings import Monitor, QualitySettings
 from drift_platform.lib.jobs import retry_policy
@@ -192,15 +193,22 @@ def quality_check_result(quality, monitor: str, period: str, version: str, sever
 def period_quality_result(monitor: Monitor, settings: QualitySettings, warehouse: WarehouseResource,
                           store: ObjectStore, period: str, start, end) -> dg.AssetCheckResult:
     """`no_model_degradation` for one period: its stored predictions (what users read), the manifest of the one
-    model version that made them, judged (core/ml/quality.py). Nothing to judge by fails the run, without retries."""
+    model version that made them, judged (core/ml/quality.py); an external model's logged predictions (version
+    `external`) by the manifest its reference's logged predictions make (lib/assets/logged_predictions.py).
+    Nothing to judge by fails the run, without retries."""
     from drift_platform.core.ml.model_registry import read_manifest
     from drift_platform.core.ml.quality import QualityInputError, judge_period, period_model_version
+    from drift_platform.core.names import EXTERNAL_MODEL_VERSION
+    from drift_platform.lib.assets.logged_predictions import external_manifest_for
     from drift_platform.lib.assets.predictions import champion_classes, read_period
 
-    rows = read_period(warehouse, monitor, start, end, champion_classes(monitor, store.scoped(monitor.name)))
+    folder = store.scoped(monitor.name)
+    external = external_manifest_for(monitor, warehouse, store, dg.get_dagster_logger()) if monitor.external else None
+    rows = read_period(warehouse, monitor, start, end,
+                       external.get("classes") if external else champion_classes(monitor, folder))
     try:
         version = period_model_version(rows, period)
-        manifest = read_manifest(store.scoped(monitor.name), version)
+        manifest = external if external and version == EXTERNAL_MODEL_VERSION else read_manifest(folder, version)
         quality = judge_period(rows, monitor.spec, version, manifest, settings)
     except QualityInputError as exc:
         raise dg.Failure(str(exc), allow_retries=False) from exc
@@ -288,11 +296,25 @@ def model_degradation_check(monitor: Monitor, predictions: dg.AssetsDefinition,
         settings = settings_from(config, monitor.quality)
         windows = period_windows(context, partitions)  # one period, or each of a backfill run
         return record_per_period(context, {
-            period: period_quality_result(monitor, settings, warehouse, store, period, start, end)
+            period: with_quality_report_url(context.instance, predictions.key, period,
+                                            period_quality_result(monitor, settings, warehouse, store, period,
+                                                                  start, end))
             for period, (start, end) in windows.items()
         })
 
     return no_model_degradation
+
+
+def with_quality_report_url(instance: dg.DagsterInstance, key: dg.AssetKey, period: str,
+                            result: dg.AssetCheckResult) -> dg.AssetCheckResult:
+    """The check's result with `quality_report_url`, the link to the period's Evidently quality report, as the
+    period's latest predictions materialization recorded it (absent when it has none: no labels, viewer down)."""
+    from drift_platform.lib.assets.quality_report import QUALITY_URL
+
+    latest = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key, asset_partitions=[period]),
+                                             limit=1).records
+    url = latest[0].asset_materialization.metadata.get(QUALITY_URL) if latest else None
+    return result.with_metadata({**result.metadata, QUALITY_URL: url}) if url is not None else result
 
 
 def multivariate_drift_check(monitor: Monitor, drift_report: dg.AssetsDefinition,
@@ -323,14 +345,52 @@ def data_quality_check(monitor: Monitor, drift_report: dg.AssetsDefinition,
                         result=data_quality_check_result, description=DATA_QUALITY_DESCRIPTION)
 
 
+def prediction_drift_check_result(summary: dict) -> dg.AssetCheckResult:
+    """`no_prediction_drift` from the drift report's summary: each output column of the model against the
+    reference's (core/stats/outputs.py), with the first column's test, score and threshold, the drifted columns
+    and the target's drift score when the period has labels."""
+    numbers = summary.get("prediction_drift") or {"skipped": "the drift report did not test the model's output",
+                                                  "severity": "WARN"}
+    level, metadata, skipped = summary_check_head(summary, numbers)
+    if skipped is not None:
+        return skipped
+    drifted = [c["column"] for c in numbers["columns"] if c["drifted"]]
+    target = summary.get("target_drift") or {}
+    metadata.update({
+        "column": dg.MetadataValue.text(numbers["column"]),
+        "method": dg.MetadataValue.text(numbers["method"]),
+        "score": dg.MetadataValue.float(numbers["score"]),
+        "threshold": dg.MetadataValue.float(numbers["threshold"]),
+        "drifted_columns": dg.MetadataValue.text(", ".join(drifted) or "-"),
+        **({"target_drift_score": dg.MetadataValue.float(target["score"])} if "score" in target else {}),
+    })
+    return dg.AssetCheckResult(
+        passed=not numbers["drifted"], severity=level, metadata=metadata,
+        description=(f"{len(drifted)} of {len(numbers['columns'])} output column(s) drifted; {numbers['column']}: "
+                     f"{numbers['method']} {numbers['score']:.3g} (threshold {numbers['threshold']:.3g})"
+                     + (f"; target {target['score']:.3g}{' drifted' if target['drifted'] else ''}"
+                        if "score" in target else "")),
+    )
+
+
 def build_checks(monitor: Monitor, drift_report: dg.AssetsDefinition, predictions: dg.AssetsDefinition,
                  partitions: dg.PartitionsDefinition) -> list[dg.AssetChecksDefinition]:
     """The monitor's asset checks: `no_dataset_drift` and `no_model_degradation`, `no_multivariate_drift` when
-    the monitor's multivariate test is enabled and `no_data_quality_regression` when its data-quality check is."""
+    the monitor's multivariate test is enabled, `no_data_quality_regression` when its data-quality check is and
+    `no_prediction_drift` when its prediction drift test is."""
     checks = [dataset_drift_check(monitor, drift_report, partitions),
               model_degradation_check(monitor, predictions, partitions)]
     if monitor.multivariate.enabled:
         checks.append(multivariate_drift_check(monitor, drift_report, partitions))
     if monitor.data_quality.enabled:
         checks.append(data_quality_check(monitor, drift_report, partitions))
+    if monitor.prediction_drift.enabled:
+        checks.append(report_check(
+            monitor, drift_report, partitions, name=NO_PREDICTION_DRIFT_CHECK, result=prediction_drift_check_result,
+            description="The model's output on the period (the champion's predictions, or an external model's "
+            "logged ones: the predicted value, the positive class's or each class's probability, or the predicted "
+            "class) has not drifted from its output on the reference: Evidently's test per output column, decided "
+            "as Evidently decides it; the labelled rows' target drift is in the metadata. WARN by default; the "
+            "retrain sensor acts on it only when the monitor's retrain_on lists it. Not evaluated (passes, saying "
+            "why) before a model is in service."))
     return checks

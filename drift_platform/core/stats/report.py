@@ -7,7 +7,8 @@ pandas with it) is imported inside the functions: the code location imports this
 
 The period's data-quality figures also go into its Evidently run (`quality_run_figures`, `with_quality_metrics`):
 the check's own counts and shares (core/stats/quality.py, from the cached reference statistics), not a second
-pass over the rows.
+pass over the rows. So do its prediction drift and target drift scores (`output_values`, `with_output_metrics`:
+core/stats/outputs.py's summaries), reported apart from the feature columns' drift share.
 """
 
 from __future__ import annotations
@@ -180,3 +181,55 @@ def with_quality_metrics(result: DriftResult, reference: ReferenceStats,
     if figures is None or result.snapshot is None:
         return result
     return replace(result, snapshot=add_quality_metrics(result.snapshot, figures))
+
+
+def output_values(prediction: Mapping[str, Any] | None, target: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The prediction drift and target drift figures of the report's metadata (core/stats/outputs.py's
+    summaries; None: not tested): `prediction_drift` (any output column drifted), `prediction_drift_score`, and
+    `prediction_drift_column` (the first output column's), `prediction_drift_columns` (each output column's
+    test, markdown); `target_drift`, `target_drift_score`. A skipped one gives `<name>_skipped` (why) instead.
+    Apart from the feature columns: none of these enters drift_share, drifted_columns or dataset_drift."""
+    import pandas as pd
+
+    values: dict[str, Any] = {}
+    for name, summary in (("prediction_drift", prediction), ("target_drift", target)):
+        if summary is None:
+            continue
+        if "skipped" in summary:
+            values[f"{name}_skipped"] = str(summary["skipped"])
+            continue
+        values[name] = bool(summary["drifted"])
+        values[f"{name}_score"] = float(summary["score"])
+        if name == "prediction_drift":
+            values["prediction_drift_column"] = str(summary["column"])
+            table = pd.DataFrame(summary["columns"], columns=["column", "method", "score", "threshold", "drifted"])
+            values["prediction_drift_columns"] = Markdown(table.to_markdown(index=False, floatfmt=".4g"))
+    return values
+
+
+def output_run_figures(prediction: Mapping[str, Any] | None,
+                       target: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The prediction drift and target drift figures of the period's Evidently run (what the dashboard plots):
+    the first output column's score and the target's (None when not judged); None when the prediction drift
+    was not judged."""
+    if prediction is None or "skipped" in prediction:
+        return None
+    judged = target is not None and "skipped" not in target
+    return {"prediction_drift_score": float(prediction["score"]), "column": str(prediction["column"]),
+            "target_drift_score": float(target["score"]) if judged else None,
+            **({"target_column": str(target["column"])} if judged else {})}
+
+
+def with_output_metrics(result: DriftResult, prediction: Mapping[str, Any] | None,
+                        target: Mapping[str, Any] | None) -> DriftResult:
+    """The drift result with the period's prediction (and target) drift scores added to its Evidently snapshot
+    (unchanged when the prediction drift was not judged or there is no snapshot); the decisions of the feature
+    columns are not touched."""
+    from dataclasses import replace
+
+    from drift_platform.core.evidently_workspace import add_output_drift_metrics
+
+    figures = output_run_figures(prediction, target)
+    if figures is None or result.snapshot is None:
+        return result
+    return replace(result, snapshot=add_output_drift_metrics(result.snapshot, figures))

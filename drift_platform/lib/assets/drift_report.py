@@ -11,17 +11,27 @@ from typing import Any
 
 import dagster as dg
 
-from drift_platform.core.names import CURRENT_BATCH, DRIFT_REPORT, MONITORING, REFERENCE_DATA
+from drift_platform.core.names import (
+    CHAMPION_MODEL,
+    CURRENT_BATCH,
+    DRIFT_REPORT,
+    EXTERNAL_MODEL_VERSION,
+    MONITORING,
+    REFERENCE_DATA,
+)
 from drift_platform.core.settings import Monitor
+from drift_platform.core.stats.outputs import ModelOutputs, judge_outputs, output_kinds
 from drift_platform.core.stats.report import (
     Markdown,
+    output_values,
     period_values,
     report_summary,
     result_values,
+    with_output_metrics,
     with_quality_metrics,
 )
 from drift_platform.lib.assets import DataFrame, asset_args, asset_key
-from drift_platform.lib.assets.ingestion import reference_statistics
+from drift_platform.lib.assets.ingestion import ensure_reference, reference_statistics
 from drift_platform.lib.partitions import by_period, output_for, period_step_args, period_windows
 from drift_platform.lib.run_config import run_config_class, settings_from
 from drift_platform.resources import ObjectStore, ReportViewer, WarehouseResource
@@ -45,9 +55,11 @@ VIEWER_RUN_ID = "evidently_run_id"
 VIEWER_SNAPSHOT = "viewer_snapshot_key"  # where a report the viewer did not take waits, in the monitor's folder
 
 
-def recorded_viewer_runs(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str) -> list[str]:
+def recorded_viewer_runs(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str,
+                         field: str = VIEWER_RUN_ID) -> list[str]:
     """The Evidently runs the period's earlier reports became (materializations, and observations of pushes made
-    later by the viewer sync job): the runs a new report of the period replaces."""
+    later by the viewer sync job), as their metadata `field` records them (the drift report's evidently_run_id,
+    the predictions' quality_run_id): the runs a new report of the period replaces."""
     runs = []
     records = [*instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]),
                                                 limit=100).records,
@@ -55,7 +67,7 @@ def recorded_viewer_runs(instance: dg.DagsterInstance, key: dg.AssetKey, partiti
                                             limit=100).records]
     for record in records:
         event = record.asset_materialization or record.asset_observation
-        value = event.metadata.get(VIEWER_RUN_ID) if event else None
+        value = event.metadata.get(field) if event else None
         if value is not None and value.value not in ("", "-"):
             runs.append(str(value.value))
     return runs
@@ -138,6 +150,77 @@ def data_quality_summary(monitor: Monitor, reference, current, log) -> dict | No
     return summary
 
 
+def champion_outputs(monitor: Monitor, models, log) -> ModelOutputs:
+    """A platform monitor's model output: the champion's predictions (core/ml/predictions.py, the predictions
+    table's layout, the classes of its manifest). No champion yet, or one that cannot be loaded: no output (the
+    prediction drift is skipped, saying why; the target drift is still judged). The predictions asset fails on a
+    champion that is not intact; the drift report only says so."""
+    from drift_platform.core.ml.model_registry import (
+        ModelIntegrityError,
+        UnknownModelVersionError,
+        champion_version,
+        configured_trust,
+        load_model,
+    )
+    from drift_platform.core.ml.predictions import predictions_frame
+    from drift_platform.lib.assets.predictions import champion_classes
+
+    spec, pointer = monitor.spec, champion_version(models)
+    if pointer is None:
+        return ModelOutputs(None, skipped="no champion model yet (no models/champion.json in the model store): the "
+                            "first training that passes the gate (the retrain job) makes one")
+    version = pointer["version"]
+    try:
+        model, _ = load_model(models, version, trusted_extra=configured_trust(monitor.training))
+    except (ModelIntegrityError, UnknownModelVersionError) as exc:
+        log.warning(f"prediction drift not evaluated: the champion {version} cannot be loaded: {exc}")
+        return ModelOutputs(None, skipped=f"the champion {version} cannot be loaded: {exc}")
+    classes = champion_classes(monitor, models)
+    return ModelOutputs(version, output_kinds(spec, classes, hasattr(model, "predict_proba")),
+                        lambda frame: predictions_frame(model, frame, spec, version, classes))
+
+
+def logged_outputs(monitor: Monitor) -> ModelOutputs:
+    """An external monitor's model output: the predictions its source's rows carry (core/ml/external.py), in the
+    predictions table's layout; a binary model that logs only its positive class's probability, with no
+    `classes` in the spec, has that class alone."""
+    from drift_platform.core.ml.external import external_classes, logged_predictions_frame
+
+    spec = monitor.spec
+    try:
+        classes = external_classes(spec)
+    except ValueError:
+        classes = [spec.label(c) for c in spec.probability_columns or {}]
+    return ModelOutputs(EXTERNAL_MODEL_VERSION, output_kinds(spec, classes, bool(spec.probability_columns)),
+                        lambda frame: logged_predictions_frame(frame, spec, classes))
+
+
+def output_side(monitor: Monitor, reference, warehouse: WarehouseResource, store: ObjectStore,
+                log) -> tuple[ModelOutputs, Any] | None:
+    """The run's model output (`champion_outputs`, `logged_outputs`) and the statistics of the reference's
+    outputs and labels (core/stats/outputs.py), kept in the store per reference and model version: the
+    reference's rows are read (and the model run on them) only when they are not there yet. None when the
+    monitor does not test its output (`prediction_drift.enabled: false`)."""
+    from drift_platform.core.stats.outputs import build_output_stats, output_stats_key
+    from drift_platform.core.stats.reference_stats import ReferenceStats
+
+    if not monitor.prediction_drift.enabled:
+        return None
+    folder = store.scoped(monitor.name)
+    model = logged_outputs(monitor) if monitor.external else champion_outputs(monitor, folder, log)
+    key = output_stats_key(reference.version, model.version)
+    if folder.exists(key):
+        try:
+            return model, ReferenceStats.from_bytes(folder.read_bytes(key))
+        except ValueError as exc:  # another format, or damaged: rebuilt below
+            log.warning(f"{key} not used ({exc}): rebuilt from the reference")
+    frame = ensure_reference(monitor, warehouse, store, log)
+    stats = build_output_stats(model.outputs(frame) if model.outputs else frame, model.kinds, monitor.spec)
+    folder.write_bytes(key, stats.to_bytes())
+    log.info(f"reference output statistics {key} built: {', '.join(stats.columns) or 'no column with a value'}")
+    return model, stats
+
+
 def as_metadata(values: Mapping[str, Any]) -> dict[str, dg.MetadataValue]:
     """Plain report figures (drift_platform/core/stats/report.py) as Dagster metadata, each by its type."""
     return {key: METADATA_KINDS[type(value)](value) for key, value in values.items()}
@@ -182,10 +265,11 @@ def report_metadata(result, reference, how: str, current_rows: int, multivariate
 
 
 def report_period(context, monitor: Monitor, config: dg.Config, reference, how: str, current_batch: DataFrame,
-                  partition: str, period_start, store: ObjectStore,
-                  viewer: ReportViewer) -> tuple[dict, dict]:
+                  partition: str, period_start, store: ObjectStore, viewer: ReportViewer,
+                  outputs: tuple[ModelOutputs, Any] | None = None) -> tuple[dict, dict]:
     """One period's report: stored, pushed to the viewer; its summary (the checks' input, with the period's
-    data-quality summary) and metadata (with the data-quality figures, last)."""
+    data-quality, prediction drift and target drift summaries) and metadata (with the data-quality figures, then
+    the prediction and target drift figures, last). `outputs`: `output_side`'s (None: not tested)."""
     from drift_platform.core.stats.quality import quality_values
 
     run_id = context.run.run_id
@@ -193,7 +277,10 @@ def report_period(context, monitor: Monitor, config: dg.Config, reference, how: 
     folder = store.scoped(monitor.name)
     multivariate = multivariate_summary(monitor, reference, current_batch, folder, context.log)
     data_quality = data_quality_summary(monitor, reference, current_batch, context.log)
+    prediction, target = (None, None) if outputs is None else judge_outputs(
+        *outputs, current_batch, monitor.spec, monitor.prediction_drift)
     result = with_quality_metrics(result, reference, data_quality)  # the figures in the viewer's run too
+    result = with_output_metrics(result, prediction, target)
     html_key, json_key = store_reports(folder, result, partition, run_id)
     viewed = push_to_viewer(context, viewer, monitor, result, partition, context.asset_key, folder,
                             report_key(partition, run_id, "snapshot.json"))
@@ -202,10 +289,11 @@ def report_period(context, monitor: Monitor, config: dg.Config, reference, how: 
         locations=(folder.location(html_key), folder.location(json_key)),
         report_url=viewed["report_url"].value if "report_url" in viewed else None,
     )
-    summary["data_quality"] = data_quality
+    summary.update(data_quality=data_quality, prediction_drift=prediction, target_drift=target)
     metadata = report_metadata(result, reference, how, len(current_batch), multivariate,
                                (folder.link(html_key), folder.link(json_key)), viewed)
     metadata.update(as_metadata(quality_values(data_quality)))
+    metadata.update(as_metadata(output_values(prediction, target)))
     return summary, metadata
 
 
@@ -216,7 +304,10 @@ def build_drift_report(monitor: Monitor, partitions: dg.PartitionsDefinition) ->
     @dg.asset(
         **asset_args(monitor, DRIFT_REPORT, MONITORING, partitions_def=partitions, kinds={"evidently"},
                      ins={"current_batch": dg.AssetIn(asset_key(monitor, CURRENT_BATCH))},
-                     deps=[asset_key(monitor, REFERENCE_DATA)], **period_step_args(monitor))
+                     # lineage: the champion's predictions are tested (an external model has no champion_model)
+                     deps=[asset_key(monitor, REFERENCE_DATA),
+                           *([] if monitor.external else [asset_key(monitor, CHAMPION_MODEL)])],
+                     **period_step_args(monitor))
     )
     def drift_report(
         context: dg.AssetExecutionContext,
@@ -230,13 +321,16 @@ def build_drift_report(monitor: Monitor, partitions: dg.PartitionsDefinition) ->
         columns. The HTML and JSON reports go to the store; the report also becomes a run of the monitor's
         project in Evidently's UI (`report_url` opens it; a re-run period keeps one run, the newer); the
         per-column results are in the metadata, and the `no_dataset_drift` check turns the dataset-level verdict
-        into a pass or a fail."""
+        into a pass or a fail. Apart from the feature columns, the model's output (the champion's predictions, or
+        an external model's logged ones) and the labelled rows' target are tested against the reference's
+        (`prediction_drift*`, `target_drift*` in the metadata; the `no_prediction_drift` check)."""
         reference, how = reference_statistics(monitor, warehouse, store, context.log)  # once per run
+        outputs = output_side(monitor, reference, warehouse, store, context.log)  # the model's, once per run
         batches, windows = by_period(context, current_batch), period_windows(context, partitions)
         summaries = {}
         for partition in windows:  # one period, or each period of a backfill run
             summary, metadata = report_period(context, monitor, config, reference, how, batches[partition],
-                                              partition, windows[partition][0], store, viewer)
+                                              partition, windows[partition][0], store, viewer, outputs)
             context.add_asset_metadata(metadata, partition_key=partition)
             summaries[partition] = summary
         return dg.Output(output_for(summaries))
