@@ -277,7 +277,9 @@ def test_drift_report_tests_the_champions_predictions_once_there_is_one(resource
 
     version = json.loads(champion)["version"]
     kept = [k for k in platform.models().list_keys("reference_stats") if ".outputs-" in k]
-    assert sorted(k.rsplit(".outputs-", 1)[1] for k in kept) == sorted([f"{version}.stats", "no-model.stats"])
+    # Named by the model version and a digest of the reference's labels (the same labels: the same digest).
+    assert sorted(k.rsplit(".outputs-", 1)[1].rsplit("-", 1)[0] for k in kept) == sorted([version, "no-model"])
+    assert len({k.rsplit("-", 1)[1] for k in kept}) == 1
 
 
 def test_no_check_and_no_figures_when_the_monitor_turns_it_off(resources, instance) -> None:
@@ -314,4 +316,4 @@ def test_an_external_monitors_drift_report_tests_its_logged_predictions(resource
         verdicts[period] = (meta["prediction_drift"].value, evaluation.passed)
     assert verdicts == {"2024-05-06": (False, True), "2024-10-14": (True, False)}
     kept = [k for k in platform.models().list_keys("reference_stats") if ".outputs-" in k]
-    assert [k.rsplit(".outputs-", 1)[1] for k in kept] == ["external.stats"]
+    assert [k.rsplit(".outputs-", 1)[1].rsplit("-", 1)[0] for k in kept] == ["external"]

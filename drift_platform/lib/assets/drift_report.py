@@ -195,26 +195,42 @@ def logged_outputs(monitor: Monitor) -> ModelOutputs:
                         lambda frame: logged_predictions_frame(frame, spec, classes))
 
 
+def labels_digest(monitor: Monitor, warehouse: WarehouseResource) -> str:
+    """A digest of the reference table's target and logged prediction columns (the warehouse's fingerprint, one
+    scan, no rows read): the reference's version covers its monitored columns only, and relabelled or re-logged
+    reference rows must not reuse output statistics made from the earlier ones."""
+    import hashlib
+    import json
+
+    spec = monitor.spec
+    columns = [spec.target, *([spec.prediction_column] if spec.prediction_column else []),
+               *(spec.probability_columns or {}).values()]
+    fingerprint = warehouse.fingerprint(monitor.table("reference"), spec.layout, columns)
+    return hashlib.sha256(json.dumps(fingerprint, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
 def output_side(monitor: Monitor, reference, warehouse: WarehouseResource, store: ObjectStore,
                 log) -> tuple[ModelOutputs, Any] | None:
     """The run's model output (`champion_outputs`, `logged_outputs`) and the statistics of the reference's
     outputs and labels (core/stats/outputs.py), kept in the store per reference and model version: the
     reference's rows are read (and the model run on them) only when they are not there yet. None when the
     monitor does not test its output (`prediction_drift.enabled: false`)."""
-    from drift_platform.core.stats.outputs import build_output_stats, output_stats_key
+    from drift_platform.core.stats.outputs import NO_MODEL, build_output_stats, output_stats_key
     from drift_platform.core.stats.reference_stats import ReferenceStats
 
     if not monitor.prediction_drift.enabled:
         return None
     folder = store.scoped(monitor.name)
     model = logged_outputs(monitor) if monitor.external else champion_outputs(monitor, folder, log)
-    key = output_stats_key(reference.version, model.version)
+    frame = None if warehouse.table_exists(monitor.table("reference")) else ensure_reference(
+        monitor, warehouse, store, log)
+    key = output_stats_key(reference.version, f"{model.version or NO_MODEL}-{labels_digest(monitor, warehouse)}")
     if folder.exists(key):
         try:
             return model, ReferenceStats.from_bytes(folder.read_bytes(key))
         except ValueError as exc:  # another format, or damaged: rebuilt below
             log.warning(f"{key} not used ({exc}): rebuilt from the reference")
-    frame = ensure_reference(monitor, warehouse, store, log)
+    frame = ensure_reference(monitor, warehouse, store, log) if frame is None else frame
     stats = build_output_stats(model.outputs(frame) if model.outputs else frame, model.kinds, monitor.spec)
     folder.write_bytes(key, stats.to_bytes())
     log.info(f"reference output statistics {key} built: {', '.join(stats.columns) or 'no column with a value'}")
