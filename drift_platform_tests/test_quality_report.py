@@ -164,6 +164,20 @@ def test_the_predictions_link_the_periods_quality_run_and_a_viewer_down_fails_no
     assert_the_dashboard_plots_the_weeks_quality_and_prediction_drift(
         tmp_path / "evidently", shown, drift.metadata["prediction_drift_score"].value)
 
+    # The viewer back: the sync job pushes the waiting quality report, which replaces the week's earlier run
+    assert platform.run_job("viewer_sync_job", run_config=QUIET).success
+    observation = instance.fetch_observations(platform.key("predictions"), limit=1).records[0]
+    pushed = {k: v.value for k, v in observation.asset_observation.metadata.items()}
+    assert pushed["quality_viewer_push"] == "ok (later)" and pushed["quality_report_url"].endswith(
+        pushed["quality_run_id"])
+    workspace = Workspace.create(str(tmp_path / "evidently"))
+    runs = {str(r): workspace.get_run(project.id, r) for r in workspace.list_runs(project.id)}
+    assert [i for i, s in runs.items() if "quality" in s.tags] == [pushed["quality_run_id"]]
+    assert platform.run_job("viewer_sync_job", run_config=QUIET).success  # nothing left: no second push
+    pushes = [r for r in instance.fetch_observations(platform.key("predictions"), limit=10).records
+              if "quality_run_id" in r.asset_observation.metadata]
+    assert len(pushes) == 1
+
 
 def dashboard_series(ui, project_id: str, panel: dict) -> dict[str, list]:
     """What a dashboard panel plots, asked of the UI as its page asks: metric type/labels -> value per run."""
