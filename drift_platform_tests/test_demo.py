@@ -46,7 +46,11 @@ def test_demo_leaves_the_trend_materialized_and_the_reports_in_evidently(tmp_pat
 
     workspace = Workspace.create(str(home / "drift_data" / "evidently"))
     [project] = workspace.search_project("grid_load")
-    assert len(workspace.list_runs(project.id)) == 3 and len(workspace.get_dashboard(project.id).panels) == 2 + 5 + 3
+    # a drift run per period, and the quality report of 2011-02-09: the one period with a model in service (the
+    # retrain after 2011-02-08's drift) and labels. Panels: drift share and count, the 5 columns' scores, 3 of data
+    # quality, the prediction's drift score and the model's metric
+    assert len(workspace.list_runs(project.id)) == 3 + 1
+    assert len(workspace.get_dashboard(project.id).panels) == 2 + 5 + 3 + 2
 
 
 @pytest.mark.slow
@@ -75,3 +79,43 @@ def test_demo_week_2011_04_11_is_judged_against_the_walk_forward_baseline(tmp_pa
         meta["baseline_mean_rmsle"] + 3 * meta["baseline_std_rmsle"])
     assert meta["rmsle"] / meta["holdout_rmsle"] > 2.0  # what the holdout ratio alone would have failed it on
     assert summary["periods"][-1]["quality"].startswith("PASSED (RMSLE")
+
+
+def test_demo_runs_every_shipped_monitor_the_external_one_by_its_on_failure_sensor() -> None:
+    from drift_platform.definitions import defs
+    demo = load_demo_script()
+
+    names = demo.monitor_names(defs)
+    assert names == ["bike_sharing", "churn", "football", "grid_load", "lead_scoring"]
+    assert set(demo.DEMO_PERIODS) == set(names)
+    assert demo._sensor_of(defs, "lead_scoring").name == "lead_scoring_on_failure_sensor"
+    assert demo._sensor_of(defs, "churn").name == "churn_retrain_on_drift_sensor"
+
+
+@pytest.mark.slow
+def test_demo_external_monitor_names_the_first_prediction_drift_and_quality_failure(tmp_path: Path,
+                                                                                     monkeypatch) -> None:
+    """lead_scoring's demo weeks 2024-09-16 (the output drifts, the labels pass) and 2024-11-04 (the labels fail):
+    the summary names both weeks, each failed week launched the team's job once, in process with the sensor's
+    tags, and a fresh sensor cursor (a daemon that starts after the demo) launches nothing again."""
+    from drift_platform.core.names import TAG_EVALUATION_ID, TAG_FAILED_CHECKS
+    from drift_platform.definitions import build_definitions
+    demo = load_demo_script()
+
+    monkeypatch.setenv("DRIFT_DATA_DIR", str(tmp_path))
+    defs = build_definitions(env={"DRIFT_DATA_DIR": str(tmp_path)})
+    with dg.instance_for_test() as instance:
+        summary = demo.run_monitor(defs, instance, "lead_scoring", ["2024-09-16", "2024-11-04"])
+        assert summary["external"] and summary["retrains"] == []
+        assert summary["first_prediction_drift"] == "2024-09-16"
+        assert summary["first_quality_failure"] == "2024-11-04"
+        first, second = summary["periods"]
+        assert first["prediction drift"] == "FAILED (Wasserstein 0.102, threshold 0.1)" and first["quality"].startswith("PASSED")
+        assert second["quality"] == "FAILED (log loss 0.435 > 0.411)"
+        runs = instance.get_runs(dg.RunsFilter(job_name="review_stale_model_job"))
+        assert sorted(r.tags[TAG_FAILED_CHECKS] for r in runs) == [
+            "no_dataset_drift,no_model_degradation,no_prediction_drift", "no_prediction_drift"]
+        assert all(r.status == dg.DagsterRunStatus.SUCCESS and r.tags[TAG_EVALUATION_ID] for r in runs)
+        sensor = defs.resolve_sensor_def("lead_scoring_on_failure_sensor")
+        with dg.build_sensor_context(instance=instance, resources=defs.resources, sensor_name=sensor.name) as context:
+            assert not sensor(context).run_requests

@@ -1,6 +1,8 @@
 """The embedded demo, for every monitor of the code location: its reference, a run of periods (some drift, one
 degrades the model), its retrain sensor's reaction, the retrained models and the champion/challenger gate's
-decision on each; then each monitor's drift trend.
+decision on each; then each monitor's drift trend. A monitor of a model trained elsewhere (`model: {source:
+external}`) has no retrain: its on-failure sensor launches the team's job (`on_failure_job`), and the summary
+says in which week its output first drifted and in which week its labels first failed the quality bound.
 
     make demo                                   # every monitor, its demo periods; or, to choose:
     DAGSTER_HOME=$PWD/.dagster_home .venv/bin/python scripts/demo.py \
@@ -8,9 +10,9 @@ decision on each; then each monitor's drift trend.
 
 Runs in-process on the instance at $DAGSTER_HOME (the Makefile keeps it in .dagster_home/; it must be set), so
 everything it does shows up in `make dev` afterwards: runs, materializations, check results. The sensors'
-cursors stay in files of the demo's own (the daemon starts with empty ones); its retrain runs carry the
-sensor's tags (evaluation id, period, trigger), so the daemon's retrain sensor finds them and does not retrain
-again.
+cursors stay in files of the demo's own (the daemon starts with empty ones); its retrain runs (and on_failure_job
+runs) carry the sensor's tags (evaluation id, period, trigger), so the daemon's sensor finds them and does not
+launch them again.
 """
 
 import argparse
@@ -25,8 +27,10 @@ from drift_platform.core.names import (
     NO_DATASET_DRIFT_CHECK,
     NO_MODEL_DEGRADATION_CHECK,
     NO_MULTIVARIATE_DRIFT_CHECK,
+    NO_PREDICTION_DRIFT_CHECK,
     REFERENCE_DATA,
     TAG_EVALUATION_ID,
+    TAG_FAILED_CHECKS,
     TAG_MONITOR,
     TAG_PERIOD,
     TAG_TRIGGER,
@@ -53,13 +57,27 @@ DEMO_PERIODS = {
     # quiet weeks, the rival's offer (concept drift: only the log loss moves), quiet again, the price rise
     "churn": ("2023-02-13", "2023-02-20", TRAIN, "2023-02-27", "2023-03-20", "2023-03-27", "2023-04-10",
               "2023-05-01", "2023-05-08"),
+    # the sales team's own model (external): a quiet summer week; the review site's first week of prediction
+    # drift (3 % of the leads; the labels still pass); the week the labels fail (22 %), seven weeks on
+    "lead_scoring": ("2024-06-10", "2024-09-16", "2024-11-04"),
 }  # fmt: skip
+
+# Each monitor has one of these sensors: a platform-served model's retrains it, an external model's launches the
+# team's on_failure_job.
+RETRAIN_SENSOR, ON_FAILURE_SENSOR = "_retrain_on_drift_sensor", "_on_failure_sensor"
 
 
 def monitor_names(defs: dg.Definitions) -> list[str]:
-    """The monitors of the definitions: one retrain sensor each."""
-    suffix = "_retrain_on_drift_sensor"
-    return sorted(s.name.removesuffix(suffix) for s in defs.sensors if s.name.endswith(suffix))
+    """The monitors of the definitions: one retrain (or on-failure) sensor each."""
+    return sorted(s.name.removesuffix(suffix) for s in defs.sensors for suffix in (RETRAIN_SENSOR, ON_FAILURE_SENSOR)
+                  if s.name.endswith(suffix))
+
+
+def _sensor_of(defs: dg.Definitions, name: str) -> dg.SensorDefinition:
+    """The monitor's retrain sensor, or its on-failure sensor when its model is trained elsewhere."""
+    names = {s.name for s in defs.sensors}
+    return defs.resolve_sensor_def(next(f"{name}{suffix}" for suffix in (RETRAIN_SENSOR, ON_FAILURE_SENSOR)
+                                        if f"{name}{suffix}" in names))
 
 
 def _check_outcome(evaluation) -> str:
@@ -83,6 +101,21 @@ def _check_outcome(evaluation) -> str:
     if "auc" in meta:
         return f"{outcome} (AUC {meta['auc']:.2f} {'>' if not evaluation.passed else '<='} {meta['threshold']:.2f})"
     return outcome
+
+
+def _prediction_drift_outcome(evaluation) -> str:
+    """PASSED / FAILED with the model output's test, score and threshold (the first output column's: the
+    predicted value, or the positive class's probability), e.g. "FAILED (Wasserstein 0.102, threshold 0.1)",
+    "FAILED (K-S 0.000, threshold 0.05)" (a p-value); "not judged" while there is no output to test (a platform
+    monitor before its first model)."""
+    if evaluation is None:
+        return "-"
+    meta = {key: value.value for key, value in evaluation.metadata.items()}
+    if "score" not in meta:
+        return "not judged"
+    test = str(meta.get("method", "")).split(" ")[0]
+    return (f"{'PASSED' if evaluation.passed else 'FAILED'} ({test} {meta['score']:.3f}, "
+            f"threshold {meta['threshold']:.3g})")
 
 
 def _data_quality_outcome(evaluation) -> str:
@@ -124,18 +157,37 @@ def _retrain(defs: dg.Definitions, instance: dg.DagsterInstance, name: str, requ
     }  # fmt: skip
 
 
+def _on_failure_run(defs: dg.Definitions, instance: dg.DagsterInstance, request: dg.RunRequest) -> dict:
+    """An external model's on_failure_job (the request's job_name) in process with the request's tags, as the
+    daemon would launch it: the daemon's on-failure sensor finds the run by its evaluation id and does not launch
+    it again."""
+    run = defs.resolve_job_def(request.job_name).execute_in_process(
+        instance=instance, tags=request.tags, run_config=QUIET, raise_on_error=False)
+    return {"period": request.tags[TAG_PERIOD], "trigger": request.tags.get(TAG_TRIGGER, "-"),
+            "failed_checks": request.tags.get(TAG_FAILED_CHECKS, "-"), "job": request.job_name,
+            "evaluation": request.tags.get(TAG_EVALUATION_ID, "-"), "run": "success" if run.success else "FAILED",
+            "run_id": run.run_id}  # fmt: skip
+
+
+def first_failed(rows: list[dict], column: str) -> str | None:
+    """The first period whose outcome in `column` is a failure (None: none failed)."""
+    return next((row["period"] for row in rows if str(row.get(column, "")).startswith("FAILED")), None)
+
+
 def run_monitor(defs: dg.Definitions, instance: dg.DagsterInstance, name: str, periods: list[str]) -> dict:
-    """Reference, then each period and a tick of the monitor's retrain sensor after it (as the daemon would make
-    one before the next period's run), a retrain per request; then the trend."""
+    """Reference, then each period and a tick of the monitor's sensor after it (as the daemon would make one
+    before the next period's run): a retrain per request, or for a model trained elsewhere a run of its team's
+    on_failure_job; then the trend."""
     started = time.monotonic()
     _materialize(defs, instance, dg.AssetKey([name, REFERENCE_DATA]))
     drift_job = defs.resolve_job_def(f"{name}_drift_job")
-    sensor = defs.resolve_sensor_def(f"{name}_retrain_on_drift_sensor")
+    sensor = _sensor_of(defs, name)
+    external = sensor.name.endswith(ON_FAILURE_SENSOR)
     # The sensor's cursor between demo runs (the daemon keeps its own): a second demo acts only on its own periods.
     cursor_file = DeploymentSettings.from_env().data_dir / "demo_cursors" / f"{name}.json"
     cursor_file.parent.mkdir(parents=True, exist_ok=True)
     cursor = cursor_file.read_text() if cursor_file.exists() else None
-    rows, retrains = [], []
+    rows, retrains, on_failure_runs = [], [], []
     for period in periods:
         if period == TRAIN:
             manual = dg.RunRequest(tags={TAG_MONITOR: name, TAG_PERIOD: rows[-1]["period"]})  # no evaluation
@@ -151,7 +203,10 @@ def run_monitor(defs: dg.Definitions, instance: dg.DagsterInstance, name: str, p
             "period": period,
             "drift_share": report["share"] if report else None,
             "drift": ("PASSED" if drift.passed else "FAILED") if drift else "ERROR",
-            # the champion's metric on the period against its bound; "-" while no model is in service
+            # the model's output (the champion's predictions, or an external model's logged ones) against the
+            # reference's
+            "prediction drift": _prediction_drift_outcome(evaluations.get(NO_PREDICTION_DRIFT_CHECK)),
+            # the model's metric on the period against its bound; "-" while no model is in service
             "quality": _check_outcome(evaluations.get(NO_MODEL_DEGRADATION_CHECK)),
             "multivariate": _check_outcome(evaluations.get(NO_MULTIVARIATE_DRIFT_CHECK)),
             "data quality": _data_quality_outcome(evaluations.get(NO_DATA_QUALITY_CHECK)),
@@ -165,10 +220,16 @@ def run_monitor(defs: dg.Definitions, instance: dg.DagsterInstance, name: str, p
         cursor = tick.cursor
         cursor_file.write_text(cursor or "")
         for request in tick.run_requests or []:
-            retrains.append(_retrain(defs, instance, name, request))
-            row["retrain"] = "yes"
+            if external:
+                on_failure_runs.append(_on_failure_run(defs, instance, request))
+                row["retrain"] = f"{request.job_name} ({request.tags.get(TAG_FAILED_CHECKS, '-')})"
+            else:
+                retrains.append(_retrain(defs, instance, name, request))
+                row["retrain"] = "yes"
     _materialize(defs, instance, dg.AssetKey([name, DRIFT_TREND]))
-    return {"monitor": name, "periods": rows, "retrains": retrains, "seconds": time.monotonic() - started}
+    return {"monitor": name, "external": external, "periods": rows, "retrains": retrains,
+            "on_failure_runs": on_failure_runs, "first_prediction_drift": first_failed(rows, "prediction drift"),
+            "first_quality_failure": first_failed(rows, "quality"), "seconds": time.monotonic() - started}
 
 
 def print_summary(summary: dict) -> None:
@@ -176,9 +237,13 @@ def print_summary(summary: dict) -> None:
 
     name = summary["monitor"]
     print(f"\n=== {name}: drift monitoring ({len(summary['periods'])} periods, {summary['seconds']:.1f} s) ===")
-    table = pd.DataFrame(summary["periods"])[["period", "drift_share", "drift", "multivariate", "data quality",
-                                               "quality", "retrain", "report"]]
-    print(table.to_markdown(index=False, floatfmt=".2f"))
+    action = "on_failure_job" if summary["external"] else "retrain"
+    table = pd.DataFrame(summary["periods"]).rename(columns={"retrain": action})
+    print(table[["period", "drift_share", "drift", "multivariate", "data quality", "prediction drift", "quality",
+                 action, "report"]].to_markdown(index=False, floatfmt=".2f"))
+    if summary["external"]:
+        print_external(summary)
+        return
     if not summary["retrains"]:
         print("\nNo failed evaluation: no retrain.")
         return
@@ -195,6 +260,27 @@ def print_summary(summary: dict) -> None:
     for column in (f"challenger_{m}", f"champion_{m}"):
         models[column] = [f"{v:.4f}" if pd.notna(v) else "-" for v in models[column]]
     print(models[["period", "model_version", "promoted", f"challenger_{m}", f"champion_{m}", "champion"]]
+          .to_markdown(index=False))
+
+
+def print_external(summary: dict) -> None:
+    """A model trained elsewhere: when its output first drifted and when its labels first failed the quality
+    bound, and the team's on_failure_job runs (nothing is retrained here)."""
+    import pandas as pd
+
+    name, drifted, failed = summary["monitor"], summary["first_prediction_drift"], summary["first_quality_failure"]
+    print(f"\n{name}: a model trained elsewhere, watched from its logged predictions (no retrain here).")
+    print(f"  first period of prediction drift:          {drifted or 'none of these periods'}")
+    print(f"  first period the quality check failed:     {failed or 'none of these periods'}")
+    if drifted and failed and drifted < failed:
+        days = (pd.Timestamp(failed) - pd.Timestamp(drifted)).days
+        ahead = f"{days // 7} week(s)" if days % 7 == 0 else f"{days} day(s)"
+        print(f"  the output drifted {ahead} before the labels confirmed the damage")
+    if not summary["on_failure_runs"]:
+        print("\nNo failed evaluation of a check in retrain_on: the on_failure_job was not launched.")
+        return
+    print(f"\n{name}: on_failure_job runs (one per failed evaluation, tagged with the period and the failed checks):")
+    print(pd.DataFrame(summary["on_failure_runs"])[["period", "trigger", "failed_checks", "job", "run"]]
           .to_markdown(index=False))
 
 
