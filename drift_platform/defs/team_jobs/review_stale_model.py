@@ -62,7 +62,7 @@ def write_review_ticket(context: dg.OpExecutionContext, store: ObjectStore) -> d
                                     "failed_checks": dg.MetadataValue.text(", ".join(ticket["failed_checks"]))})
 
 
-@dg.job(name="review_stale_model_job", tags={"team": "retention-analytics"},
+@dg.job(name="review_stale_model_job", tags={"team": "revenue-data-science"},
         description="A team's on_failure_job: file a review ticket for a failed evaluation of an external model's "
         "monitor (reviews/<period>-<evaluation id>.json in the monitor's store folder).")
 def review_stale_model_job():
