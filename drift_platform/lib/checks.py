@@ -284,10 +284,13 @@ def model_degradation_check(monitor: Monitor, predictions: dg.AssetsDefinition,
         partitions_def=partitions,
         retry_policy=retry_policy(monitor),  # as in the drift job, also in an asset backfill's runs
         blocking=False,  # a degraded period is still appended to the history; the retrain sensor reacts
-        description=f"The champion's {metric_label(monitor)} on the period's labelled batch stays within the bound "
-        "its recipe's own walk-forward values set (mean + sigmas x std for an error, mean - sigmas x std where "
-        "greater is better; or max_ratio x its holdout error): else concept drift, the relation between features "
-        "and target changed. Too few labelled rows to tell: passes, and says so.",
+        description=(f"The external model's {metric_label(monitor)} on the period's labelled rows (its logged "
+                     "predictions) stays within the bound its values on the reference's periods set"
+                     if monitor.external else
+                     f"The champion's {metric_label(monitor)} on the period's labelled batch stays within the bound "
+                     "its recipe's own walk-forward values set") + " (mean + sigmas x std for an error, mean - sigmas "
+        "x std where greater is better; or max_ratio x its holdout error): else concept drift, the relation between "
+        "features and target changed. Too few labelled rows to tell: passes, and says so.",
     )
     def no_model_degradation(
         context: dg.AssetCheckExecutionContext, config: QualityConfig, warehouse: WarehouseResource,

@@ -48,12 +48,18 @@ def judge_period(
     if holdout is None:
         raise QualityInputError(f"model {version} has no holdout {scoring.info.label} in its manifest")
     baseline = manifest.get("metrics", {}).get("quality_baseline")
-    return period_quality(
+    quality = period_quality(
         rows[spec.target], scored_outputs(rows, spec, scoring), holdout, settings.max_ratio,
         baseline=QualityBaseline.from_dict(baseline) if baseline else None, bound=settings.bound,
         sigmas=settings.sigmas, min_period_rows=settings.min_period_rows,
         min_baseline_periods=settings.min_baseline_periods, scoring=scoring,
     )
+    if manifest.get("source") != "external":
+        return quality
+    # An external model's baseline is its logged predictions' values on the reference's periods, not walk-forward.
+    from dataclasses import replace
+
+    return replace(quality, note=quality.note.replace("walk-forward periods", "reference periods (logged predictions)"))
 
 
 def quality_verdict(quality: PeriodQuality, period: str, version: str) -> tuple[bool, str]:
