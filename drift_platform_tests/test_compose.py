@@ -40,6 +40,16 @@ def load_yaml(path: Path) -> Any:
     return yaml.safe_load(path.read_text())
 
 
+def shipped_monitors() -> list[str]:
+    return sorted(p.parent.name for p in (ROOT / "drift_platform" / "defs" / "monitors").glob("*/defs.yaml"))
+
+
+def external(monitor: str) -> bool:
+    """The shipped monitor watches a model trained elsewhere (`model: {source: external}` in its defs.yaml)."""
+    document = load_yaml(ROOT / "drift_platform" / "defs" / "monitors" / monitor / "defs.yaml")
+    return (document["attributes"].get("model") or {}).get("source") == "external"
+
+
 def env_example() -> dict[str, str]:
     """.env.example as compose reads it: VAR=value lines, # comments."""
     values = {}
@@ -262,9 +272,17 @@ def test_instance_settings():
     assert limit == {"key": RETRAIN_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
     from drift_platform.definitions import defs
 
-    for monitor in ("bike_sharing", "grid_load", "football"):  # one at a time per monitor, side by side
+    jobs = {job.name: job for job in defs.jobs}
+    for monitor in shipped_monitors():  # one at a time per monitor, side by side
+        if external(monitor):  # trained and served elsewhere: nothing to retrain or roll back here
+            assert not {f"{monitor}_retrain_job", f"{monitor}_rollback_job"} & set(jobs), monitor
+            continue
         for job in (f"{monitor}_retrain_job", f"{monitor}_rollback_job"):
-            assert defs.resolve_job_def(job).tags[RETRAIN_TAG] == monitor, job
+            assert jobs[job].tags[RETRAIN_TAG] == monitor, job
+    assert any(external(m) for m in shipped_monitors()) and len(shipped_monitors()) == 5
+    # the teams' own jobs (drift_platform/defs/team_jobs/, launched by an external monitor's on_failure sensor)
+    # never wait for a retrain
+    assert RETRAIN_TAG not in jobs["review_stale_model_job"].tags
     assert instance["sensors"]["use_threads"] and instance["schedules"]["use_threads"]
     assert instance["run_monitoring"]["enabled"] is True
     assert instance["telemetry"]["enabled"] is False
@@ -331,8 +349,15 @@ def test_env_example_documents_every_deployment_variable():
     assert table and table <= set(env_example()), sorted(table - set(env_example()))
     templated = {name for path in (ROOT / "drift_platform" / "defs").rglob("defs.yaml")
                  for name in re.findall(r"env\.(\w+)", path.read_text())}
-    assert templated == {"DRIFT_SOURCE_URL", "GRID_LOAD_SOURCE_URL", "FOOTBALL_SOURCE_URL", "CHURN_SOURCE_URL"}
+    assert templated == {"DRIFT_SOURCE_URL", "GRID_LOAD_SOURCE_URL", "FOOTBALL_SOURCE_URL", "CHURN_SOURCE_URL",
+                         "LEAD_SCORING_SOURCE_URL"}
     assert templated <= set(env_example())
+    # the teams' jobs (drift_platform/defs/team_jobs/) run in the run containers too: whatever they read from the
+    # environment is in .env.example and passed to the runs
+    team_jobs = "\n".join(p.read_text() for p in (ROOT / "drift_platform" / "defs").rglob("*.py"))
+    read = set(re.findall(r"""(?:environ(?:\.get)?[\[(]|getenv\(|EnvVar\()\s*["'](\w+)["']""", team_jobs))
+    passed = set(load_yaml(DOCKER_INSTANCE)["run_launcher"]["config"]["env_vars"])
+    assert read <= set(env_example()) and read <= passed, sorted(read - (set(env_example()) & passed))
 
 
 def dockerfile_instructions() -> list[str]:
@@ -370,6 +395,9 @@ def test_dockerfile():
     ignored = set((ROOT / ".dockerignore").read_text().splitlines())
     assert {".venv", ".dagster_home", ".git", ".env", "drift_platform_tests", "docs"} <= ignored
     assert "**/__pycache__" in ignored or "__pycache__" in ignored
+    # the code location is the whole defs folder: the monitors' YAML and the teams' job modules, with the samples
+    assert "COPY drift_platform ./drift_platform" in lines and "COPY data ./data" in lines
+    assert not [p for p in ignored if re.match(r"[/*]*(drift_platform|data)(/|$)", p)], ignored
 
 
 # --------------------------------------------------------------------------------- docker-compose itself

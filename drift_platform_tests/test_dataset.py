@@ -162,7 +162,7 @@ def test_a_spec_without_key_columns_keys_rows_by_time(spec: DatasetSpec) -> None
 
 def triage_spec(**logged) -> dict:
     """The shipped multiclass sample's spec with logged prediction columns declared."""
-    raw = yaml.safe_load(open(DEFAULT_SPEC_PATH.parent / "triage.yaml"))
+    raw = yaml.safe_load((DEFAULT_SPEC_PATH.parent / "triage.yaml").read_text())
     target = raw["target"]
     raw["columns"].update({"predicted": raw["columns"][target], **{f"p_{c}": "float" for c in "abcd"}})
     raw.update(logged)

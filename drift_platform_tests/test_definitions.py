@@ -19,6 +19,7 @@ from drift_platform.definitions import build_definitions, defs
 REPO = Path(__file__).resolve().parents[1]
 DG = Path(sys.executable).parent / "dg"
 MONITORS = {"bike_sharing": "weekly", "grid_load": "daily", "football": "weekly", "churn": "weekly"}
+EXTERNAL_MONITORS = {"lead_scoring": "weekly"}  # model: {source: external}: no training assets
 STAGES = {
     "reference_data": "ingestion",
     "current_batch": "ingestion",
@@ -29,27 +30,41 @@ STAGES = {
     "trained_model": "training",
     "champion_model": "training",
 }
+TRAINING = {"trained_model", "champion_model"}  # a platform-served model's; an external monitor has neither
+MODEL_JOBS = ("retrain_job", "rollback_job", "model_versions_job", "migrate_models_job")  # platform-served only
 
 
 def test_every_monitor_has_its_assets_in_its_own_group() -> None:
     graph = defs.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert keys == {f"{m}/{a}" for m in MONITORS for a in STAGES}
-    for monitor in MONITORS:
+    assert keys == {f"{m}/{a}" for m in MONITORS for a in STAGES} | {
+        f"{m}/{a}" for m in EXTERNAL_MONITORS for a in STAGES if a not in TRAINING}
+    for monitor in (*MONITORS, *EXTERNAL_MONITORS):
+        external = monitor in EXTERNAL_MONITORS
         for name, stage in STAGES.items():
-            node = graph.get(dg.AssetKey([monitor, name]))
+            key = dg.AssetKey([monitor, name])
+            if external and name in TRAINING:  # trained and served elsewhere: absent, not a stub
+                assert not graph.has(key), key
+                continue
+            node = graph.get(key)
             assert node.group_name == monitor  # the UI groups by monitor
             assert node.tags["drift_platform/stage"] == stage
             assert node.description and len(node.description) > 40
             assert {t for t in node.tags if t.startswith("dagster/kind/")}
-        assert graph.get(dg.AssetKey([monitor, "trained_model"])).parent_keys == {
-            dg.AssetKey([monitor, "combined_history"])
-        }
-        assert graph.get(dg.AssetKey([monitor, "drift_report"])).parent_keys == {
-            dg.AssetKey([monitor, "current_batch"]), dg.AssetKey([monitor, "reference_data"])
-        }
+        parents = {name: {k.path[1] for k in graph.get(dg.AssetKey([monitor, name])).parent_keys}
+                   for name, stage in STAGES.items() if not (external and name in TRAINING)}
+        # the drift report tests the model's output too: the champion's predictions, or the logged ones (no model
+        # asset); an external model's predictions are read from the batch, judged against the reference's
+        model = set() if external else {"champion_model"}
+        assert parents["drift_report"] == {"current_batch", "reference_data", *model}
+        assert parents["predictions"] == {"current_batch", *model, *(["reference_data"] if external else [])}
+        if not external:
+            assert parents["trained_model"] == {"combined_history"}
+            assert parents["champion_model"] == {"trained_model"}
     assert graph.get(dg.AssetKey(["bike_sharing", "drift_report"])).owners == ["team:ml-platform"]
     assert graph.get(dg.AssetKey(["grid_load", "drift_report"])).owners == ["team:energy-forecasting"]
+    assert graph.get(dg.AssetKey(["lead_scoring", "drift_report"])).owners == ["team:sales-ops",
+                                                                                "team:revenue-data-science"]
     kinds = {k.removeprefix("dagster/kind/") for k in graph.get(dg.AssetKey(["grid_load", "drift_report"])).tags}
     assert "evidently" in kinds
 
@@ -57,33 +72,60 @@ def test_every_monitor_has_its_assets_in_its_own_group() -> None:
 @pytest.mark.parametrize(("monitor", "cron", "first", "timezone"), [
     ("bike_sharing", "0 11 * * 1", "2011-01-31", "UTC"), ("grid_load", "30 6 * * *", "2011-01-31", "UTC"),
     ("football", "0 9 * * 1", "2021-09-13", "Europe/London"), ("churn", "0 7 * * 1", "2023-02-13", "UTC"),
+    ("lead_scoring", "0 8 * * 1", "2024-04-29", "UTC"),
 ])  # fmt: skip
 def test_checks_jobs_schedule_and_sensors_are_named_after_the_monitor(monitor: str, cron: str, first: str,
                                                                      timezone: str) -> None:
     graph = defs.resolve_asset_graph()
-    drift_check = dg.AssetCheckKey(dg.AssetKey([monitor, "drift_report"]), "no_dataset_drift")
-    quality_check = dg.AssetCheckKey(dg.AssetKey([monitor, "predictions"]), "no_model_degradation")
-    assert {drift_check, quality_check} <= graph.asset_check_keys
+    checks = {dg.AssetCheckKey(dg.AssetKey([monitor, "drift_report"]), name) for name in (
+        "no_dataset_drift", "no_multivariate_drift", "no_data_quality_regression", "no_prediction_drift")}
+    checks.add(dg.AssetCheckKey(dg.AssetKey([monitor, "predictions"]), "no_model_degradation"))
+    assert {k for k in graph.asset_check_keys if k.asset_key.path[0] == monitor} == checks  # every monitor's five
     drift_job = defs.resolve_job_def(f"{monitor}_drift_job")
     assert {k.to_user_string() for k in drift_job.asset_layer.executable_asset_keys} == {
         f"{monitor}/{a}" for a in ("current_batch", "drift_report", "combined_history", "predictions")
     }
-    assert {drift_check, quality_check} <= drift_job.asset_layer.asset_graph.asset_check_keys
-    retrain = defs.resolve_job_def(f"{monitor}_retrain_job")
-    assert {k.to_user_string() for k in retrain.asset_layer.executable_asset_keys} == {
-        f"{monitor}/trained_model", f"{monitor}/champion_model"
-    }
-    # retrains and rollbacks of one monitor run one at a time (dagster.yaml limits per tag value)
-    assert retrain.tags["drift_platform/retrain"] == monitor
-    assert defs.resolve_job_def(f"{monitor}_rollback_job").tags["drift_platform/retrain"] == monitor
-    assert defs.resolve_job_def(f"{monitor}_model_versions_job")
+    assert checks <= drift_job.asset_layer.asset_graph.asset_check_keys
     assert drift_job.tags["drift_platform/monitor"] == monitor
     schedule = defs.resolve_schedule_def(f"{monitor}_drift_schedule")
     assert schedule.cron_schedule == cron and schedule.execution_timezone == timezone
     assert schedule.job_name == f"{monitor}_drift_job"
     assert drift_job.partitions_def.get_first_partition_key() == first
-    sensors = {s.name for s in defs.sensors}
-    assert {f"{monitor}_retrain_on_drift_sensor", f"{monitor}_landing_sensor", f"{monitor}_drift_trend_sensor"} <= sensors
+    jobs = {j.name for j in defs.jobs if j.name.startswith(f"{monitor}_")}
+    sensors = {s.name for s in defs.sensors if s.name.startswith(f"{monitor}_")}
+    if monitor in EXTERNAL_MONITORS:  # nothing to retrain, roll back or list: the team's own job on a failure
+        assert jobs == {f"{monitor}_drift_job", f"{monitor}_viewer_sync_job"}
+        assert sensors == {f"{monitor}_on_failure_sensor", f"{monitor}_landing_sensor", f"{monitor}_drift_trend_sensor"}
+        on_failure = defs.resolve_sensor_def(f"{monitor}_on_failure_sensor")
+        assert on_failure.job_name == on_failure.metadata["on_failure_job"].value == "review_stale_model_job"
+        assert defs.resolve_job_def("review_stale_model_job")  # drift_platform/defs/team_jobs/
+        return
+    assert jobs == {f"{monitor}_{job}" for job in ("drift_job", "viewer_sync_job", *MODEL_JOBS)}
+    assert sensors == {f"{monitor}_retrain_on_drift_sensor", f"{monitor}_landing_sensor",
+                       f"{monitor}_drift_trend_sensor"}
+    retrain = defs.resolve_job_def(f"{monitor}_retrain_job")
+    assert {k.to_user_string() for k in retrain.asset_layer.executable_asset_keys} == {
+        f"{monitor}/trained_model", f"{monitor}/champion_model"
+    }
+    assert defs.resolve_sensor_def(f"{monitor}_retrain_on_drift_sensor").job_name == f"{monitor}_retrain_job"
+    # retrains and rollbacks of one monitor run one at a time (dagster.yaml limits per tag value)
+    assert retrain.tags["drift_platform/retrain"] == monitor
+    assert defs.resolve_job_def(f"{monitor}_rollback_job").tags["drift_platform/retrain"] == monitor
+
+
+def test_team_jobs_are_loaded_with_the_monitors() -> None:
+    """drift_platform/defs/team_jobs/: a folder of Python modules beside the monitors' YAML; its jobs are the
+    code location's (an external monitor's on_failure_job names one), owned by no monitor."""
+    modules = sorted(p.stem for p in (REPO / "drift_platform" / "defs" / "team_jobs").glob("*.py"))
+    assert modules == ["review_stale_model"]
+    job = defs.resolve_job_def("review_stale_model_job")
+    assert "drift_platform/monitor" not in job.tags and job.partitions_def is None
+    # it belongs to a team that owns the monitor whose on_failure_job it is
+    owners = defs.resolve_asset_graph().get(dg.AssetKey(["lead_scoring", "drift_report"])).owners
+    assert f"team:{job.tags['team']}" in owners
+    monitors = (*MONITORS, *EXTERNAL_MONITORS)
+    assert {j.name for j in defs.jobs if not j.name.startswith(monitors) and not j.name.startswith("__")} == {
+        "review_stale_model_job"}
 
 
 @pytest.mark.parametrize(("monitor", "when", "period"), [
@@ -278,7 +320,8 @@ def test_dg_lists_scaffolds_and_checks_the_component(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stdout + result.stderr
     # the scaffolded monitor works as it is: it loads beside the shipped ones, and its reference materializes
     everything = build_definitions(defs_folder=root / "drift_platform" / "defs", env={"DRIFT_DATA_DIR": str(tmp_path / "d")})
-    assert {s.name for s in everything.schedules} == {f"{m}_drift_schedule" for m in (*MONITORS, "orders")}
+    assert {s.name for s in everything.schedules} == {
+        f"{m}_drift_schedule" for m in (*MONITORS, *EXTERNAL_MONITORS, "orders")}
     with dg.instance_for_test() as instance:
         key = dg.AssetKey(["orders", "reference_data"])
         assert dg.materialize([everything.resolve_assets_def(key)], instance=instance, selection=[key]).success
@@ -312,6 +355,6 @@ def test_readme_add_a_monitor_commands_are_the_ones_tested() -> None:
 
 
 def test_shipped_monitors_are_documented_in_their_yaml() -> None:
-    for monitor in MONITORS:
+    for monitor in (*MONITORS, *EXTERNAL_MONITORS):
         text = (REPO / "drift_platform" / "defs" / "monitors" / monitor / "defs.yaml").read_text()
         assert textwrap.dedent(text).startswith("#") and "type: drift_platform.DriftMonitor" in text

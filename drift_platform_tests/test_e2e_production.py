@@ -1,8 +1,9 @@
 """End to end on the production topology, as real processes on loopback (no Docker engine here):
 PostgreSQL (Dagster's storage through the production dagster.yaml, and the warehouse), an S3-compatible server
 (models, reports, IO), a Slack-compatible recorder, and a code server, dagster-webserver and dagster-daemon.
-The code location holds the two shipped monitors (bike_sharing weekly, grid_load daily). Runs are launched
-through the GraphQL API; the daemon's sensors launch the retrains.
+The code location holds four shipped monitors (bike_sharing weekly, grid_load daily, football's event data, and
+lead_scoring, a model trained elsewhere) and the shipped team jobs. Runs are launched through the GraphQL API; the
+daemon's sensors launch the retrains, and the external model's team job.
 """
 
 from __future__ import annotations
@@ -27,7 +28,11 @@ from loopback.s3 import MotoServer
 pytestmark = pytest.mark.e2e
 
 DRIFTING, QUIET = "2011-07-04", "2011-01-31"
-BIKE, GRID, FOOTBALL = "bike_sharing", "grid_load", "football"
+BIKE, GRID, FOOTBALL, LEADS = "bike_sharing", "grid_load", "football", "lead_scoring"
+# lead_scoring (model: {source: external, on_failure_job: review_stale_model_job}): a quiet week, and the week the
+# labels confirm what the model's output showed weeks before (data/lead_scoring.yaml)
+LEADS_QUIET, LEADS_STALE = "2024-04-29", "2024-11-04"
+REVIEW_JOB = "review_stale_model_job"  # drift_platform/defs/team_jobs/review_stale_model.py
 SLACK_TOKEN = "xoxb-e2e-not-a-real-token-7f3a"
 AWS_SECRET = "e2e-secret-key-b81c"
 PG_PASSWORD = "e2e-pg-password-55d1"
@@ -55,6 +60,11 @@ class Production:
 
     def retrain_runs(self, instance: dg.DagsterInstance, monitor: str = BIKE) -> list[dg.DagsterRun]:
         return list(instance.get_runs(filters=dg.RunsFilter(job_name=f"{monitor}_retrain_job")))
+
+    def viewer_runs(self, project_id: str, report: str = "drift") -> list[dict]:
+        """The runs of a monitor's project in Evidently's UI: its drift reports, or its quality reports (their
+        metadata says `report: quality`)."""
+        return [r for r in self.viewer.runs(project_id) if r["metadata"].get("report", "drift") == report]
 
     def drift_alerts(self, monitor: str = BIKE) -> list[dict]:
         """The sensor's alerts (a retrain's outcome, posted by the champion/challenger gate, is a second message)."""
@@ -96,7 +106,8 @@ def production(tmp_path_factory, slack_server: SlackRecorder) -> Iterator[Produc
             DRIFT_UI_URL="http://dagster.example.test", DRIFT_EVIDENTLY_API_URL=viewer.url,
             DRIFT_EVIDENTLY_SECRET=EVIDENTLY_SECRET, DRIFT_EVIDENTLY_UI_URL=viewer.url,
         )
-        stack = DagsterStack(env, home=tmp_path_factory.mktemp("dagster_home")).start()
+        stack = DagsterStack(env, home=tmp_path_factory.mktemp("dagster_home"),
+                             monitors=(BIKE, GRID, FOOTBALL, LEADS)).start()
         try:
             yield Production(stack, postgres, s3, bucket, slack_server, dagster_db, warehouse_db, viewer)
         finally:
@@ -150,7 +161,8 @@ def test_drifting_week_triggers_one_retrain_and_one_alert(production: Production
     # ... and the report is a run of the monitor's project in Evidently's UI, pushed with the write secret
     assert report.metadata["viewer_push"].value == "ok"
     [project] = [p for p in production.viewer.projects() if p["name"] == BIKE]
-    [run] = production.viewer.runs(project["id"])
+    [run] = production.viewer_runs(project["id"])
+    assert production.viewer_runs(project["id"], "quality") == []  # no champion yet: no predictions to score
     assert report.metadata["report_url"].value == f"{production.viewer.url}/projects/{project['id']}/reports/{run['id']}"
     assert run["metadata"]["period"] == DRIFTING
 
@@ -174,7 +186,9 @@ def test_drifting_week_triggers_one_retrain_and_one_alert(production: Production
     retrains = production.retrain_runs(instance)
     assert len(retrains) == 2 and len({r.tags["dagster/run_key"] for r in retrains}) == 2
     assert production.history_rows() == 28 + 7
-    assert [r["metadata"]["period"] for r in production.viewer.runs(project["id"])] == [DRIFTING]  # the newer only
+    assert [r["metadata"]["period"] for r in production.viewer_runs(project["id"])] == [DRIFTING]  # the newer only
+    # the re-run had a champion: its predictions' quality report is a run of the same project beside the drift run
+    assert [r["metadata"]["period"] for r in production.viewer_runs(project["id"], "quality")] == [DRIFTING]
     wait_for(lambda: len(production.drift_alerts()) >= 2, 30, "the second alert")
     assert len(production.drift_alerts()) == 2
     for r in retrains:
@@ -289,6 +303,76 @@ def test_event_data_on_postgresql(production: Production) -> None:
     assert {m["channel"] for m in alerts()} == {"#football-ops"}
     for run in production.retrain_runs(instance, FOOTBALL):
         assert production.wait_run(run.run_id) == dg.DagsterRunStatus.SUCCESS
+
+
+def check_statuses(instance: dg.DagsterInstance, monitor: str, run_id: str) -> dict[str, str]:
+    """The run's check evaluations: check name -> SUCCEEDED / FAILED."""
+    out = {}
+    for asset, name in (("drift_report", "no_dataset_drift"), ("drift_report", "no_prediction_drift"),
+                        ("predictions", "no_model_degradation")):
+        key = dg.AssetCheckKey(dg.AssetKey([monitor, asset]), name)
+        history = instance.event_log_storage.get_asset_check_execution_history(key, limit=10)
+        [status] = [e.status.value for e in history if e.run_id == run_id]  # one evaluation per check and run
+        out[name] = status
+    return out
+
+
+def test_an_external_model_on_postgresql_launches_its_team_job_once(production: Production) -> None:
+    """The shipped external monitor on the production topology: no training asset or job; each week's logged
+    predictions in PostgreSQL (model_version external, both classes' probabilities); the quiet week launches
+    nothing; the stale week fails the prediction drift and quality checks, and the daemon's on-failure sensor
+    launches the team's job once (tagged with the period and the failed checks), which files its review ticket
+    in the bucket; one alert in the team's channel; the later ticks repeat neither."""
+    import pandas as pd
+
+    instance = production.stack.instance()
+    reviews = lambda: list(instance.get_runs(dg.RunsFilter(job_name=REVIEW_JOB)))  # noqa: E731
+    alerts = lambda: [m for m in production.slack.messages() if f"*[{LEADS}]" in m["text"]]  # noqa: E731
+    assert instance.get_latest_materialization_event(dg.AssetKey([LEADS, "trained_model"])) is None
+    from dagster_graphql import DagsterGraphQLClientError
+
+    for job in (f"{LEADS}_retrain_job", f"{LEADS}_rollback_job"):  # absent from the code location, not stubs
+        with pytest.raises(DagsterGraphQLClientError, match=job):
+            production.stack.client().submit_job_execution(job, run_config={})
+    before = len(alerts())
+
+    runs = {week: production.launch_week(week, LEADS) for week in (LEADS_QUIET, LEADS_STALE)}
+    for run_id in runs.values():
+        assert production.wait_run(run_id) == dg.DagsterRunStatus.SUCCESS
+    quiet, stale = (check_statuses(instance, LEADS, runs[w]) for w in (LEADS_QUIET, LEADS_STALE))
+    assert quiet == dict.fromkeys(("no_dataset_drift", "no_prediction_drift", "no_model_degradation"), "SUCCEEDED")
+    assert stale["no_prediction_drift"] == stale["no_model_degradation"] == "FAILED"
+
+    source = pd.read_csv(REPO / "data" / "lead_scoring_leads.csv", parse_dates=["created_at"])
+    for week in (LEADS_QUIET, LEADS_STALE):
+        start = pd.Timestamp(week)
+        rows = source[(source.created_at >= start) & (source.created_at < start + pd.Timedelta(days=7))]
+        [(count, keys, versions, mean_p, off)] = production.postgres.execute(
+            "SELECT count(*), count(DISTINCT lead_id), string_agg(DISTINCT model_version, ','), avg(proba_1), "
+            f"max(abs(proba_0 + proba_1 - 1)) FROM {LEADS}_predictions WHERE created_at >= '{week}'::date "
+            f"AND created_at < '{week}'::date + 7", dbname=production.warehouse_db)
+        assert count == keys == len(rows) and versions == "external" and off < 1e-9
+        assert mean_p == pytest.approx(rows.conversion_probability.mean(), abs=1e-6)  # the logged values, as logged
+
+    # one run of the team's job, for the stale week, launched by the daemon's sensor
+    [review] = wait_for(reviews, 120, f"a {REVIEW_JOB} run", diagnostics=production.stack.diagnostics)
+    assert production.wait_run(review.run_id) == dg.DagsterRunStatus.SUCCESS
+    tags = review.tags
+    assert tags["drift_platform/monitor"] == LEADS and tags["drift_platform/period"] == LEADS_STALE
+    failed = set(tags["drift_platform/failed_checks"].split(","))
+    assert {"no_prediction_drift", "no_model_degradation"} <= failed and failed <= {
+        "no_prediction_drift", "no_model_degradation", "no_dataset_drift"}  # retrain_on, nothing else
+    key = f"drift/{LEADS}/reviews/{LEADS_STALE}-{tags['drift_platform/evaluation_id']}.json"
+    ticket = json.loads(production.s3.client().get_object(Bucket=production.bucket, Key=key)["Body"].read())
+    assert ticket["period"] == LEADS_STALE and set(ticket["failed_checks"]) == failed
+    assert ticket["run_id"] == review.run_id
+    wait_for(lambda: len(alerts()) > before, 30, f"the {LEADS} alert")
+    time.sleep(8)  # more sensor ticks: nothing else is launched or sent
+    assert len(reviews()) == 1 and len(alerts()) == before + 1
+    assert {m["channel"] for m in alerts()[before:]} == {"#sales-ops-alerts"}
+    assert f"`{REVIEW_JOB}`" in alerts()[-1]["text"] and LEADS_STALE in alerts()[-1]["text"]
+    # a platform monitor's retrain job never ran for it
+    assert not [r for r in instance.get_runs() if r.tags.get("drift_platform/retrain") == LEADS]
 
 
 def test_no_secret_in_logs_metadata_or_deployment_files(production: Production) -> None:
