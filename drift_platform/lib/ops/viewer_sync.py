@@ -13,7 +13,12 @@ from drift_platform.core.names import DRIFT_REPORT, PREDICTIONS
 from drift_platform.core.settings import Monitor
 from drift_platform.lib.assets import asset_key
 from drift_platform.lib.assets.drift_report import VIEWER_RUN_ID, VIEWER_SNAPSHOT, recorded_viewer_runs
-from drift_platform.lib.assets.quality_report import QUALITY_PUSH, QUALITY_RUN_ID, QUALITY_SNAPSHOT, QUALITY_URL
+from drift_platform.lib.assets.quality_report import (
+    QUALITY_PUSH,
+    QUALITY_RUN_ID,
+    QUALITY_SNAPSHOT,
+    QUALITY_URL,
+)
 from drift_platform.resources import ObjectStore, ReportViewer
 
 
