@@ -95,3 +95,25 @@ def step_failure_message(result) -> str:
         messages.append(error.message)
         error = error.cause
     return "\n".join(messages)
+
+
+def finished_ticks(instance: dg.DagsterInstance, sensor: str) -> list:
+    """A sensor's ticks that are done, oldest first (none before the daemon stores its state)."""
+    state = next((s for s in instance.all_instigator_state() if s.name == sensor), None)
+    if state is None:
+        return []
+    ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=20)
+    return sorted((t for t in ticks if t.status.value != "STARTED"), key=lambda t: t.timestamp)
+
+
+def data_series(ui_url: str, project_id: str, panel: dict) -> list[dict]:
+    """What an Evidently dashboard panel plots, asked of the UI as its page asks: the series of its values."""
+    import json
+    import urllib.request
+
+    body = {"series_filter": [{k: v[k] for k in ("tags", "metadata", "metric", "metric_labels")}
+                              for v in panel["values"]]}
+    request = urllib.request.Request(f"{ui_url}/api/v2/snapshots/{project_id}/data_series_batch",
+                                     data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())["series"]

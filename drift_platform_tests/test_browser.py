@@ -356,6 +356,27 @@ def assert_picture(path: Path) -> None:
         assert image.convert("RGB").getcolors(maxcolors=500) is None, f"{path} looks blank"
 
 
+def follow_to_viewer(ui: UI, link):
+    """Click a link to Evidently's UI and follow it: into the tab it opens (sized as the first), or this one.
+    Returns what brings the test back: closing that tab."""
+    before = set(ui.driver.window_handles)
+    link.click()
+    ui.wait(lambda: len(ui.driver.window_handles) > len(before) or ui.driver.current_url.startswith(ui.viewer.url),
+            "the link to open")
+    opened = set(ui.driver.window_handles) - before
+    if opened:
+        ui.driver.switch_to.window(opened.pop())
+        ui.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",  # the new tab: the same size as the first
+                                  {"width": 1600, "height": 1300, "deviceScaleFactor": 1, "mobile": False})
+
+    def back() -> None:
+        if opened:
+            ui.driver.close()
+            ui.driver.switch_to.window(next(iter(before)))
+
+    return back
+
+
 def test_the_report_link_opens_the_week_in_evidently_ui_and_its_dashboard_has_every_week(ui: UI) -> None:
     """From the drift report's partition page in the Dagster UI, one click on `report_url` lands on Evidently's
     page of that week's report, which shows the drift share the Dagster metadata shows; the monitor's project
@@ -371,15 +392,7 @@ def test_the_report_link_opens_the_week_in_evidently_ui_and_its_dashboard_has_ev
     [project] = [p for p in ui.viewer.projects() if p["name"] == "bike_sharing"]
     [run] = [r for r in ui.viewer.runs(project["id"]) if r["metadata"]["period"] == SHOWN_WEEK]
     assert link.get_attribute("href") == f"{ui.viewer.url}/projects/{project['id']}/reports/{run['id']}"
-    before = set(ui.driver.window_handles)
-    link.click()
-    ui.wait(lambda: len(ui.driver.window_handles) > len(before) or ui.driver.current_url.startswith(ui.viewer.url),
-            "the link to open")
-    opened = set(ui.driver.window_handles) - before
-    if opened:
-        ui.driver.switch_to.window(opened.pop())
-        ui.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",  # the new tab: the same size as the first
-                                  {"width": 1600, "height": 1300, "deviceScaleFactor": 1, "mobile": False})
+    back = follow_to_viewer(ui, link)
     ui.wait_text("Dataset Drift", "Share of Drifted Columns", "Drifted Columns")
     drifted, total = round(share * 5), 5
     ui.wait_text(f"Drift is detected for {share * 100:.1f}% of columns ({drifted} out of {total}).")
@@ -400,9 +413,7 @@ def test_the_report_link_opens_the_week_in_evidently_ui_and_its_dashboard_has_ev
     assert marks() == [weeks] * 7 + [5 * weeks, 5 * weeks, weeks], marks()  # one point per week and line
     ui.wait_text("Dataset drift share (the dataset drifts at 0.50)", f"{SHOWN_WEEK} 00:00:00")
     ui.screenshot("evidently_dashboard")
-    if opened:
-        ui.driver.close()
-        ui.driver.switch_to.window(next(iter(before)))
+    back()
 
 
 def test_the_quality_link_opens_a_classifiers_week_in_evidently_ui_with_its_confusion_matrix(ui: UI) -> None:
@@ -426,15 +437,7 @@ def test_the_quality_link_opens_a_classifiers_week_in_evidently_ui_with_its_conf
     [run] = [r for r in ui.viewer.runs(project["id"]) if "quality" in r["tags"]]
     assert run["metadata"]["period"] == CHURN_JUDGED
     assert link.get_attribute("href") == f"{ui.viewer.url}/projects/{project['id']}/reports/{run['id']}"
-    before = set(ui.driver.window_handles)
-    link.click()
-    ui.wait(lambda: len(ui.driver.window_handles) > len(before) or ui.driver.current_url.startswith(ui.viewer.url),
-            "the link to open")
-    opened = set(ui.driver.window_handles) - before
-    if opened:
-        ui.driver.switch_to.window(opened.pop())
-        ui.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                                  {"width": 1600, "height": 1300, "deviceScaleFactor": 1, "mobile": False})
+    back = follow_to_viewer(ui, link)
     ui.wait_text("Classification Model Performance. Target: 'churned", "Confusion Matrix", "ROC AUC", "LogLoss")
 
     def heatmap() -> dict | None:  # the confusion matrix: the plot titled Predicted / Actual Value, its cells
@@ -455,6 +458,4 @@ def test_the_quality_link_opens_a_classifiers_week_in_evidently_ui_with_its_conf
     ui.driver.execute_script("document.querySelector('.hm').scrollIntoView({block: 'center'})")
     time.sleep(0.5)
     ui.screenshot("evidently_quality_report")
-    if opened:
-        ui.driver.close()
-        ui.driver.switch_to.window(next(iter(before)))
+    back()

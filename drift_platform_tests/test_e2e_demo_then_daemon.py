@@ -15,6 +15,7 @@ import dagster as dg
 import pytest
 
 from drift_platform.core.names import TAG_EVALUATION_ID, TAG_MONITOR
+from drift_platform_tests.helpers import finished_ticks
 from loopback.dagster_stack import BIN, CODE_LOCATION, REPO, ManagedProcess, wait_for, write_monitors
 
 MONITOR = "grid_load"
@@ -27,13 +28,6 @@ def retrain_runs(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
     return list(instance.get_runs(dg.RunsFilter(job_name=f"{MONITOR}_retrain_job")))
 
 
-def finished_ticks(instance: dg.DagsterInstance) -> list:
-    """The retrain sensor's ticks that are done, oldest first (none before the daemon stores its state)."""
-    state = next((s for s in instance.all_instigator_state() if s.name == SENSOR), None)
-    if state is None:
-        return []
-    ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=20)
-    return sorted((t for t in ticks if t.status.value != "STARTED"), key=lambda t: t.timestamp)
 
 
 @pytest.mark.e2e
@@ -79,7 +73,7 @@ def test_the_daemon_after_the_demo_retrains_nothing_again(tmp_path: Path) -> Non
         started = time.monotonic()
         try:
             ticks = wait_for(
-                lambda: (t := finished_ticks(instance)) and len(t) >= 2 and t,
+                lambda: (t := finished_ticks(instance, SENSOR)) and len(t) >= 2 and t,
                 240,
                 f"two finished ticks of {SENSOR}",
                 interval=1.0,

@@ -34,7 +34,7 @@ from drift_platform.core.names import (
 from drift_platform.definitions import DEFS_FOLDER, OnFailureJobError, build_definitions
 from drift_platform_tests.conftest import REPO, slack_alerter
 from drift_platform_tests.fixtures.slack import SlackRecorder
-from drift_platform_tests.helpers import check_evaluations
+from drift_platform_tests.helpers import check_evaluations, finished_ticks
 from loopback.dagster_stack import BIN, CODE_LOCATION, ManagedProcess, wait_for
 
 MONITOR = "churn_external"
@@ -187,13 +187,6 @@ def job_runs(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
     return list(instance.get_runs(dg.RunsFilter(job_name=JOB)))
 
 
-def on_failure_ticks(instance: dg.DagsterInstance) -> list:
-    """The on-failure sensor's finished ticks, oldest first (none before the daemon stores its state)."""
-    state = next((s for s in instance.all_instigator_state() if s.name == SENSOR), None)
-    if state is None:
-        return []
-    ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=20)
-    return sorted((t for t in ticks if t.status.value != "STARTED"), key=lambda t: t.timestamp)
 
 
 def test_a_failed_evaluation_launches_the_on_failure_job_once(world, slack: SlackRecorder) -> None:
@@ -261,7 +254,7 @@ def daemon_launches_nothing_again(world, run_id: str, evaluation: str) -> None:
     daemon = ManagedProcess("daemon", [str(BIN / "dagster-daemon"), "run", "-m", CODE_LOCATION], env, logs).start()
     started = time.monotonic()
     try:
-        ticks = wait_for(lambda: (t := on_failure_ticks(world["instance"])) and len(t) >= 2 and t, 240,
+        ticks = wait_for(lambda: (t := finished_ticks(world["instance"], SENSOR)) and len(t) >= 2 and t, 240,
                          f"two finished ticks of {SENSOR}", interval=1.0, diagnostics=daemon.log_tail)
     finally:
         daemon.stop()

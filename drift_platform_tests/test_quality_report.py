@@ -17,7 +17,7 @@ import yaml
 
 from drift_platform.core.intake.dataset import DatasetSpec
 from drift_platform_tests.conftest import BIKE_SPEC, REPO, local_resources
-from drift_platform_tests.helpers import Platform, check_evaluations
+from drift_platform_tests.helpers import Platform, check_evaluations, data_series
 
 CHURN_SPEC, CHURN_SOURCE = REPO / "data" / "churn.yaml", REPO / "data" / "churn_snapshots.csv"
 CHURN_DEFS = REPO / "drift_platform" / "defs" / "monitors" / "churn" / "defs.yaml"
@@ -181,17 +181,8 @@ def test_the_predictions_link_the_periods_quality_run_and_a_viewer_down_fails_no
 
 def dashboard_series(ui, project_id: str, panel: dict) -> dict[str, list]:
     """What a dashboard panel plots, asked of the UI as its page asks: metric type/labels -> value per run."""
-    import json
-    import urllib.request
-
-    body = {"series_filter": [{k: v[k] for k in ("tags", "metadata", "metric", "metric_labels")}
-                              for v in panel["values"]]}
-    request = urllib.request.Request(f"{ui.url}/api/v2/snapshots/{project_id}/data_series_batch",
-                                     data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        answer = json.loads(response.read())
     return {s["metric_type"].split(":")[-1] + "/" + s["params"].get("output", s["params"].get("value_type", "")): s[
-        "values"] for s in answer["series"]}
+        "values"] for s in data_series(ui.url, project_id, panel)}
 
 
 def assert_the_dashboard_plots_the_weeks_quality_and_prediction_drift(workspace: Path, shown: dict,

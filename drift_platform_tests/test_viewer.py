@@ -18,7 +18,7 @@ from drift_platform.resources import ReportViewer
 from drift_platform_tests.conftest import GRID_SOURCE, GRID_SPEC, grid_monitor, local_resources, slack_alerter
 from drift_platform_tests.fixtures.evidently_ui import EvidentlyUI
 from drift_platform_tests.fixtures.slack import SlackRecorder
-from drift_platform_tests.helpers import Platform
+from drift_platform_tests.helpers import Platform, data_series
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 SECRET = "viewer-write-secret-1c9e"
@@ -217,14 +217,8 @@ def test_a_runs_data_quality_figures_are_the_checks_and_equal_evidentlys_own_met
 
 def series_of(ui: EvidentlyUI, project_id: str, panel: dict) -> dict[str, list]:
     """What the dashboard's panel plots, asked of the UI as its page asks: legend-ish name -> value per run."""
-    body = {"series_filter": [{k: v[k] for k in ("tags", "metadata", "metric", "metric_labels")}
-                              for v in panel["values"]]}
-    request = urllib.request.Request(f"{ui.url}/api/v2/snapshots/{project_id}/data_series_batch",
-                                     data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        answer = json.loads(response.read())
     return {s["metric_type"].split(":")[-1] + "/" + s["params"].get("column", ""): s["values"]
-            for s in answer["series"] if s["params"].get("value_type") == panel["values"][0]["metric_labels"][
+            for s in data_series(ui.url, project_id, panel) if s["params"].get("value_type") == panel["values"][0]["metric_labels"][
                 "value_type"]}
 
 
