@@ -386,7 +386,7 @@ def render_report(
                            {"drift_platform/sampled": str(sampled).lower(),
                             "drift_platform/columns_shown": f"{len(monitored)} of {len(result.columns)}",
                             "drift_platform/drift_share_all_columns": f"{result.share:.6g}"})
-    html = _snapshot_html(snapshot)
+    html = snapshot_html(snapshot)
     sample = {
         "sampled": sampled,
         "columns_shown": list(monitored),
@@ -442,7 +442,7 @@ def _run_preset(
     )
 
 
-def _snapshot_html(snapshot: Any) -> bytes:
+def snapshot_html(snapshot: Any) -> bytes:
     """The snapshot's HTML report, as Evidently saves it."""
     import tempfile
     from pathlib import Path

@@ -43,12 +43,12 @@ def publish_quality_report(context, monitor: Monitor, period: str, snapshot: Any
                            folder) -> dict[str, dg.MetadataValue]:
     """One period's quality snapshot: its HTML stored, then a run of the monitor's project replacing the period's
     earlier one; when the viewer is down, the snapshot stored and the failure in the metadata."""
-    from drift_platform.core.stats.drift import _snapshot_html
+    from drift_platform.core.stats.drift import snapshot_html
     from drift_platform.resources.viewer import ViewerUnavailable
 
     run_id = context.run.run_id
     html_key = quality_key(period, run_id, "html")
-    folder.write_bytes(html_key, _snapshot_html(snapshot), "text/html")
+    folder.write_bytes(html_key, snapshot_html(snapshot), "text/html")
     metadata = {QUALITY_HTML: folder.link(html_key)}
     earlier = recorded_viewer_runs(context.instance, context.asset_key, period, QUALITY_RUN_ID)
     try:
