@@ -9,6 +9,8 @@ TRAINED_MODEL = "trained_model"
 CHAMPION_MODEL = "champion_model"
 PREDICTIONS = "predictions"
 DRIFT_TREND = "drift_trend"
+# A monitor whose labels arrive late (`labels:` in its defs.yaml): the period's labels, landed after its features.
+LABELS = "labels"
 
 # The UI groups assets by monitor; within a monitor, each asset's stage is a tag.
 TAG_STAGE = "drift_platform/stage"
@@ -19,6 +21,8 @@ NO_MODEL_DEGRADATION_CHECK = "no_model_degradation"
 NO_MULTIVARIATE_DRIFT_CHECK = "no_multivariate_drift"
 NO_DATA_QUALITY_CHECK = "no_data_quality_regression"
 NO_PREDICTION_DRIFT_CHECK = "no_prediction_drift"
+# The model's metric estimated from its outputs alone (CBPE, DLE: core/ml/estimation.py), before the labels land.
+NO_ESTIMATED_DEGRADATION_CHECK = "no_estimated_degradation"
 
 # The model_version of an external model's logged predictions (a monitor with `model: {source: external}`).
 EXTERNAL_MODEL_VERSION = "external"
@@ -41,6 +45,7 @@ TRIGGER_QUALITY = "quality"
 TRIGGER_MULTIVARIATE = "multivariate"
 TRIGGER_DATA_QUALITY = "data_quality"
 TRIGGER_PREDICTION_DRIFT = "prediction_drift"
+TRIGGER_ESTIMATED_DEGRADATION = "estimated_degradation"
 # Tag of a run of an external monitor's `on_failure_job`: the failed checks of the evaluation, joined by ",".
 TAG_FAILED_CHECKS = "drift_platform/failed_checks"
 

@@ -15,6 +15,7 @@ plain field types only.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 from typing import Any, Literal
@@ -296,11 +297,69 @@ class ModelSettings(_Settings):
         return self.source == "external"
 
 
+_DELAY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(hour|day|week)s?\s*$")
+
+
+def parse_delay(text: str) -> dt.timedelta:
+    """A label delay as written in the YAML ("4 weeks", "7 days", "36 hours", "1 week") as a timedelta; a
+    ValueError naming the text otherwise."""
+    found = _DELAY.match(text or "")
+    if not found:
+        raise ValueError(f"label_delay {text!r}: write a number and hours, days or weeks, e.g. '4 weeks'")
+    return dt.timedelta(**{f"{found.group(2)}s": float(found.group(1))})
+
+
+class LabelsSettings(_Settings):
+    """Labels that arrive after the features (`labels:`): a period's target is withheld when its features land
+    and written by the `labels` asset when its labels land (upserted by key into the history and the predictions,
+    every landing kept in `<monitor>_labels`). Either the labels' own `source` (a CSV path or URL with the
+    spec's key columns, its datetime column and the target), or `in_source: true` (the monitor's source fills
+    the target column in later). `label_delay` is when a period's labels are due after the period ends."""
+
+    source: str | None = Field(default=None, description="Where the labels come from: a CSV path (relative to "
+                               "defs.yaml) or an http(s), s3:// or file:// URL with the key columns, the datetime "
+                               "column and the target; `{{ env.X }}` allowed")
+    in_source: bool = Field(default=False, description="The labels fill in the monitor's own source's target column "
+                            "later (instead of a source of their own)")
+    label_delay: str = Field(description="How long after a period ends its labels are due, e.g. '4 weeks', "
+                             "'30 days', '36 hours': the labels schedule lands each period then")
+    pattern: str | None = Field(default=None, description="Label files dropped into the monitor's landing folder "
+                                "whose names match this glob (e.g. 'labels*.csv') land as labels, not batches")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> LabelsSettings:
+        _require((self.source is not None) != self.in_source,
+                 "labels: set either source (the labels' own CSV) or in_source: true (the monitor's source fills "
+                 "the target in later), not both and not neither")
+        parse_delay(self.label_delay)
+        return self
+
+    @property
+    def delay(self) -> dt.timedelta:
+        return parse_delay(self.label_delay)
+
+
+class EstimationSettings(_Settings):
+    """Performance estimated before the labels land (`no_estimated_degradation`, core/ml/estimation.py): CBPE for a
+    classifier (its probabilities calibrated on the reference), DLE for a regressor (a gradient-boosted model of
+    its loss), of the monitor's metric, judged against the same bound as `no_model_degradation`."""
+
+    enabled: bool | None = Field(default=None, description="Estimate the metric per period; unset: on when the "
+                                 "labels arrive late (`labels:` declared)")
+    calibration: Literal["auto", "isotonic", "sigmoid"] = Field(
+        default="auto", description="CBPE's calibration of the probabilities on the reference: isotonic, sigmoid "
+        "(Platt) or auto (isotonic from 1,000 reference rows and 50 of the rarest class, else sigmoid)")
+    bound: float | None = Field(default=None, description="A fixed bound on the estimated metric; unset: the "
+                                "bound no_model_degradation judges the realized value by")
+    severity: Literal["WARN", "ERROR"] = Field(default="WARN", description="Severity of a failure: WARN or ERROR")
+    seed: int = Field(default=0, description="Seed of the estimator's resamples, folds and label draws")
+
+
 # --- the monitor ------------------------------------------------------------------------------------------------
 Cadence = Literal["weekly", "daily"]
 ActionableCheck = Literal[
     "no_dataset_drift", "no_model_degradation", "no_multivariate_drift", "no_data_quality_regression",
-    "no_prediction_drift",
+    "no_prediction_drift", "no_estimated_degradation",
 ]
 # A monitor's name prefixes its tables (`<name>_predictions`: at most 63 characters in PostgreSQL).
 MAX_NAME_LENGTH = 40
@@ -352,11 +411,16 @@ class Monitor(_Settings):
     prediction_drift: PredictionDriftSettings = Field(default_factory=PredictionDriftSettings)
     # `model` in the YAML; `model_settings` here: a component already has a `model` (Dagster's Resolvable.model()).
     model_settings: ModelSettings = Field(default_factory=ModelSettings, alias="model")
+    labels: LabelsSettings | None = Field(default=None, description="Labels that arrive after the features: "
+                                          "their source (or in_source: true) and label_delay; unset: each period's "
+                                          "rows carry their labels")
+    estimation: EstimationSettings = Field(default_factory=EstimationSettings)
     retrain_on: list[ActionableCheck] = Field(
         default_factory=lambda: [NO_DATASET_DRIFT_CHECK, NO_MODEL_DEGRADATION_CHECK],
         description="Checks whose failures retrain the model (an external model: launch model.on_failure_job) "
         "and alert (others are recorded only); no_multivariate_drift, no_data_quality_regression and "
-        "no_prediction_drift are left out by default (WARN, acted on only when listed here)",
+        "no_prediction_drift and no_estimated_degradation are left out by default (WARN, acted on only when "
+        "listed here)",
     )
     slack_channel: str | None = Field(default=None, description="Channel of this monitor's alerts (None: the deployment's)")
     landing: LandingSettings = Field(default_factory=LandingSettings)
@@ -395,7 +459,7 @@ class Monitor(_Settings):
             bounds.append(("backfill_periods_per_run", self.backfill_periods_per_run, 1, None))
         found += [f"{key}: {value} is outside [{low}, {high if high is not None else 'inf'}]"
                   for key, value, low, high in bounds if value < low or (high is not None and value > high)]
-        found += self.recipe_problems() + self.model_problems()
+        found += self.recipe_problems() + self.model_problems() + self.estimation_problems()
         if "/" in self.landing.folder.strip("/") or self.landing.folder.strip("/") in ("", ".", "..", *STORE_FOLDERS):
             found.append(f"landing.folder: {self.landing.folder!r} must be one folder name, not one of {list(STORE_FOLDERS)}")
         return found
@@ -425,6 +489,24 @@ class Monitor(_Settings):
         return found
 
     @property
+    def late_labels(self) -> bool:
+        """Its labels arrive after its features (`labels:`): withheld at ingestion, landed by the labels asset."""
+        return self.labels is not None
+
+    @property
+    def estimates(self) -> bool:
+        """Whether `no_estimated_degradation` runs: `estimation.enabled`, else when the labels arrive late."""
+        return self.late_labels if self.estimation.enabled is None else self.estimation.enabled
+
+    def estimation_problems(self) -> list[str]:
+        """Estimation needs the model's probabilities for a classifier: an external one's probability_columns."""
+        spec = self.spec
+        if self.estimates and self.external and spec.is_classifier and not spec.probability_columns:
+            return ["estimation: an external classifier's performance is estimated from its probabilities: set "
+                    "the spec's probability_columns, or estimation.enabled: false"]
+        return []
+
+    @property
     def external(self) -> bool:
         """Its model is trained and served elsewhere (`model: {source: external}`): nothing trained here."""
         return self.model_settings.external
@@ -448,7 +530,7 @@ class Monitor(_Settings):
 
 
 # The folders of a monitor's part of the object store, beside its landing folder.
-STORE_FOLDERS = ("models", "drift_reports", "drift_trend", "quality_reports", "reviews")
+STORE_FOLDERS = ("models", "drift_reports", "drift_trend", "quality_reports", "reviews", "estimators")
 
 
 def timezone_problem(name: str) -> str | None:

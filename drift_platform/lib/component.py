@@ -25,7 +25,7 @@ import dagster as dg
 from pydantic import BaseModel, ValidationError
 
 from drift_platform.core.intake.dataset import DatasetSpec, describe_errors
-from drift_platform.core.settings import Cadence, ModelSettings, Monitor
+from drift_platform.core.settings import Cadence, LabelsSettings, ModelSettings, Monitor
 from drift_platform.lib.assets.champion_model import build_champion_model
 from drift_platform.lib.assets.drift_report import build_drift_report
 from drift_platform.lib.assets.drift_trend import build_drift_trend
@@ -65,6 +65,16 @@ def resolve_source(context: dg.ResolutionContext, raw: Any) -> str:
         return value
     path = Path(value).expanduser()
     return str(path if path.is_absolute() else (_folder(context) / path).resolve())
+
+
+def resolve_labels(context: dg.ResolutionContext, raw: Any) -> LabelsSettings | None:
+    """`labels:` with its source, a path, relative to the monitor's folder as the monitor's own source is."""
+    value = context.resolve_value(raw)
+    if value is None:
+        return None
+    if isinstance(value, dict) and value.get("source") is not None:
+        value = {**value, "source": resolve_source(context, value["source"])}
+    return LabelsSettings.model_validate(value)
 
 
 class DriftMonitorScaffoldParams(BaseModel):
@@ -124,6 +134,13 @@ class DriftMonitor(Monitor, dg.Component, dg.Resolvable):
                     description="Where the model comes from: {source: platform} (trained and served here, the "
                     "default) or {source: external, on_failure_job: <job>} (monitored from its logged predictions)"),
     ] = ModelSettings()
+    labels: Annotated[
+        LabelsSettings | None,
+        dg.Resolver(resolve_labels, model_field_type=dict | None,
+                    description="Labels that arrive after the features: {source: <CSV path or URL>, label_delay: "
+                    "'4 weeks'} or {in_source: true, label_delay: '4 weeks'}; unset: each period's rows carry their "
+                    "labels"),
+    ] = None
 
     @classmethod
     def resolve_from_model(cls, context: dg.ResolutionContext, model: BaseModel) -> "DriftMonitor":
