@@ -14,7 +14,9 @@ CBPE, confidence-based performance estimation (as NannyML's CBPE):
   true class k with its calibrated probability of k) and from it accuracy, precision, recall and F1 (binary: of
   the positive class; multiclass: one-vs-rest macro averages; 0 where a class is never predicted, as
   scikit-learn), and the expected ROC AUC: the rows ranked by the model's own (uncalibrated) score, each counted
-  as a positive with its calibrated probability and as a negative with the rest, as NannyML does.
+  as a positive with its calibrated probability and as a negative with the rest, as NannyML does. The expected
+  log loss and Brier score: each row's loss under each class (from the model's own probabilities, which it is
+  scored by) weighted by its calibrated probability of that class.
 - The band: given a period's probabilities its realized metric is random (each row's label falls as its
   calibrated probabilities say); seeded draws of the labels give its variance. The calibration, learnt from the
   reference's own random labels, is uncertain too, most where the reference has few rows: the estimate's variance
@@ -26,6 +28,9 @@ CBPE, confidence-based performance estimation (as NannyML's CBPE):
   JSON, without pickle.
 
 DLE, direct loss estimation: see `fit_dle`.
+
+`fit_estimator` and `estimate_metric` choose by the monitor's metric (core/ml/metrics.py): CBPE for every
+classification metric, DLE for rmse, mae and rmsle.
 """
 
 from __future__ import annotations
@@ -41,8 +46,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
 CBPE_FORMAT = "cbpe/1"
-CBPE_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
+CBPE_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "brier")
+CBPE_LOSSES = ("log_loss", "brier")  # expected from the model's own probabilities, row by row
 DLE_METRICS = {"squared": "rmse", "absolute": "mae", "squared_log": "rmsle"}
+DLE_LOSSES = {metric: loss for loss, metric in DLE_METRICS.items()}
 ISOTONIC_MIN_ROWS = 1000  # `auto` calibrates with isotonic regression from this many reference rows ...
 ISOTONIC_MIN_MINORITY = 50  # ... and this many rows of the rarest class; Platt's sigmoid below either
 BAND_Z = 1.96  # the band's half-width in standard deviations: ~95 %
@@ -345,19 +352,37 @@ def _expected_auc(weight: np.ndarray, ranking: tuple[np.ndarray, np.ndarray]) ->
     return float(np.trapezoid(tps / tps[-1], fps / fps[-1]))
 
 
+def _row_losses(scores: np.ndarray, positive: int | None) -> dict[str, np.ndarray]:
+    """Each row's log loss and Brier score were its label each class (rows x classes), from the model's own
+    probabilities, as `metrics.score` computes them: log loss -log p (p clipped to [eps, 1 - eps], as
+    scikit-learn); Brier of a binary task (1{y = positive} - p_positive)^2, of a multiclass one
+    sum_c (1{y = c} - p_c)^2 (scikit-learn's brier_score_loss)."""
+    eps = np.finfo(float).eps
+    k = scores.shape[1]
+    if positive is not None:
+        brier = (np.eye(k)[positive][None, :] - scores[:, [positive]]) ** 2
+    else:
+        brier = (scores**2).sum(axis=1, keepdims=True) - 2 * scores + 1
+    return {"log_loss": -np.log(np.clip(scores, eps, 1 - eps)), "brier": brier}
+
+
 def _expected_metrics(
     calibrated: np.ndarray,
     predicted: np.ndarray,
     positive: int | None,
     rankings: dict[int, tuple[np.ndarray, np.ndarray]],
+    losses: dict[str, np.ndarray],
 ) -> dict[str, float]:
     """The metrics of the expected confusion matrix (true class x predicted class: each row counts as class k with
-    its calibrated probability of k) and the expected ROC AUC (of the positive class, or the macro mean)."""
+    its calibrated probability of k), the expected ROC AUC (of the positive class, or the macro mean) and the
+    expected log loss and Brier score (each row's loss under each class, weighted by its calibrated
+    probability)."""
     k = calibrated.shape[1]
     expected = calibrated.T @ np.eye(k)[predicted]
     values = {name: float(v) for name, v in _confusion_metrics(expected, positive).items()}
     aucs = np.array([_expected_auc(calibrated[:, j], ranking) for j, ranking in rankings.items()])
     values["roc_auc"] = float(np.nanmean(aucs)) if np.isfinite(aucs).any() else float("nan")
+    values.update({name: float(np.mean(np.sum(calibrated * loss, axis=1))) for name, loss in losses.items()})
     return values
 
 
@@ -368,6 +393,7 @@ def _drawn_metrics(
     positive: int | None,
     draws: int,
     seed: int,
+    losses: dict[str, np.ndarray],
 ) -> dict[str, np.ndarray]:
     """The realized metrics of `draws` seeded draws of the period's labels from its calibrated probabilities."""
     from scipy.stats import rankdata
@@ -394,6 +420,9 @@ def _drawn_metrics(
         metrics["roc_auc"] = (
             np.nanmean(np.where(np.isfinite(aucs), aucs, np.nan), axis=0) if len(columns) > 1 else aucs[0]
         )
+        metrics.update(
+            {name: loss[np.arange(n)[None, :], labels].mean(axis=1) for name, loss in losses.items()}
+        )
         for name, values in metrics.items():
             found.setdefault(name, []).append(values)
     return {name: np.concatenate(parts) for name, parts in found.items()}
@@ -418,7 +447,8 @@ def _predicted_index(estimator: CBPEstimator, scores: np.ndarray, predicted: Any
 def estimate_cbpe(
     estimator: CBPEstimator, probabilities: Any, predicted: Any = None, *, seed: int = 0, draws: int = 400
 ) -> dict[str, Estimate]:
-    """A period's estimated accuracy, precision, recall, F1 and ROC AUC (`CBPE_METRICS`), each with its band, from
+    """A period's estimated accuracy, precision, recall, F1, ROC AUC, log loss and Brier score (`CBPE_METRICS`; as
+    `metrics.score` defines them: binary of the positive class, multiclass macro), each with its band, from
     the model's `probabilities` on the period's rows (as `fit_cbpe` takes them) and its `predicted` classes
     (default: the most probable class; binary: the positive class from probability 0.5). `draws`: seeded draws
     of the labels behind the band."""
@@ -429,11 +459,11 @@ def estimate_cbpe(
     predicted = _predicted_index(estimator, scores, predicted)
     positive = None if estimator.positive is None else estimator.classes.index(estimator.positive)
     rankings = _rankings(scores, [positive] if positive is not None else list(range(len(estimator.classes))))
-    calibrated = estimator.calibrate(scores)
-    values = _expected_metrics(calibrated, predicted, positive, rankings)
-    drawn = _drawn_metrics(calibrated, predicted, scores, positive, draws, seed)
+    calibrated, losses = estimator.calibrate(scores), _row_losses(scores, positive)
+    values = _expected_metrics(calibrated, predicted, positive, rankings, losses)
+    drawn = _drawn_metrics(calibrated, predicted, scores, positive, draws, seed, losses)
     refitted = [
-        _expected_metrics(estimator.calibrate(scores, group), predicted, positive, rankings)
+        _expected_metrics(estimator.calibrate(scores, group), predicted, positive, rankings, losses)
         for group in estimator.resampled
     ]
     with np.errstate(invalid="ignore"):
@@ -445,7 +475,10 @@ def estimate_cbpe(
             )
             for name in CBPE_METRICS
         }
-    return {name: _band(values[name], spread[name], rows) for name in CBPE_METRICS}
+    highest = {"log_loss": np.inf, "brier": 1.0 if positive is not None else 2.0}
+    return {
+        name: _band(values[name], spread[name], rows, high=highest.get(name, 1.0)) for name in CBPE_METRICS
+    }
 
 
 # --- DLE -------------------------------------------------------------------------------------------------------
@@ -598,3 +631,135 @@ def estimate_dle(estimator: DLEstimator, features: pd.DataFrame, predictions: An
     value = float(np.sqrt(mean))
     lower, upper = np.sqrt(max(mean - BAND_Z * se, 0.0)), np.sqrt(mean + BAND_Z * se)
     return Estimate(value, float(lower), float(upper), se / (2 * value) if value > 0 else 0.0, rows)
+
+
+# --- by the monitor's metric ----------------------------------------------------------------------------------
+
+
+def fit_estimator(
+    metric: str,
+    labels: Any,
+    *,
+    probabilities: Any = None,
+    classes: Any = None,
+    positive: Any = None,
+    features: pd.DataFrame | None = None,
+    predictions: Any = None,
+    calibration: str = "auto",
+    seed: int = 0,
+) -> CBPEstimator | DLEstimator:
+    """The estimator of `metric` fitted on the reference's `labels` and the model's outputs there: CBPE (the
+    `probabilities`, the `classes`, the binary task's `positive` class, the `calibration` method) for a
+    classification metric, DLE (the `features` and the `predictions`) for rmse, mae and rmsle."""
+    if metric in DLE_LOSSES:
+        if features is None:
+            raise ValueError(f"DLE of {metric} needs the reference's features and the model's predictions")
+        return fit_dle(features, predictions, labels, DLE_LOSSES[metric], seed=seed)
+    if metric in CBPE_METRICS:
+        return fit_cbpe(probabilities, labels, classes, calibration, positive, seed=seed)
+    raise ValueError(
+        f"no estimator of the metric {metric!r}: expected one of {', '.join(CBPE_METRICS + tuple(DLE_LOSSES))}"
+    )
+
+
+def estimation_method(estimator: CBPEstimator | DLEstimator) -> str:
+    """How the estimate was made, as texts show it: "CBPE (isotonic)", "CBPE (sigmoid)" or "DLE"."""
+    return f"CBPE ({estimator.method})" if isinstance(estimator, CBPEstimator) else "DLE"
+
+
+def estimate_metric(
+    estimator: CBPEstimator | DLEstimator,
+    metric: str,
+    *,
+    probabilities: Any = None,
+    predicted: Any = None,
+    features: pd.DataFrame | None = None,
+    predictions: Any = None,
+    seed: int = 0,
+) -> Estimate:
+    """A period's estimated `metric`: CBPE's from the model's `probabilities` (and `predicted` classes), or DLE's
+    from the `features` and `predictions`; an error when the estimator cannot estimate that metric."""
+    if isinstance(estimator, CBPEstimator):
+        if metric not in CBPE_METRICS:
+            raise ValueError(f"CBPE estimates {', '.join(CBPE_METRICS)}, not {metric!r}")
+        return estimate_cbpe(estimator, probabilities, predicted, seed=seed)[metric]
+    if metric != estimator.metric:
+        raise ValueError(f"this DLE models the {estimator.loss} loss ({estimator.metric}), not {metric!r}")
+    if features is None:
+        raise ValueError(f"DLE of {metric} needs the period's features and the model's predictions")
+    return estimate_dle(estimator, features, predictions)
+
+
+# --- on the predictions table's rows ------------------------------------------------------------------------------
+
+
+def table_inputs(
+    frame: pd.DataFrame,
+    spec: Any,
+    classes: Any,
+    features: pd.DataFrame | None = None,
+    labelled: bool = False,
+) -> tuple[dict[str, Any], Any]:
+    """What an estimator takes from rows of the predictions table (core/ml/predictions.py: `predicted_<target>`
+    and a classifier's `proba_<class>` of `classes`) and, for DLE, from the rows' `features` (the spec's feature
+    columns, row for row with `frame`): its keyword inputs, and the rows' labels. Rows without the model's
+    outputs, or without a label when `labelled`, are left out."""
+    from drift_platform.core.ml.predictions import prediction_column, proba_columns
+
+    predicted = prediction_column(spec)
+    keep = frame[predicted].notna().to_numpy()
+    if classes is not None:
+        keep &= frame[proba_columns(classes)].notna().all(axis=1).to_numpy()
+    if labelled:
+        keep &= frame[spec.target].notna().to_numpy()
+    rows = frame[keep]
+    if classes is not None:
+        inputs = {
+            "probabilities": rows[proba_columns(classes)].to_numpy(dtype=float),
+            "predicted": rows[predicted].to_numpy(dtype=object),
+        }
+    else:
+        if features is None or len(features) != len(frame):
+            raise ValueError("DLE needs the features of the predictions' rows, row for row")
+        inputs = {
+            "features": features.loc[keep, list(spec.features)].reset_index(drop=True),
+            "predictions": rows[predicted].to_numpy(dtype=float),
+        }
+    return inputs, rows[spec.target].to_numpy(dtype=object)
+
+
+def fit_on_table(
+    metric: str,
+    frame: pd.DataFrame,
+    spec: Any,
+    classes: Any = None,
+    positive: Any = None,
+    features: pd.DataFrame | None = None,
+    *,
+    calibration: str = "auto",
+    seed: int = 0,
+) -> CBPEstimator | DLEstimator:
+    """`fit_estimator` of `metric` on the reference's labelled rows of the predictions table (see
+    `table_inputs`)."""
+    inputs, labels = table_inputs(frame, spec, classes, features, labelled=True)
+    if classes is None:
+        labels = labels.astype(float)
+        return fit_estimator(metric, labels, **inputs, seed=seed)
+    inputs.pop("predicted")
+    return fit_estimator(
+        metric, labels, **inputs, classes=classes, positive=positive, calibration=calibration, seed=seed
+    )
+
+
+def estimate_on_table(
+    estimator: CBPEstimator | DLEstimator,
+    metric: str,
+    frame: pd.DataFrame,
+    spec: Any,
+    features: pd.DataFrame | None = None,
+    seed: int = 0,
+) -> Estimate:
+    """`estimate_metric` of a period's rows of the predictions table (see `table_inputs`): labelled or not."""
+    classes = estimator.classes if isinstance(estimator, CBPEstimator) else None
+    inputs, _ = table_inputs(frame, spec, classes, features)
+    return estimate_metric(estimator, metric, **inputs, seed=seed)
