@@ -10,7 +10,7 @@ import pytest
 
 from drift_platform.core.names import TAG_EVALUATION_ID, TAG_MONITOR, TAG_PERIOD
 from drift_platform.lib.sensors.retrain import DriftSensorCursor
-from drift_platform_tests.conftest import grid_monitor, local_resources, slack_alerter
+from drift_platform_tests.conftest import bike_monitor, grid_monitor, local_resources, slack_alerter
 from drift_platform_tests.fixtures.slack import SlackRecorder
 from drift_platform_tests.helpers import Platform
 
@@ -207,3 +207,96 @@ def test_a_retrain_without_the_evaluation_does_not_settle_it(platform: Platform)
     assert platform.retrain(tags={TAG_MONITOR: "bike_sharing"}).success
     [request] = platform.tick().run_requests
     assert request.tags[TAG_PERIOD] == DRIFTING[0]
+
+
+# --- estimated performance and late labels ------------------------------------------------------------------------
+ESTIMATED = {"monitor": "bike_sharing", "period": DRIFTING[0], "metric": "rmsle", "model_version": "v-1a2b",
+             "estimated": 0.4123, "lower": 0.39, "upper": 0.435, "bound": 0.395, "method": "DLE", "rows": 7,
+             "labels": "pending"}
+
+
+def record_evaluation(platform: Platform, asset: str, check: str, passed: bool, metadata: dict) -> None:
+    """A real evaluation of the monitor's check `check` on its asset `asset` in the instance, with the metadata
+    the check records (the check itself is tested with its asset: test_estimated_check.py, test_labels.py)."""
+
+    @dg.asset(key=platform.key(asset), check_specs=[dg.AssetCheckSpec(check, asset=platform.key(asset))])
+    def recorded():
+        yield dg.Output(None)
+        yield dg.AssetCheckResult(check_name=check, passed=passed, metadata=metadata,
+                                  severity=dg.AssetCheckSeverity.WARN)
+
+    assert dg.materialize([recorded], instance=platform.instance).success
+
+
+def test_estimated_degradation_retrains_and_alerts_once_only_when_in_retrain_on(
+        tmp_path, instance, slack: SlackRecorder) -> None:
+    from drift_platform.lib.sensors.retrain import watched_checks
+
+    resources = local_resources(tmp_path, alerts=slack_alerter(slack, max_retries=0))
+    quiet = Platform(resources, instance, bike_monitor(estimation={"enabled": True}))
+    assert "no_estimated_degradation" not in watched_checks(bike_monitor())  # off: not watched
+    assert watched_checks(quiet.monitor)["no_estimated_degradation"].asset_key == quiet.key("predictions")
+    record_evaluation(quiet, "predictions", "no_estimated_degradation", True, {**ESTIMATED, "estimated": 0.31})
+    record_evaluation(quiet, "predictions", "no_estimated_degradation", False, ESTIMATED)
+    tick = quiet.tick()  # not in retrain_on (the default): settled, no retrain, no alert
+    assert tick.run_requests == [] and slack.messages() == []
+    assert "1 failure(s) of checks not in retrain_on ignored" in tick.skip_reason.skip_message
+
+    acting = Platform(resources, instance, bike_monitor(
+        estimation={"enabled": True}, retrain_on=["no_dataset_drift", "no_estimated_degradation"]))
+    [request] = acting.tick().run_requests
+    assert request.run_key.startswith("no_estimated_degradation:")
+    assert request.tags["drift_platform/trigger"] == "estimated_degradation"
+    assert request.tags[TAG_PERIOD] == DRIFTING[0]
+    assert request.tags["drift_platform/failed_checks"] == "no_estimated_degradation"
+    [message] = slack.messages()
+    assert message["text"].startswith(
+        f":warning: *[bike_sharing] Estimated degradation* (estimated, labels pending) in week {DRIFTING[0]}: "
+        "champion `v-1a2b` estimated RMSLE 0.4123 [0.3900, 0.4350] above the bound 0.3950\n")
+    assert acting.tick().run_requests == [] and len(slack.messages()) == 1  # exactly once
+    acting.cursor = None  # a lost cursor: the same run key, and the ledger keeps the alert single
+    [again] = acting.tick().run_requests
+    assert again.run_key == request.run_key and len(slack.messages()) == 1
+
+
+def test_a_late_labels_monitors_quality_check_is_watched_on_its_labels_asset(
+        tmp_path, instance, slack: SlackRecorder) -> None:
+    """Its no_model_degradation runs when the period's labels land, on the labels asset: an evaluation on the
+    predictions (none is made there) is not read; the labels' one retrains and alerts once."""
+    from drift_platform.lib.sensors.retrain import watched_checks
+
+    resources = local_resources(tmp_path, alerts=slack_alerter(slack, max_retries=0))
+    platform = Platform(resources, instance, bike_monitor(labels={"in_source": True, "label_delay": "2 weeks"}))
+    checks = watched_checks(platform.monitor)
+    assert checks["no_model_degradation"].asset_key == platform.key("labels")
+    assert checks["no_estimated_degradation"].asset_key == platform.key("predictions")  # estimates: on by default
+    assert watched_checks(bike_monitor())["no_model_degradation"].asset_key == platform.key("predictions")
+    degraded = {"period": DRIFTING[0], "metric": "rmsle", "model_version": "v-1a2b", "rmsle": 0.64,
+                "holdout_rmsle": 0.3, "rmsle_ratio": 2.13, "max_ratio": 1.5, "bound_method": "ratio"}
+    record_evaluation(platform, "predictions", "no_model_degradation", False, degraded)
+    assert platform.tick().run_requests == [] and slack.messages() == []
+    record_evaluation(platform, "labels", "no_model_degradation", False, degraded)
+    [request] = platform.tick().run_requests
+    assert request.tags["drift_platform/trigger"] == "quality" and request.run_key.startswith("no_model_degradation:")
+    [message] = slack.messages()
+    assert f"*[bike_sharing] Model degradation* in week {DRIFTING[0]}" in message["text"]
+    assert platform.tick().run_requests == [] and len(slack.messages()) == 1
+
+
+def test_a_real_estimated_degradation_is_acted_on_once(tmp_path, instance, slack: SlackRecorder) -> None:
+    """Through the real jobs: a champion, then a day whose estimate (DLE on the grid monitor's hourly reference)
+    is past a configured bound fails no_estimated_degradation; the sensor retrains and alerts once, saying it is
+    estimated."""
+    monitor = grid_monitor(estimation={"enabled": True, "bound": 0.0001}, retrain_on=["no_estimated_degradation"])
+    platform = Platform(local_resources(tmp_path, alerts=slack_alerter(slack, max_retries=0)), instance, monitor)
+    platform.run_period("2011-02-01")
+    assert platform.retrain().success
+    assert platform.tick().run_requests == []
+    before = len(slack.messages())  # the retrain's outcome
+    platform.run_period("2011-02-03")
+    [request] = platform.tick().run_requests
+    assert request.run_key.startswith("no_estimated_degradation:") and request.tags[TAG_PERIOD] == "2011-02-03"
+    [alert] = slack.messages()[before:]
+    assert "*[grid_load] Estimated degradation* (estimated) in day 2011-02-03: champion `" in alert["text"]
+    assert "above the bound 0.0001" in alert["text"]
+    assert platform.tick().run_requests == [] and len(slack.messages()) == before + 1

@@ -232,3 +232,60 @@ def test_report_link_on_s3_opens_in_a_browser(s3_server, s3_bucket, public_url) 
     assert "Signature" in link.value
     with urllib.request.urlopen(link.value, timeout=10) as response:
         assert response.read() == body
+
+
+# --- the model's quality: estimated beside realized, labels pending --------------------------------------------
+def test_quality_table_puts_the_estimate_and_its_band_beside_the_realized_value() -> None:
+    from drift_platform.core.stats.trend import quality_markdown, quality_rows, quality_values
+
+    predictions = {  # the predictions' latest metadata per week: version, estimate with band, no labels yet
+        "2023-03-06": {"model_version": "v1", "labelled_rows": 0, "estimated_log_loss": 0.3512,
+                       "estimated_log_loss_lower": 0.34, "estimated_log_loss_upper": 0.362},
+        "2023-03-13": {"model_version": "v1", "labelled_rows": 0, "estimated_log_loss": 0.4123,
+                       "estimated_log_loss_lower": 0.39, "estimated_log_loss_upper": 0.435},
+        "2023-03-20": {"model_version": "v2", "labelled_rows": 0},  # no estimate: none made
+    }
+    labels = {"2023-03-06": {"labelled_rows": 480, "log_loss": 0.3601, "landed_at": "2023-04-03T06:00:00+00:00"}}
+    rows = quality_rows(predictions, labels, "log_loss", late_labels=True)
+    assert [(q.period, q.labels, q.realized) for q in rows] == [
+        ("2023-03-06", "2023-04-03", 0.3601), ("2023-03-13", "pending", None), ("2023-03-20", "pending", None)]
+    lines = quality_markdown(rows, "log loss", estimates=True, late_labels=True).splitlines()
+    assert lines[0] == ("| period | model version | labelled rows | estimated log loss [lower, upper] | "
+                        "realized log loss | labels |")
+    assert lines[2] == "| 2023-03-06 | v1 | 480 | 0.3512 [0.3400, 0.3620] | 0.3601 | 2023-04-03 |"
+    assert lines[3] == "| 2023-03-13 | v1 | 0 | 0.4123 [0.3900, 0.4350] | - | pending |"
+    assert lines[4] == "| 2023-03-20 | v2 | 0 | - | - | pending |"
+    assert quality_values(rows, "log_loss") == {"labels_pending": 2, "latest_log_loss": 0.3601,
+                                                "latest_estimated_log_loss": 0.4123}
+    # labels with the features: the predictions' value is the realized one; no labels column; periods without
+    # a value are left out
+    same = quality_rows({**predictions, "2023-03-06": {**predictions["2023-03-06"], "log_loss": 0.3333}}, {},
+                        "log_loss", late_labels=False)
+    assert [(q.period, q.realized, q.labels) for q in same] == [("2023-03-06", 0.3333, "-"), ("2023-03-13", None, "-")]
+    plain = quality_markdown(same, "log loss", estimates=False, late_labels=False).splitlines()
+    assert plain[0] == "| period | model version | labelled rows | log loss |" and plain[2].endswith("| 0.3333 |")
+
+
+def test_a_late_labels_trend_says_which_weeks_wait_for_their_labels(resources, instance) -> None:
+    """The trend of a late-labels monitor, from the real instance: the predictions' and the labels' latest
+    materializations per week (recorded as their assets record them); the week whose labels landed shows the
+    labels' realized value and date, the other says pending."""
+    from drift_platform_tests.conftest import bike_monitor
+
+    platform = Platform(resources, instance, bike_monitor(labels={"in_source": True, "label_delay": "2 weeks"}))
+    platform.run_week(QUIET_WEEK)
+    for week, estimate in ((QUIET_WEEK, 0.28), (DRIFTING_WEEK, 0.52)):
+        instance.report_runless_asset_event(dg.AssetMaterialization(
+            asset_key=platform.key("predictions"), partition=week, metadata={
+                "model_version": "v-7", "labelled_rows": 0, "metric": "rmsle", "estimated_rmsle": estimate,
+                "estimated_rmsle_lower": estimate - 0.02, "estimated_rmsle_upper": estimate + 0.03}))
+    instance.report_runless_asset_event(dg.AssetMaterialization(
+        asset_key=platform.key("labels"), partition=QUIET_WEEK, metadata={
+            "labelled_rows": 7, "pending_rows": 0, "rmsle": 0.2911, "landed_at": "2011-02-21T09:30:00+00:00"}))
+    meta = trend(platform)
+    lines = meta["model_quality"].value.splitlines()
+    assert lines[2] == f"| {QUIET_WEEK} | v-7 | 7 | 0.2800 [0.2600, 0.3100] | 0.2911 | 2011-02-21 |"
+    assert lines[3] == f"| {DRIFTING_WEEK} | v-7 | 0 | 0.5200 [0.5000, 0.5500] | - | pending |"
+    assert meta["labels_pending"].value == 1 and isinstance(meta["labels_pending"], dg.IntMetadataValue)
+    assert meta["latest_estimated_rmsle"].value == 0.52 and meta["latest_rmsle"].value == 0.2911
+    assert platform.key("labels") in build_drift_trend(platform.monitor).asset_deps[platform.key("drift_trend")]

@@ -253,3 +253,84 @@ def test_the_dashboard_plots_a_faulty_periods_data_quality_apart_from_a_quiet_on
         assert verdict[0] == 0 and verdict[1] >= 2  # the quiet day passed; the faulty day's columns regressed
         [run] = [r for r in ui.runs(project["id"]) if r["metadata"]["period"] == FAULT_DAY]
         assert QUALITY_GROUP in json.dumps(ui.get(f"/api/projects/{project['id']}/{run['id']}/data"))
+
+
+# --- the estimated metric beside the realized one ----------------------------------------------------------------
+ESTIMATE_WEEKS = ("2011-02-07", "2011-02-14")
+
+
+def estimate_asset(platform: Platform, estimates: dict, frames: dict | None = None):
+    """The monitor's predictions asset as its hook publishes (lib/assets/predictions.py): each week's quality report
+    (`frames`: its predictions frame) and its estimate run, their metadata on the week's materialization."""
+    from drift_platform.lib.assets.estimate_report import publish_estimate_runs
+    from drift_platform.lib.assets.quality_report import publish_quality_reports
+
+    @dg.asset(key=platform.key("predictions"), partitions_def=dg.StaticPartitionsDefinition(list(ESTIMATE_WEEKS)),
+              required_resource_keys={"viewer", "store"})
+    def predictions(context) -> None:
+        [week], viewer, store = context.partition_keys, context.resources.viewer, context.resources.store
+        quality = publish_quality_reports(context, platform.monitor, frames or {}, None, viewer, store)
+        estimate = publish_estimate_runs(context, platform.monitor, {week: estimates[week]}, viewer, store)
+        context.add_output_metadata({**quality.get(week, {}), **estimate[week]})
+
+    return predictions
+
+
+def estimate_meta(platform: Platform, estimates: dict, week: str, frames: dict | None = None) -> dict:
+    result = dg.materialize([estimate_asset(platform, estimates, frames)], instance=platform.instance,
+                            partition_key=week, resources=platform.resources)
+    [materialization] = result.asset_materializations_for_node(platform.op("predictions"))
+    return {k: v.value for k, v in materialization.metadata.items()}
+
+
+def test_the_dashboard_plots_the_estimate_beside_the_realized_value(tmp_path, instance) -> None:
+    """A monitor estimating its RMSLE: each week's estimate is a run of its own (a re-run replaces it), the
+    quality run has the realized RMSLE (the check's; Evidently's preset has none), and the real `evidently ui` serves one panel with both; a viewer that is
+    down fails no step and the sync job pushes the waiting estimate later."""
+    from evidently.ui.workspace import Workspace
+
+    from drift_platform_tests.conftest import bike_monitor
+    from loopback import free_port
+
+    monitor = bike_monitor(estimation={"enabled": True})
+    platform = Platform(local_resources(tmp_path), instance, monitor)
+    assert platform.run_week("2011-01-31", run_config=QUIET).success  # the drift push makes the dashboard
+    rng = np.random.default_rng(3)
+    frames = {w: pd.DataFrame({"cnt": rng.uniform(1000, 5000, 7), "predicted_cnt": rng.uniform(1000, 5000, 7)})
+              for w in ESTIMATE_WEEKS}
+    first = estimate_meta(platform, {ESTIMATE_WEEKS[0]: {"value": 0.9, "lower": 0.8, "upper": 1.0}},
+                          ESTIMATE_WEEKS[0], {ESTIMATE_WEEKS[0]: frames[ESTIMATE_WEEKS[0]]})
+    estimates = {ESTIMATE_WEEKS[0]: {"value": 0.45, "lower": 0.35, "upper": 0.55},
+                 ESTIMATE_WEEKS[1]: {"value": 0.7, "lower": 0.6, "upper": 0.85}}
+    again = estimate_meta(platform, estimates, ESTIMATE_WEEKS[0], {ESTIMATE_WEEKS[0]: frames[ESTIMATE_WEEKS[0]]})
+    estimate_meta(platform, estimates, ESTIMATE_WEEKS[1], {ESTIMATE_WEEKS[1]: frames[ESTIMATE_WEEKS[1]]})
+    assert first["estimate_viewer_push"] == again["estimate_viewer_push"] == "ok"
+    assert again["estimate_report_url"].endswith(again["estimate_run_id"])
+    realized = [float(np.sqrt(np.mean((np.log1p(f.cnt) - np.log1p(f.predicted_cnt)) ** 2))) for f in frames.values()]
+    with EvidentlyUI(tmp_path / "evidently") as ui:
+        [project] = ui.projects()
+        runs = [r for r in ui.runs(project["id"]) if "estimate" in r["tags"]]
+        assert sorted(r["metadata"]["period"] for r in runs) == list(ESTIMATE_WEEKS)  # the re-run replaced
+        assert again["estimate_run_id"] in {r["id"] for r in runs} and first["estimate_run_id"] not in {
+            r["id"] for r in runs}
+        panels = {p["title"]: p for p in ui.get(f"/api/v2/dashboards/{project['id']}")["panels"]}
+        assert list(panels)[-1] == "Estimated vs realized RMSLE"
+        series = {s["params"].get("value_type", "realized"): [v for v in s["values"] if v is not None]
+                  for s in data_series(ui.url, project["id"], panels["Estimated vs realized RMSLE"])}
+        assert series["value"] == [0.45, 0.7] and series["lower"] == [0.35, 0.6] and series["upper"] == [0.55, 0.85]
+        assert series["realized"] == pytest.approx(realized, rel=1e-9)
+
+    down = Platform(local_resources(tmp_path, viewer=ReportViewer(
+        api_url=f"http://127.0.0.1:{free_port()}", attempts=1, timeout_s=2)), instance, monitor)
+    waiting = estimate_meta(down, estimates, ESTIMATE_WEEKS[1])
+    assert waiting["estimate_viewer_push"].startswith("failed: ") and waiting["estimate_run_id"] == "-"
+    assert down.models().exists(waiting["estimate_snapshot_key"]) and "estimate_report_url" not in waiting
+    assert platform.run_job("viewer_sync_job", run_config=QUIET).success
+    observed = instance.fetch_observations(platform.key("predictions"), limit=10).records
+    [pushed] = [r.asset_observation.metadata for r in observed if "estimate_run_id" in r.asset_observation.metadata]
+    assert pushed["estimate_viewer_push"].value == "ok (later)"
+    workspace = Workspace.create(str(tmp_path / "evidently"))
+    runs = {str(r): workspace.get_run(project["id"], r) for r in workspace.list_runs(project["id"])}
+    estimate_runs = {i: s.metadata["period"] for i, s in runs.items() if "estimate" in s.tags}
+    assert sorted(estimate_runs.values()) == list(ESTIMATE_WEEKS)  # replaced, not added
+    assert pushed["estimate_run_id"].value in estimate_runs

@@ -382,3 +382,48 @@ def test_fingerprint_follows_the_content(make_warehouse, spec: DatasetSpec, sour
         seen.append(now)
     warehouse.replace_windows(HISTORY, spec.layout, [(reference, *window)])
     assert warehouse.fingerprint(HISTORY, spec.layout, columns) == first
+
+
+def test_labels_append_to_the_ledger_and_update_by_key_in_one_transaction(make_warehouse) -> None:
+    """Landing labels: the ledger gets its rows and the target is set by key in each table that exists (the
+    rows updated counted per table), in one transaction: when one update fails, the ledger's append is rolled
+    back with it and no table changes."""
+    from drift_platform.core.intake.labels import labels_layout
+
+    warehouse, layout, ledger = make_warehouse(), EVENT_SPEC.layout, labels_layout(EVENT_SPEC)
+    week = (pd.Timestamp("2020-02-03"), pd.Timestamp("2020-02-10"))
+    frame = _readings("2020-02-03", hours=24, devices=5, seed=2).assign(value=np.nan)  # labels pending
+    for name in (HISTORY, "readings_predictions"):
+        warehouse.replace_windows(name, layout, [(frame, *week)])
+    labels = frame.iloc[::3][["ts", "device"]].assign(value=np.arange(40) / 8)
+    rows = labels.assign(revision=0, landed_at=pd.Timestamp("2026-01-05 10:00:00"), run_id="run-1")
+    counts = warehouse.append_and_update("readings_labels", ledger, rows,
+                                         [HISTORY, "readings_predictions", "readings_missing"],
+                                         labels[["device", "ts", "value"]], "value")
+    assert counts == [40, 40, 0]
+    for name in (HISTORY, "readings_predictions"):
+        back = warehouse.read(name, layout).set_index(["device", "ts"])["value"]
+        expected = labels.set_index(["device", "ts"])["value"]
+        assert back.notna().sum() == 40 and (back[expected.index] == expected).all()
+    landed = warehouse.read("readings_labels", ledger)
+    assert len(landed) == 40 and set(landed["run_id"]) == {"run-1"}
+
+    before = {name: warehouse.read(name, layout) for name in (HISTORY, "readings_predictions")}
+    warehouse.replace_windows("readings_other", TableLayout(columns={"ts": "datetime", "device": "str"},
+                                                            time_column="ts", key_columns=("device", "ts")),
+                              [(frame[["ts", "device"]], *week)])  # no target column: its update fails
+    revised = rows.assign(revision=1, run_id="run-2", value=rows["value"] + 1)
+    with pytest.raises(sa.exc.OperationalError if warehouse.engine.dialect.name == "sqlite"
+                       else sa.exc.ProgrammingError):
+        warehouse.append_and_update("readings_labels", ledger, revised, [HISTORY, "readings_other"],
+                                    revised[["device", "ts", "value"]], "value")
+    pd.testing.assert_frame_equal(warehouse.read("readings_labels", ledger), landed)
+    for name, frame_before in before.items():
+        pd.testing.assert_frame_equal(warehouse.read(name, layout), frame_before)
+    # the same call without the failing table lands, and a repeat of it breaks the ledger's primary key
+    assert warehouse.append_and_update("readings_labels", ledger, revised, [HISTORY],
+                                       revised[["device", "ts", "value"]], "value") == [40]
+    with pytest.raises(sa.exc.IntegrityError):
+        warehouse.append_and_update("readings_labels", ledger, revised, [HISTORY],
+                                    revised[["device", "ts", "value"]], "value")
+    assert len(warehouse.read("readings_labels", ledger)) == 80

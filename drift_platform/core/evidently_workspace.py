@@ -13,11 +13,14 @@ by code. Plain functions over an Evidently workspace (a local `Workspace` or a `
   own calculation of those metrics writes them (same config, same id), and the check's verdict.
 - `add_output_drift_metrics`: the drift score of the model's output (and of the target) added to a drift run,
   as metric results of a type of its own (OUTPUT_DRIFT) that the dashboard plots.
+- `estimate_snapshot`: a small run of its own carrying a period's estimated metric (CBPE, DLE: the estimate and
+  its band), published beside the period's drift and quality runs (lib/assets/estimate_report.py).
 - `dashboard`/`ensure_dashboard`: the project's dashboard as code (the dataset's drift share per period, the
   number of drifted columns, one panel per monitored column's drift score, then the data quality: missing
   share, share outside the reference's range or of unseen levels, regressed columns; then the model: the
-  prediction drift score, and the quality runs' figures), saved only when it differs from the one stored, so
-  calling it on every run is cheap and idempotent.
+  prediction drift score, and the quality runs' figures; for a monitor that estimates its metric, the estimate
+  runs' values beside the quality runs' realized value on one panel), saved only when it differs from the one
+  stored, so calling it on every run is cheap and idempotent.
 """
 
 from __future__ import annotations
@@ -38,6 +41,17 @@ QUALITY_GROUP = "Data quality (no_data_quality_regression)"
 OUTPUT_DRIFT = "evidently:metric_v2:OutputDrift"
 OUTPUT_DRIFT_IDS = {"prediction": "drift_platform.prediction_drift", "target": "drift_platform.target_drift"}
 OUTPUT_DRIFT_GROUP = "Prediction and target drift (no_prediction_drift)"
+# A period's estimated metric (no_estimated_degradation's estimate: CBPE, DLE), a type of its own labelled
+# `metric` (the monitor's metric name) and `value_type` (ESTIMATE_PARTS), in a run tagged ESTIMATE_RUN_TAG.
+ESTIMATE = "evidently:metric_v2:EstimatedPerformance"
+ESTIMATE_PARTS = {"value": "estimated {}", "lower": "estimate's lower bound", "upper": "estimate's upper bound"}
+ESTIMATE_GROUP = "Estimated performance (no_estimated_degradation)"
+ESTIMATE_RUN_TAG = "estimate"
+# The realized value of the monitor's metric on a period's labelled rows (core/ml/metrics.py's, as the quality
+# check computes it; Evidently's presets have no RMSLE or Brier score), added to the period's quality run: a type
+# of its own labelled `metric`.
+REALIZED = "evidently:metric_v2:RealizedPerformance"
+REALIZED_GROUP = "Realized performance (the monitor's metric)"
 
 
 @dataclass(frozen=True)
@@ -61,8 +75,9 @@ def find_or_create_project(workspace: Any, name: str, description: str = "") -> 
     return str(keep.id)
 
 
-def dashboard(columns: Sequence[str], threshold: float):
-    """The panels of a monitor's dashboard, in order."""
+def dashboard(columns: Sequence[str], threshold: float, estimated: str | None = None):
+    """The panels of a monitor's dashboard, in order; with `estimated` (the monitor's metric, when it estimates
+    it) the "Estimated vs realized" panel last."""
     from evidently.sdk.models import DashboardModel
     from evidently.sdk.panels import PanelMetric, line_plot_panel
 
@@ -81,7 +96,62 @@ def dashboard(columns: Sequence[str], threshold: float):
                         description="The drift test's score (a p-value or a distance, by method)")
         for column in columns
     ]
-    return DashboardModel(tabs=[], panels=panels + quality_panels() + model_panels())
+    extra = [estimate_panel(estimated)] if estimated else []
+    return DashboardModel(tabs=[], panels=panels + quality_panels() + model_panels() + extra)
+
+
+def estimate_panel(metric: str):
+    """"Estimated vs realized <metric label>": the estimate runs' estimate and its band's bounds (Evidently's line
+    panel draws lines, no shaded band) and the quality runs' realized value of the same metric, per period."""
+    from evidently.sdk.panels import PanelMetric, line_plot_panel
+
+    from drift_platform.core.ml.metrics import METRICS
+
+    label = METRICS[metric].label
+    values = [PanelMetric(legend=legend.format(label), metric=ESTIMATE,
+                          metric_labels={"metric": metric, "value_type": part})
+              for part, legend in ESTIMATE_PARTS.items()]
+    values.append(PanelMetric(legend=f"realized {label}", metric=REALIZED, metric_labels={"metric": metric}))
+    return line_plot_panel(
+        f"Estimated vs realized {label}", values, size="full",
+        description=f"The {label} estimated from the model's outputs before the labels land (CBPE, DLE: "
+        "no_estimated_degradation), with its band, and the realized value once the period's labels land")
+
+
+def add_realized_metric(snapshot: Any, metric: str, value: float) -> Any:
+    """A copy of a quality run's snapshot with the period's realized value of `metric` (REALIZED), under one group
+    of the run's page: what the "Estimated vs realized" panel plots beside the estimate."""
+    from evidently.core.metric_types import MetricConfig, SingleValue, get_default_render
+
+    model = snapshot.to_snapshot_model()
+    metric_id = f"drift_platform.realized_{metric}"
+    result = SingleValue(value=float(value), display_name=f"realized {metric}")
+    result.set_metric_location(MetricConfig(metric_id=metric_id, params={
+        "type": REALIZED, "source": "drift_platform", "metric": metric}))
+    result.widget = get_default_render(f"realized {metric}", result)
+    return _with_group(model, REALIZED_GROUP, _add_result(model, metric_id, result))
+
+
+def estimate_snapshot(metric: str, estimate: Mapping[str, float], timestamp: Any, name: str,
+                      metadata: Mapping[str, str]):
+    """A run of its own for a period's estimate of `metric` (keys "value", "lower", "upper"): one ESTIMATE result
+    per part, under one group of the run's page, tagged ESTIMATE_RUN_TAG."""
+    from evidently.core.metric_types import MetricConfig, SingleValue, get_default_render
+    from evidently.core.serialization import ReportModel, SnapshotModel
+
+    model = SnapshotModel(report=ReportModel(items=[]), name=name, timestamp=timestamp, metadata=dict(metadata),
+                          tags=[ESTIMATE_RUN_TAG], metric_results={}, top_level_metrics=[], widgets=[],
+                          tests_widgets=[])
+    widgets = []
+    for part, legend in ESTIMATE_PARTS.items():
+        title = legend.format(metric)
+        result = SingleValue(value=float(estimate[part]), display_name=title)
+        metric_id = f"drift_platform.estimated_{metric}_{part}"
+        result.set_metric_location(MetricConfig(metric_id=metric_id, params={
+            "type": ESTIMATE, "source": "drift_platform", "metric": metric, "value_type": part}))
+        result.widget = get_default_render(title, result)
+        widgets += _add_result(model, metric_id, result)
+    return _with_group(model, ESTIMATE_GROUP, widgets)
 
 
 # The model's quality over time, from the quality runs (core/ml/quality_report.py): the preset's figures of

@@ -8,6 +8,7 @@ import dagster as dg
 from drift_platform.core.names import (
     NO_DATA_QUALITY_CHECK,
     NO_DATASET_DRIFT_CHECK,
+    NO_ESTIMATED_DEGRADATION_CHECK,
     NO_MODEL_DEGRADATION_CHECK,
     NO_MULTIVARIATE_DRIFT_CHECK,
     NO_PREDICTION_DRIFT_CHECK,
@@ -274,8 +275,9 @@ def dataset_drift_check(monitor: Monitor, drift_report: dg.AssetsDefinition,
 
 def model_degradation_check(monitor: Monitor, predictions: dg.AssetsDefinition,
                             partitions: dg.PartitionsDefinition) -> dg.AssetChecksDefinition:
-    """`no_model_degradation` on the monitor's stored predictions, per period; its run config is the monitor's
-    quality settings."""
+    """`no_model_degradation` on the monitor's stored predictions, per period, checked on `predictions` (the
+    predictions asset, or the labels asset of a monitor whose labels arrive late); its run config is the
+    monitor's quality settings."""
     QualityConfig = run_config_class(monitor.quality, f"QualityConfig_{monitor.name}")  # noqa: N806
 
     @dg.asset_check(
@@ -308,16 +310,92 @@ def model_degradation_check(monitor: Monitor, predictions: dg.AssetsDefinition,
     return no_model_degradation
 
 
-def with_quality_report_url(instance: dg.DagsterInstance, key: dg.AssetKey, period: str,
-                            result: dg.AssetCheckResult) -> dg.AssetCheckResult:
-    """The check's result with `quality_report_url`, the link to the period's Evidently quality report, as the
-    period's latest predictions materialization recorded it (absent when it has none: no labels, viewer down)."""
-    from drift_platform.lib.assets.quality_report import QUALITY_URL
-
+def latest_metadata(instance: dg.DagsterInstance, key: dg.AssetKey, period: str) -> dict[str, dg.MetadataValue] | None:
+    """The metadata of the period's latest materialization of the asset `key` (None: never materialized)."""
     latest = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key, asset_partitions=[period]),
                                              limit=1).records
-    url = latest[0].asset_materialization.metadata.get(QUALITY_URL) if latest else None
-    return result.with_metadata({**result.metadata, QUALITY_URL: url}) if url is not None else result
+    return dict(latest[0].asset_materialization.metadata) if latest else None
+
+
+def with_quality_report_url(instance: dg.DagsterInstance, key: dg.AssetKey, period: str,
+                            result: dg.AssetCheckResult) -> dg.AssetCheckResult:
+    """The check's result with `quality_report_url`, the link to the period's Evidently quality report, and the
+    period's estimate of the metric (`estimated_<m>`, when the monitor estimates), as the period's latest
+    materialization of `key` recorded them (absent when it has none: no labels, viewer down)."""
+    from drift_platform.lib.assets.quality_report import QUALITY_URL
+
+    found = latest_metadata(instance, key, period) or {}
+    m = result.metadata["metric"].value if "metric" in result.metadata else None
+    added = {name: found[name] for name in (QUALITY_URL, f"estimated_{m}") if name in found}
+    return result.with_metadata({**result.metadata, **added}) if added else result
+
+
+def estimated_period_result(monitor: Monitor, warehouse: WarehouseResource, store: ObjectStore, period: str,
+                            found: dict[str, dg.MetadataValue] | None) -> dg.AssetCheckResult:
+    """`no_estimated_degradation` for one period, from its latest predictions materialization's metadata (`found`):
+    the estimate of the metric against `estimation.bound`, else the bound `no_model_degradation` judges the
+    realized value by (core/ml/quality.py `quality_bound`). Passes, "not evaluated: why", without an estimate."""
+    from drift_platform.core.ml.quality import QualityInputError, estimate_verdict, quality_bound
+    from drift_platform.lib.assets.estimation import SKIPPED, estimated_keys, model_manifest
+
+    settings, text = monitor.estimation, dg.MetadataValue.text
+    level = dg.AssetCheckSeverity(settings.severity)
+    head = {"monitor": text(monitor.name), "period": text(period),
+            "labels": text("pending" if monitor.late_labels else "in the batch")}
+    m = found["metric"].value if found and "metric" in found else None
+    if found is None:
+        why = f"no predictions of {period} (no champion model yet?)"
+    elif SKIPPED in found:
+        why = found[SKIPPED].value
+    else:
+        why = None if f"estimated_{m}" in found else f"{period}'s predictions carry no estimate"
+    if why:
+        return dg.AssetCheckResult(passed=True, severity=level, metadata=head, description=f"not evaluated: {why}")
+    version = found["model_version"].value
+    estimate = tuple(float(found[k].value) for k in estimated_keys(m))
+    if settings.bound is not None:
+        bound, note, method = settings.bound, "estimation.bound", "configured"
+    else:
+        try:
+            manifest = model_manifest(monitor, warehouse, store, version, dg.get_dagster_logger())
+            limit = quality_bound(manifest, monitor.quality, version)
+        except QualityInputError as exc:
+            raise dg.Failure(str(exc), allow_retries=False) from exc
+        bound, note, method = limit.value, limit.note, limit.method
+    passed, description = estimate_verdict(m, estimate, bound, note, period, version, monitor.late_labels)
+    metadata = {**head, "metric": text(m), "model_version": text(version),
+                **{name: dg.MetadataValue.float(v) for name, v in zip(("estimated", "lower", "upper"), estimate,
+                                                                       strict=True)},
+                **({"bound": dg.MetadataValue.float(float(bound))} if bound is not None else {}),
+                "bound_method": text(method), "method": found["estimation_method"],
+                "rows": found.get("predicted_rows", dg.MetadataValue.int(0))}
+    return dg.AssetCheckResult(passed=passed, severity=level, description=description, metadata=metadata)
+
+
+def estimated_degradation_check(monitor: Monitor, predictions: dg.AssetsDefinition,
+                                partitions: dg.PartitionsDefinition) -> dg.AssetChecksDefinition:
+    """`no_estimated_degradation` on the monitor's predictions, per period, when the monitor estimates."""
+
+    @dg.asset_check(
+        asset=predictions,
+        name=NO_ESTIMATED_DEGRADATION_CHECK,
+        partitions_def=partitions,
+        retry_policy=retry_policy(monitor),
+        blocking=False,
+        description=f"The {metric_label(monitor)} estimated from the model's outputs on the period, before its "
+        "labels (CBPE for a classifier: its probabilities calibrated on the reference; DLE for a regressor: a "
+        "model of its loss), stays within estimation.bound, else the bound no_model_degradation judges the "
+        "realized value by. Assumes the relation between features and target holds: concept drift is for the "
+        "labels check. WARN by default; the retrain sensor acts on it only when retrain_on lists it.",
+    )
+    def no_estimated_degradation(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource,
+                                 store: ObjectStore) -> dg.AssetCheckResult | None:
+        return record_per_period(context, {
+            period: estimated_period_result(monitor, warehouse, store, period,
+                                            latest_metadata(context.instance, predictions.key, period))
+            for period in period_windows(context, partitions)})
+
+    return no_estimated_degradation
 
 
 def multivariate_drift_check(monitor: Monitor, drift_report: dg.AssetsDefinition,
@@ -377,12 +455,16 @@ def prediction_drift_check_result(summary: dict) -> dg.AssetCheckResult:
 
 
 def build_checks(monitor: Monitor, drift_report: dg.AssetsDefinition, predictions: dg.AssetsDefinition,
-                 partitions: dg.PartitionsDefinition) -> list[dg.AssetChecksDefinition]:
-    """The monitor's asset checks: `no_dataset_drift` and `no_model_degradation`, `no_multivariate_drift` when
+                 partitions: dg.PartitionsDefinition,
+                 labels: dg.AssetsDefinition | None = None) -> list[dg.AssetChecksDefinition]:
+    """The monitor's asset checks: `no_dataset_drift` and `no_model_degradation` (on `labels` when the labels
+    arrive late: evaluated when they land; else on the predictions), `no_multivariate_drift` when
     the monitor's multivariate test is enabled, `no_data_quality_regression` when its data-quality check is and
     `no_prediction_drift` when its prediction drift test is."""
     checks = [dataset_drift_check(monitor, drift_report, partitions),
-              model_degradation_check(monitor, predictions, partitions)]
+              model_degradation_check(monitor, labels or predictions, partitions)]
+    if monitor.estimates:
+        checks.append(estimated_degradation_check(monitor, predictions, partitions))
     if monitor.multivariate.enabled:
         checks.append(multivariate_drift_check(monitor, drift_report, partitions))
     if monitor.data_quality.enabled:

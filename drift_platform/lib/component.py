@@ -30,11 +30,12 @@ from drift_platform.lib.assets.champion_model import build_champion_model
 from drift_platform.lib.assets.drift_report import build_drift_report
 from drift_platform.lib.assets.drift_trend import build_drift_trend
 from drift_platform.lib.assets.ingestion import build_ingestion
+from drift_platform.lib.assets.labels import build_labels
 from drift_platform.lib.assets.logged_predictions import build_logged_predictions
 from drift_platform.lib.assets.predictions import build_predictions
 from drift_platform.lib.assets.trained_model import build_trained_model
 from drift_platform.lib.checks import build_checks
-from drift_platform.lib.jobs import build_jobs, build_schedule
+from drift_platform.lib.jobs import build_jobs, build_labels_schedule, build_schedule
 from drift_platform.lib.partitions import partitions_for
 from drift_platform.lib.sensors.landing import build_landing_sensor
 from drift_platform.lib.sensors.retrain import build_retrain_sensor
@@ -164,7 +165,7 @@ class MonitorConfigError(ValueError):
 def build_assets(monitor: Monitor, partitions: dg.PartitionsDefinition) -> dict[str, dg.AssetsDefinition]:
     """The monitor's assets by name: reference_data, current_batch, drift_report, combined_history,
     predictions and drift_trend; trained_model and champion_model for a platform-served model only (an external
-    model's predictions are its logged ones: lib/assets/logged_predictions.py)."""
+    model's predictions are its logged ones: lib/assets/logged_predictions.py); labels when they arrive late."""
     reference, batch, history = build_ingestion(monitor, partitions)
     assets = {"reference_data": reference, "current_batch": batch,
               "drift_report": build_drift_report(monitor, partitions), "combined_history": history}
@@ -173,6 +174,8 @@ def build_assets(monitor: Monitor, partitions: dg.PartitionsDefinition) -> dict[
     else:
         assets.update(trained_model=build_trained_model(monitor), champion_model=build_champion_model(monitor),
                       predictions=build_predictions(monitor, partitions))
+    if monitor.late_labels:
+        assets["labels"] = build_labels(monitor, partitions)
     assets["drift_trend"] = build_drift_trend(monitor)
     return assets
 
@@ -182,7 +185,8 @@ def build_monitor_defs(monitor: Monitor, origin: str | None = None) -> dg.Defini
     five checks (fewer with the multivariate, data-quality or prediction drift check off), six jobs, a schedule
     and three sensors. An external model's (`model: {source: external}`): six assets (no trained_model or
     champion_model), the same checks, two jobs (drift, viewer_sync), the schedule and three sensors, its
-    failures watched by `<monitor>_on_failure_sensor`. Resources are the deployment's
+    failures watched by `<monitor>_on_failure_sensor`. Labels that arrive late (`labels:`) add the labels asset,
+    its job and its schedule, and move no_model_degradation onto it. Resources are the deployment's
     (drift_platform/definitions.py). `origin` (its defs.yaml) names where a problem is."""
     problems = monitor.problems()
     if problems:
@@ -192,12 +196,14 @@ def build_monitor_defs(monitor: Monitor, origin: str | None = None) -> dg.Defini
     jobs = build_jobs(monitor, assets)
     return dg.Definitions(
         assets=list(assets.values()),
-        asset_checks=build_checks(monitor, assets["drift_report"], assets["predictions"], partitions),
+        asset_checks=build_checks(monitor, assets["drift_report"], assets["predictions"], partitions,
+                                  assets.get("labels")),
         jobs=list(jobs.values()),
-        schedules=[build_schedule(monitor, jobs["drift"])],
+        schedules=[build_schedule(monitor, jobs["drift"]),
+                   *([build_labels_schedule(monitor, jobs["labels"], partitions)] if "labels" in jobs else [])],
         sensors=[
             build_retrain_sensor(monitor, jobs.get("retrain"), origin),
-            build_landing_sensor(monitor, jobs["drift"], partitions),
+            build_landing_sensor(monitor, jobs["drift"], partitions, jobs.get("labels")),
             build_trend_sensor(monitor, assets["drift_trend"]),
         ],
     )

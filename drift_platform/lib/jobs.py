@@ -25,9 +25,12 @@ def retry_policy(monitor: Monitor) -> dg.RetryPolicy:
 
 
 def build_jobs(monitor: Monitor, assets: dict[str, dg.AssetsDefinition]) -> dict[str, dg.JobDefinition]:
-    """The monitor's jobs by purpose: "drift" and "viewer_sync" always; "retrain", "rollback", "model_versions"
-    and "migrate_models" for a platform-served model (`model_jobs`), none of them for an external one."""
+    """The monitor's jobs by purpose: "drift" and "viewer_sync" always; "labels" when its labels arrive late;
+    "retrain", "rollback", "model_versions" and "migrate_models" for a platform-served model (`model_jobs`), none
+    of them for an external one."""
     jobs = {"drift": build_drift_job(monitor, assets), "viewer_sync": build_viewer_sync_job(monitor)}
+    if monitor.late_labels:
+        jobs["labels"] = build_labels_job(monitor, assets)
     if not monitor.external:
         jobs.update(model_jobs(monitor, assets))
     return jobs
@@ -36,6 +39,9 @@ def build_jobs(monitor: Monitor, assets: dict[str, dg.AssetsDefinition]) -> dict
 def build_drift_job(monitor: Monitor, assets: dict[str, dg.AssetsDefinition]):
     """`<monitor>_drift_job`: one period's batch, drift report, history and predictions (with their checks)."""
     whose = "log its model's predictions" if monitor.external else "predict it with the champion"
+    quality = (", append it to the history (its labels land later, with the labels job, and the model's quality "
+               "is checked then)." if monitor.late_labels else
+               " and check the model's quality on it, append it to the history.")
     return dg.define_asset_job(
         monitor.job_name("drift_job"),
         # Selecting the assets selects their checks too: no_dataset_drift, no_multivariate_drift,
@@ -44,14 +50,71 @@ def build_drift_job(monitor: Monitor, assets: dict[str, dg.AssetsDefinition]):
         # an external model's monitor has none.
         selection=dg.AssetSelection.assets(*(assets[n] for n in ("current_batch", "drift_report",
                                                                   "combined_history", "predictions"))),
-        description=f"One {monitor.period_label}: fetch the batch, report its drift against the reference, {whose} "
-        "and check the model's quality on it, append it to the history.",
+        description=f"One {monitor.period_label}: fetch the batch, report its drift against the reference, "
+        f"{whose}{quality}",
         tags={TAG_MONITOR: monitor.name},
         op_retry_policy=retry_policy(monitor),
         # One process per run, steps one after another: a period's steps are small and would each pay the
         # code location's and Evidently's import (~10 s) in a process of their own.
         executor_def=dg.in_process_executor,
     )
+
+
+def build_labels_job(monitor: Monitor, assets: dict[str, dg.AssetsDefinition]) -> dg.JobDefinition:
+    """`<monitor>_labels_job`: one period's labels landed, then its `no_model_degradation` check."""
+    return dg.define_asset_job(
+        monitor.job_name("labels_job"),
+        selection=dg.AssetSelection.assets(assets["labels"]),  # and its check, no_model_degradation
+        description=f"One {monitor.period_label}'s labels, landed after its features: checked, written by key into "
+        "the history and the predictions (every landing kept in the labels ledger), then the model's quality on "
+        "the period checked. Config labels_url: a file of the period's labels; revise: record differing labels.",
+        tags={TAG_MONITOR: monitor.name},
+        op_retry_policy=retry_policy(monitor),
+        executor_def=dg.in_process_executor,
+    )
+
+
+def due_periods(partitions: dg.TimeWindowPartitionsDefinition, delay, now, previous) -> list[str]:
+    """The periods whose end + `delay` falls in (previous, now] (naive datetimes in the partitions' timezone):
+    those whose labels fell due since the previous tick, each once."""
+    import pandas as pd
+
+    due = []
+    for key in partitions.get_partition_keys(current_time=now):
+        end = pd.Timestamp(partitions.time_window_for_partition_key(key).end.replace(tzinfo=None))
+        if previous < end + delay <= pd.Timestamp(now.replace(tzinfo=None)):
+            due.append(key)
+    return due
+
+
+def build_labels_schedule(monitor: Monitor, labels_job, partitions) -> dg.ScheduleDefinition:
+    """`<monitor>_labels_schedule`: at the monitor's hour (weekly: Mondays), a labels_job run for each period
+    whose end + label_delay has passed since the previous tick; run_key = the period, so never twice."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    weekly, delay = monitor.cadence == "weekly", monitor.labels.delay
+    every = dt.timedelta(days=7 if weekly else 1)
+    cron = f"{monitor.schedule.minute} {monitor.schedule.hour} * * {'1' if weekly else '*'}"
+
+    @dg.schedule(name=monitor.job_name("labels_schedule"), cron_schedule=cron, job=labels_job,
+                 execution_timezone=monitor.timezone,
+                 default_status=(dg.DefaultScheduleStatus.RUNNING if monitor.schedule.running
+                                 else dg.DefaultScheduleStatus.STOPPED),
+                 description=f"{'Mondays' if weekly else 'Daily'} {monitor.schedule.hour:02d}:"
+                 f"{monitor.schedule.minute:02d} {monitor.timezone}: land the labels of each {monitor.period_label} "
+                 f"whose end + label_delay ({monitor.labels.label_delay}) has passed since the previous tick.")
+    def labels_schedule(context: dg.ScheduleEvaluationContext):
+        now = (context.scheduled_execution_time or dt.datetime.now(dt.UTC)).astimezone(ZoneInfo(monitor.timezone))
+        previous = now.replace(tzinfo=None) - every
+        periods = due_periods(partitions, delay, now, previous)
+        if not periods:
+            return dg.SkipReason(f"no {monitor.period_label}'s labels fell due in ({previous:%Y-%m-%d %H:%M}, "
+                                 f"{now:%Y-%m-%d %H:%M}] (label_delay {monitor.labels.label_delay})")
+        return [dg.RunRequest(run_key=period, partition_key=period, tags={TAG_MONITOR: monitor.name})
+                for period in periods]
+
+    return labels_schedule
 
 
 def build_viewer_sync_job(monitor: Monitor) -> dg.JobDefinition:

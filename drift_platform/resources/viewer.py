@@ -68,11 +68,13 @@ class ReportViewer(dg.ConfigurableResource):
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def publish(self, monitor: str, description: str, snapshot: Any, columns: Sequence[str] | None = None,
-                threshold: float | None = None, replaces: Iterable[str] = (), log: Any = None):
+                threshold: float | None = None, replaces: Iterable[str] = (), log: Any = None,
+                estimated: str | None = None):
         """The snapshot (a drift report's, or a period's quality report: core/ml/quality_report.py) as a run of
         the monitor's project, the project made on the way; the runs it replaces deleted. With the monitored
         `columns` and the drift share `threshold` (a drift report's), the dashboard made or updated too (a
-        quality report leaves it to the drift reports). Retried; raises ViewerUnavailable when every try
+        quality report leaves it to the drift reports); `estimated`: the monitor's metric when it estimates it
+        (the dashboard's "Estimated vs realized" panel). Retried; raises ViewerUnavailable when every try
         failed."""
         from drift_platform.core.evidently_workspace import (
             dashboard,
@@ -88,7 +90,7 @@ class ReportViewer(dg.ConfigurableResource):
                 with self._project_lock():
                     project_id = find_or_create_project(workspace, monitor, description)
                 if columns is not None:
-                    ensure_dashboard(workspace, project_id, dashboard(columns, threshold))
+                    ensure_dashboard(workspace, project_id, dashboard(columns, threshold, estimated))
                 return publish(workspace, project_id, snapshot, self.ui_url, replaces)
             except Exception as exc:  # the viewer's trouble must not become the pipeline's
                 failures.append(f"try {attempt}: {type(exc).__name__}: {_first_line(exc, self.secret)}")

@@ -1,11 +1,12 @@
-"""The warehouse: every monitor's tables (`<monitor>_reference`, `<monitor>_history`, `<monitor>_predictions`),
-reached through one SQLAlchemy URL.
+"""The warehouse: every monitor's tables (`<monitor>_reference`, `<monitor>_history`, `<monitor>_predictions`, and
+for labels that arrive late the ledger `<monitor>_labels`), reached through one SQLAlchemy URL.
 
 SQLite file by default, PostgreSQL in production (`postgresql://...`, through psycopg 3 whatever driver the URL
 names). Tables are typed from a `TableLayout` (a dataset spec's columns and types,
 drift_platform/core/intake/dataset.py) with a primary key on the time column, so a duplicate row is impossible,
 not just unlikely.
-Replacing a window (delete + insert) is one transaction. On PostgreSQL rows go in with psycopg 3's
+Replacing a window (delete + insert) is one transaction; so is landing labels (append to the ledger, update the
+target by key in the history and the predictions: `append_and_update`). On PostgreSQL rows go in with psycopg 3's
 `cursor.copy()` (`COPY ... FROM STDIN`), as CSV made by pyarrow a slice of rows at a time while the server parses
 the previous ones, and come back with `COPY (SELECT ...) TO STDOUT` parsed by pyarrow (1M rows: ~2 s instead of
 ~9 s with `read_sql`).
@@ -170,6 +171,53 @@ class WarehouseResource(dg.ConfigurableResource):
                 columns = list(layout.columns)
                 self._insert(conn, table, frame if list(frame.columns) == columns else frame[columns])
         return deleted
+
+    def append_and_update(self, name: str, layout: TableLayout, appended: pd.DataFrame,
+                          updates: Sequence[str], values: pd.DataFrame, column: str) -> list[int]:
+        """Append `appended` to the table `name` (created when missing) and set `column` by key in each existing
+        table of `updates` to `values`' (its key columns and `column`; every table's key is `values`' other
+        columns), all in one transaction: a reader sees the labels landed everywhere or nowhere. Returns the rows
+        updated per table of `updates` (0 for a table that does not exist)."""
+        import sqlalchemy as sa
+
+        table = self._table(name, layout)
+        key = [c for c in values.columns if c != column]
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # The writers of these tables take turns (replace_windows takes the same locks), in one order.
+                for locked in sorted({name, *updates}):
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                                 {"key": f"{self.db_schema or ''}.{locked}"})
+            if self.db_schema is not None:
+                conn.execute(sa.schema.CreateSchema(self.db_schema, if_not_exists=True))
+            table.create(conn, checkfirst=True)
+            self._insert(conn, table, appended[list(layout.columns)])
+            existing = [t for t in updates if sa.inspect(conn).has_table(t, schema=self.db_schema)]
+            counts = dict.fromkeys(updates, 0)
+            if existing and not values.empty:
+                counts.update(self._update_by_key(conn, existing, values, key, column, layout))
+        return [counts[t] for t in updates]
+
+    def _update_by_key(self, conn: sa.Connection, names: Sequence[str], values: pd.DataFrame, key: list[str],
+                       column: str, layout: TableLayout) -> dict[str, int]:
+        """UPDATE each table SET column FROM a temporary table of `values` (COPY on PostgreSQL) WHERE the key
+        matches, inside the caller's transaction; the rows updated per table."""
+        import sqlalchemy as sa
+
+        staged = sa.Table("_staged_values", sa.MetaData(), *(sa.Column(c, sql_type(layout.columns[c]))
+                                                             for c in [*key, column]), prefixes=["TEMPORARY"])
+        staged.drop(conn, checkfirst=True)  # SQLite keeps a temporary table a failed transaction made
+        staged.create(conn)
+        self._insert(conn, staged, values[[*key, column]])
+        counts = {}
+        for name in names:
+            target = sa.Table(name, sa.MetaData(schema=self.db_schema),
+                              *(sa.Column(c) for c in [*key, column]))
+            statement = sa.update(target).values({column: staged.c[column]}).where(
+                *(target.c[c] == staged.c[c] for c in key))
+            counts[name] = int(conn.execute(statement).rowcount or 0)
+        staged.drop(conn)
+        return counts
 
     def _insert(self, conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> None:
         if frame.empty:

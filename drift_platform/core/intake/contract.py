@@ -134,9 +134,13 @@ def conform(
     window: tuple[pd.Timestamp, pd.Timestamp] | None = None,
     timezone: str = "UTC",
     classes: Sequence | None = None,
+    withhold_target: bool = False,
 ) -> pd.DataFrame:
     """Check a frame against the spec's contract and return it with the declared types and column order, rows
     ordered by the key (time first).
+
+    `withhold_target` (a monitor whose labels arrive late, `labels:`): the target column may be absent or empty,
+    its values are dropped (the labels land later, core/intake/labels.py applies the target's rules then).
 
     A classifier's labels must be known classes (the spec's `classes`, else `classes` when given: the
     reference's labels) unless the spec sets `unknown_class: admit`; with neither, labels are not checked.
@@ -149,6 +153,8 @@ def conform(
     (`check_logged_predictions`).
     """
     df = to_identifiers(df, spec)
+    if withhold_target:
+        df = df.assign(**{spec.target: None})
     require_columns(df, spec)
     df = read_times(df[list(spec.columns)], spec, timezone)
     out = pd.DataFrame(index=df.index)
@@ -158,11 +164,9 @@ def conform(
     require_unique_key(out, spec)
     if window is not None:
         require_in_window(out, spec, window)
-    limit_missing(out, spec)
-    if spec.task == "regression" and spec.target_nonnegative:
-        require_nonnegative_target(out, spec)
-    if spec.is_classifier and spec.unknown_class == "reject":
-        require_known_labels(out, spec, classes)
+    limit_missing(out, spec, with_target=not withhold_target)
+    if not withhold_target:
+        require_target_rules(out, spec, classes)
     check_logged_predictions(out, spec, classes)
     order = [spec.datetime_column, *(c for c in spec.key if c != spec.datetime_column)]
     return out.sort_values(order, kind="stable").reset_index(drop=True)
@@ -248,9 +252,19 @@ def require_in_window(out: pd.DataFrame, spec: DatasetSpec, window: tuple[pd.Tim
         )
 
 
-def limit_missing(out: pd.DataFrame, spec: DatasetSpec) -> None:
-    """No feature or target column misses more than the spec's `max_missing_share` of the values."""
-    for col in [*spec.features, spec.target]:
+def require_target_rules(out: pd.DataFrame, spec: DatasetSpec, classes: Sequence | None = None) -> None:
+    """The target's own rules: non-negative (regression, `target_nonnegative`), labels among the known classes
+    (classification, `unknown_class: reject`)."""
+    if spec.task == "regression" and spec.target_nonnegative:
+        require_nonnegative_target(out, spec)
+    if spec.is_classifier and spec.unknown_class == "reject":
+        require_known_labels(out, spec, classes)
+
+
+def limit_missing(out: pd.DataFrame, spec: DatasetSpec, with_target: bool = True) -> None:
+    """No feature or target column (the target: unless `with_target` is False) misses more than the spec's
+    `max_missing_share` of the values."""
+    for col in [*spec.features, *([spec.target] if with_target else [])]:
         missing = out[col].isna()
         share = float(missing.mean()) if len(out) else 0.0
         if share > spec.max_missing_share:

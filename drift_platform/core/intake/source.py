@@ -136,13 +136,14 @@ def read_source(url: str, s3_client: Callable[[], Any] | None = None) -> pd.Data
 
 def load_window(
     url: str, spec: DatasetSpec, start: pd.Timestamp, end: pd.Timestamp, *, whole_file: bool = False,
-    s3_client: Callable[[], Any] | None = None, timezone: str = "UTC",
+    s3_client: Callable[[], Any] | None = None, timezone: str = "UTC", withhold_target: bool = False,
 ) -> tuple[pd.DataFrame, list[str]]:
     """The source's rows in [start, end), conformed to the spec, and the unknown columns that were dropped.
 
     Datetimes are read once (`contract.read_times`: offsets converted to `timezone`, naive ones taken as in it),
     then cut to the window. With `whole_file`, the file is one batch: a row outside the window is an error
-    instead of being cut off.
+    instead of being cut off. With `withhold_target` (labels that arrive late) the target is left empty, and may
+    be absent from the source (`contract.conform`).
     """
     raw = to_identifiers(read_source(url, s3_client), spec)
     column = spec.datetime_column
@@ -158,4 +159,5 @@ def load_window(
         )
     if len(window) > spec.max_rows:
         raise DataContractError(f"{len(window)} rows in the window exceed the cap max_rows={spec.max_rows}")
-    return conform(window, spec, window=(start, end), timezone=timezone), extra_columns(raw, spec)
+    frame = conform(window, spec, window=(start, end), timezone=timezone, withhold_target=withhold_target)
+    return frame, extra_columns(raw, spec)

@@ -1,5 +1,7 @@
 """Drift over time as plain values: every period's drift (`PeriodDrift`, from its drift_report metadata), one
-table of them (`trend_frame`, `trend_markdown`) and one chart (`render_chart`, a PNG).
+table of them (`trend_frame`, `trend_markdown`) and one chart (`render_chart`, a PNG); and the model's quality per
+period (`PeriodQuality`, from the predictions' and the labels' metadata: `quality_rows`, `quality_markdown`,
+`quality_values`): the metric estimated before the labels land with its band, the realized one, labels pending.
 
 No Dagster: drift_platform/lib/assets/drift_trend.py reads the periods from the Dagster instance, calls these
 and reports the metadata. pandas, numpy and matplotlib are imported inside the functions that use them.
@@ -166,3 +168,102 @@ def chart_preview(png: bytes, label: str) -> str | None:
         return None
     encoded = base64.b64encode(png).decode()
     return f"![drift per {label}](data:image/png;base64,{encoded})"
+
+
+# --- the model's quality per period: estimated and realized ----------------------------------------------------
+PENDING = "pending"
+
+
+@dataclass(frozen=True)
+class PeriodQuality:
+    """One period's model quality: the model version that predicted it, its labelled rows, the metric estimated
+    before the labels land (with its band) and the realized one, and its labels: "pending" (a late-labels
+    monitor's period whose labels have not landed), the date they landed, or "-" (they come with the features)."""
+
+    period: str
+    model_version: str = "-"
+    labelled_rows: int | None = None
+    estimated: float | None = None
+    lower: float | None = None
+    upper: float | None = None
+    realized: float | None = None
+    labels: str = "-"
+
+
+def _plain(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {key: getattr(value, "value", value) for key, value in (metadata or {}).items()}
+
+
+def landed_date(value: Any) -> str:
+    """The date labels landed, from the labels asset's `landed_at` (an ISO text, or a Unix timestamp)."""
+    import datetime as dt
+
+    if isinstance(value, int | float):
+        return dt.datetime.fromtimestamp(value, dt.UTC).date().isoformat()
+    return str(value)[:10] if value else "landed"
+
+
+def period_quality(period: str, predictions: Mapping[str, Any] | None, labels: Mapping[str, Any] | None,
+                   metric: str, late_labels: bool) -> PeriodQuality:
+    """A period's row from its latest predictions metadata (`model_version`, `labelled_rows`, `<m>`,
+    `estimated_<m>` and its `_lower` / `_upper`) and, for a late-labels monitor, its latest labels metadata (None:
+    none landed yet), whose `<m>` (else the predictions' one, re-run after the labels landed), `labelled_rows` and
+    `landed_at` then count."""
+    p, lab = _plain(predictions), _plain(labels)
+    realized_from = lab if late_labels and lab.get(metric) is not None else p
+
+    def number(source: dict, key: str) -> float | None:
+        return float(source[key]) if source.get(key) is not None else None
+
+    rows = realized_from.get("labelled_rows", p.get("labelled_rows"))
+    return PeriodQuality(
+        period=period, model_version=str(p.get("model_version", "-")),
+        labelled_rows=int(rows) if rows is not None else None,
+        estimated=number(p, f"estimated_{metric}"), lower=number(p, f"estimated_{metric}_lower"),
+        upper=number(p, f"estimated_{metric}_upper"), realized=number(realized_from, metric),
+        labels=(landed_date(lab.get("landed_at")) if labels is not None else PENDING) if late_labels else "-",
+    )
+
+
+def quality_rows(predictions: Mapping[str, Mapping[str, Any]], labels: Mapping[str, Mapping[str, Any]],
+                 metric: str, late_labels: bool) -> list[PeriodQuality]:
+    """Every period with a prediction or labels (period -> latest metadata of each), oldest first, that has
+    something to show: a realized or estimated value, or (a late-labels monitor) labels pending or landed."""
+    found = [period_quality(period, predictions.get(period), labels.get(period), metric, late_labels)
+             for period in sorted({*predictions, *labels})]
+    return [q for q in found if q.realized is not None or q.estimated is not None or late_labels]
+
+
+def _cell(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def quality_markdown(rows: Sequence[PeriodQuality], label: str, estimates: bool, late_labels: bool) -> str:
+    """The table: period, model version, labelled rows, then (a monitor that estimates) the estimate with its
+    band "0.4123 [0.3900, 0.4350]", the realized value, and (late labels) the labels' state."""
+    header = ["period", "model version", "labelled rows"]
+    header += [f"estimated {label} [lower, upper]", f"realized {label}"] if estimates else [label]
+    header += ["labels"] if late_labels else []
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for q in rows:
+        cells = [q.period, q.model_version, "-" if q.labelled_rows is None else str(q.labelled_rows)]
+        if estimates:
+            band = f" [{_cell(q.lower)}, {_cell(q.upper)}]" if q.estimated is not None else ""
+            cells.append(_cell(q.estimated) + band)
+        cells.append(_cell(q.realized))
+        cells += [q.labels] if late_labels else []
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def quality_values(rows: Sequence[PeriodQuality], metric: str) -> dict[str, int | float]:
+    """The quality figures: `labels_pending` (periods whose labels have not landed), the latest realized value
+    `latest_<m>` and the latest estimate `latest_estimated_<m>` (each when some period has one)."""
+    values: dict[str, int | float] = {"labels_pending": sum(q.labels == PENDING for q in rows)}
+    realized = [q.realized for q in rows if q.realized is not None]
+    estimated = [q.estimated for q in rows if q.estimated is not None]
+    if realized:
+        values[f"latest_{metric}"] = realized[-1]
+    if estimated:
+        values[f"latest_estimated_{metric}"] = estimated[-1]
+    return values

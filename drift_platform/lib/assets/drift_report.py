@@ -77,12 +77,14 @@ def push_to_viewer(context, viewer: ReportViewer, monitor: Monitor, result, peri
                    snapshot_folder, snapshot_key: str) -> dict[str, dg.MetadataValue]:
     """The report as a run of the monitor's Evidently project, or, when the viewer is down, the snapshot kept in
     the store for `<monitor>_viewer_sync_job` and the failure in the metadata; never a failed step."""
+    from drift_platform.lib.assets.estimate_report import estimated_metric
     from drift_platform.resources.viewer import ViewerUnavailable
 
     try:
         published = viewer.publish(monitor.name, monitor.description, result.snapshot, monitor.spec.monitored_columns,
                                    result.drift_share_threshold,
-                                   replaces=recorded_viewer_runs(context.instance, key, period), log=context.log)
+                                   replaces=recorded_viewer_runs(context.instance, key, period), log=context.log,
+                                   estimated=estimated_metric(monitor))
     except ViewerUnavailable as exc:
         snapshot_folder.write_bytes(snapshot_key, result.snapshot.dumps().encode(), "application/json")
         context.log.warning(f"the report is in the store; Evidently UI ({viewer.describe()}) did not take it: {exc}")

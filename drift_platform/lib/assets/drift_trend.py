@@ -1,4 +1,5 @@
-"""Drift over time: every period's drift report in one table and one chart, and the champion's metric per period.
+"""Drift over time: every period's drift report in one table and one chart, and the model's metric per period
+(estimated before the labels land, realized after).
 
 `drift_trend` reads the latest `drift_report` materialization of every period from the Dagster instance (their
 metadata: drift share, threshold, verdict, `score/<column>` and `drifted/<column>`), so it needs no store of
@@ -15,12 +16,15 @@ from typing import Any
 
 import dagster as dg
 
-from drift_platform.core.names import DRIFT_REPORT, DRIFT_TREND, MONITORING, PREDICTIONS
+from drift_platform.core.names import DRIFT_REPORT, DRIFT_TREND, LABELS, MONITORING, PREDICTIONS
 from drift_platform.core.settings import Monitor
 from drift_platform.core.stats.trend import (
     PeriodDrift,
     chart_preview,
     period_from_metadata,
+    quality_markdown,
+    quality_rows,
+    quality_values,
     render_chart,
     trend_frame,
     trend_markdown,
@@ -55,24 +59,31 @@ def latest_records(instance: dg.DagsterInstance, asset_key: dg.AssetKey) -> list
     return sorted(latest.items())
 
 
-def model_quality(instance: dg.DagsterInstance, predictions: dg.AssetKey, metric: str
-                  ) -> dict[str, dg.MetadataValue]:
-    """The champion's value of the monitor's metric per period beside the drift (the predictions' latest
-    metadata): a markdown table (period, model version, labelled rows, the metric by its name) and the latest
-    value as `latest_<metric>`; nothing before any period has a labelled prediction."""
+def latest_metadata(instance: dg.DagsterInstance, key: dg.AssetKey) -> dict[str, Any]:
+    """period -> the metadata of its latest materialization of the asset."""
+    return {period: record.asset_materialization.metadata for period, record in latest_records(instance, key)}
+
+
+def model_quality(instance: dg.DagsterInstance, monitor: Monitor, metric: str) -> dict[str, dg.MetadataValue]:
+    """The model's value of the monitor's metric per period beside the drift: a markdown table (period, model
+    version, labelled rows; for a monitor that estimates it, the estimate with its band beside the realized
+    value; for one whose labels arrive late, the labels' state: "pending" or the date they landed) and the
+    figures `labels_pending`, `latest_<metric>`, `latest_estimated_<metric>`. The predictions' latest metadata
+    gives the version and the estimate; the realized value is the labels asset's for a late-labels monitor (its
+    `<metric>` when they land), else the predictions'. Nothing before any period has one."""
     from drift_platform.core.ml.metrics import METRICS
 
-    rows = []
-    for period, record in latest_records(instance, predictions):
-        meta = {k: getattr(v, "value", v) for k, v in record.asset_materialization.metadata.items()}
-        if metric in meta:
-            rows.append((period, meta.get("model_version", "-"), meta.get("labelled_rows", "-"), float(meta[metric])))
+    predictions = latest_metadata(instance, asset_key(monitor, PREDICTIONS))
+    labels = latest_metadata(instance, asset_key(monitor, LABELS)) if monitor.late_labels else {}
+    rows = quality_rows(predictions, labels, metric, monitor.late_labels)
     if not rows:
         return {}
-    label = METRICS[metric].label
-    table = "\n".join([f"| period | model version | labelled rows | {label} |", "|---|---|---|---|",
-                       *(f"| {p} | {v} | {n} | {x:.4f} |" for p, v, n, x in rows)])
-    return {"model_quality": dg.MetadataValue.md(table), f"latest_{metric}": dg.MetadataValue.float(rows[-1][3])}
+    estimates = monitor.estimates or any(q.estimated is not None for q in rows)
+    table = quality_markdown(rows, METRICS[metric].label, estimates, monitor.late_labels)
+    figures = quality_values(rows, metric)
+    return {"model_quality": dg.MetadataValue.md(table),
+            **{name: (dg.MetadataValue.int(value) if isinstance(value, int) else dg.MetadataValue.float(value))
+               for name, value in figures.items()}}
 
 
 # --- the asset -------------------------------------------------------------------------------------------------
@@ -89,7 +100,7 @@ def trend_condition() -> dg.AutomationCondition:
         (dg.AutomationCondition.newly_missing() | dg.AutomationCondition.any_deps_updated().since_last_handled())
         & ~dg.AutomationCondition.any_deps_in_progress()
         & ~dg.AutomationCondition.in_progress()
-    ).with_label("missing, or a drift report changed; not while a period runs")
+    ).with_label("missing, or a drift report (or labels) changed; not while a period runs")
 
 
 def trend_metadata(periods: list[PeriodDrift], table: str, png: bytes, chart: dg.MetadataValue,
@@ -115,19 +126,21 @@ def build_drift_trend(monitor: Monitor) -> dg.AssetsDefinition:
     """The trend asset; the automation sensor that keeps it fresh is drift_platform/lib/sensors/trend.py's."""
     from drift_platform.core.ml.recipe import recipe_of
 
-    report, predictions = asset_key(monitor, DRIFT_REPORT), asset_key(monitor, PREDICTIONS)
+    report = asset_key(monitor, DRIFT_REPORT)
     label, metric = monitor.period_label, recipe_of(monitor.spec, monitor.training).metric
+    # A late-labels monitor's trend refreshes when a period's labels land too (their realized value).
+    deps = [report, asset_key(monitor, LABELS)] if monitor.late_labels else [report]
 
     @dg.asset(
-        **asset_args(monitor, DRIFT_TREND, MONITORING, deps=[report], kinds={"matplotlib", "pandas"},
+        **asset_args(monitor, DRIFT_TREND, MONITORING, deps=deps, kinds={"matplotlib", "pandas"},
                      automation_condition=trend_condition())
     )
     def drift_trend(context: dg.AssetExecutionContext, store: ObjectStore) -> dg.MaterializeResult:
         """Drift over time: every period's latest drift report in one table (drift share, threshold, verdict and
         each column's score, drifted ones in bold) and one chart (drift share per period with the threshold line,
         above a heatmap of which columns drifted when). The PNG goes to the store and is shown in the metadata.
-        Beside it, the champion's value of the monitor's metric per period (`model_quality`, named by the metric,
-        e.g. RMSLE, ROC AUC), from the predictions' metadata."""
+        Beside it, the model's value of the monitor's metric per period (`model_quality`, named by the metric,
+        e.g. RMSLE, ROC AUC): estimated (with its band) and realized, and whether the labels landed."""
         periods = latest_periods(context.instance, report)
         if not periods:
             return dg.MaterializeResult(
@@ -143,7 +156,7 @@ def build_drift_trend(monitor: Monitor) -> dg.AssetsDefinition:
         context.log.info(f"{len(periods)} {label}(s) from {periods[0].period} to {periods[-1].period}; "
                          f"chart {len(png)} bytes")
         metadata = trend_metadata(periods, trend_markdown(frame), png, folder.link(key), label)
-        metadata.update(model_quality(context.instance, predictions, metric))
+        metadata.update(model_quality(context.instance, monitor, metric))
         return dg.MaterializeResult(metadata=metadata)
 
     return drift_trend

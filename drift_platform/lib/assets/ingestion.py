@@ -46,18 +46,28 @@ def table_schema(spec) -> dg.TableSchema:
 
 
 def load_checked(
-    monitor: Monitor, store: ObjectStore, start, end, what: str, batch_url: str | None = None
+    monitor: Monitor, store: ObjectStore, start, end, what: str, batch_url: str | None = None,
+    reference: bool = False,
 ) -> tuple[DataFrame, list[str]]:
     """The source's rows in [start, end) (or those of `batch_url`, a file that must hold only that window's
     rows), checked against the contract. A contract violation fails the step without retries: bad data does not
-    get better by retrying; an unreachable source or a server error may, and is left to the retry policy."""
-    from drift_platform.core.intake.contract import DataContractError
-    from drift_platform.core.intake.source import SourceError, load_window
+    get better by retrying; an unreachable source or a server error may, and is left to the retry policy.
 
-    url = batch_url or monitor.source
+    Labels that arrive late (`labels:`): a period's target is withheld (it may be empty or absent); the
+    `reference` window keeps its labels, the source's (`in_source`) or joined by key from `labels.source`."""
+    from drift_platform.core.intake.contract import DataContractError
+    from drift_platform.core.intake.labels import labelled_reference
+    from drift_platform.core.intake.source import SourceError, load_window, read_source
+
+    url, labels = batch_url or monitor.source, monitor.labels
+    withhold = labels is not None and not (reference and labels.in_source)
     try:
-        return load_window(url, monitor.spec, start, end, whole_file=bool(batch_url), s3_client=store.s3_client,
-                           timezone=monitor.timezone)
+        frame, extra = load_window(url, monitor.spec, start, end, whole_file=bool(batch_url),
+                                   s3_client=store.s3_client, timezone=monitor.timezone, withhold_target=withhold)
+        if reference and withhold:
+            frame = labelled_reference(frame, read_source(labels.source, store.s3_client), monitor.spec,
+                                       (start, end), monitor.timezone)
+        return frame, extra
     except DataContractError as exc:
         raise dg.Failure(
             description=f"{what} breaks the data contract: {exc}",
@@ -79,7 +89,7 @@ def ensure_reference(monitor: Monitor, warehouse: WarehouseResource, store: Obje
     spec, table = monitor.spec, monitor.table("reference")
     if not warehouse.table_exists(table):
         start, end = (pd.Timestamp(t) for t in spec.reference_window)
-        frame, extra = load_checked(monitor, store, start, end, "the reference window")
+        frame, extra = load_checked(monitor, store, start, end, "the reference window", reference=True)
         warehouse.replace_windows(table, spec.layout, [(frame, start, end)])
         log.info(
             f"created table {table!r} with {len(frame)} rows from {describe_source(monitor.source)} "
@@ -209,10 +219,13 @@ def build_current_batch(monitor: Monitor, partitions: dg.PartitionsDefinition) -
 
     @dg.asset(**asset_args(monitor, CURRENT_BATCH, INGESTION, partitions_def=partitions, kinds={"csv", "pandas"},
                          **period_step_args(monitor)))
-    def current_batch(context: dg.AssetExecutionContext, config: BatchConfig, store: ObjectStore) -> dg.Output[DataFrame]:
+    def current_batch(context: dg.AssetExecutionContext, config: BatchConfig, store: ObjectStore,
+                      warehouse: WarehouseResource) -> dg.Output[DataFrame]:
         """This period's production data: the source's rows whose datetime falls in the partition (a Monday-to-Sunday
         week or a day), checked against the dataset's contract (columns, types, unique datetimes inside the period).
-        A backfill run of several periods loads each period the same way (a dict by period)."""
+        A backfill run of several periods loads each period the same way (a dict by period). Labels that arrive
+        late (`labels:`): the source's target is withheld and the labels already landed (`<monitor>_labels`, the
+        latest revision per key) are filled in, so a re-run of a period keeps them."""
         windows = period_windows(context, partitions)
         if config.batch_url and len(windows) > 1:
             raise dg.Failure("batch_url holds one period's rows: it cannot feed a run of several periods",
@@ -220,6 +233,8 @@ def build_current_batch(monitor: Monitor, partitions: dg.PartitionsDefinition) -
         frames = {}
         for period_key, (start, end) in windows.items():
             frame, extra = load_checked(monitor, store, start, end, f"{period} {period_key}", config.batch_url)
+            if monitor.late_labels:
+                frame = with_landed_labels(monitor, warehouse, frame, start, end)
             if extra:
                 context.log.warning(f"{period} {period_key}: ignored columns not in the dataset spec: {extra}")
             context.add_asset_metadata(batch_metadata(monitor, frame, extra, config.batch_url),
@@ -228,6 +243,14 @@ def build_current_batch(monitor: Monitor, partitions: dg.PartitionsDefinition) -
         return dg.Output(output_for(frames))
 
     return current_batch
+
+
+def with_landed_labels(monitor: Monitor, warehouse: WarehouseResource, frame: DataFrame, start, end) -> DataFrame:
+    """A late-labels monitor's batch with the labels landed for its keys (the latest revision of each)."""
+    from drift_platform.core.intake.labels import fill_labels
+    from drift_platform.lib.assets.labels import landed_labels
+
+    return fill_labels(frame, landed_labels(monitor, warehouse, start, end), monitor.spec)
 
 
 def build_combined_history(monitor: Monitor, partitions: dg.PartitionsDefinition,

@@ -22,6 +22,7 @@ from drift_platform.core.names import (
 )
 from drift_platform.core.settings import Monitor
 from drift_platform.lib.assets import DataFrame, asset_args, asset_key
+from drift_platform.lib.assets.estimation import estimate_metadata
 from drift_platform.lib.partitions import by_period, period_step_args, period_windows
 from drift_platform.resources import ObjectStore, ReportViewer, WarehouseResource
 
@@ -82,9 +83,12 @@ def write_logged_predictions(context: dg.AssetExecutionContext, monitor: Monitor
     replaced_rows = warehouse.replace_windows(table, predictions_layout(spec, classes),
                                               [(frames[period], *windows[period]) for period in windows])
     reports = publish_quality_reports(context, monitor, frames, classes, viewer, store)
+    estimated = estimate_metadata(context, monitor, warehouse, store, viewer, EXTERNAL_MODEL_VERSION, None, frames,
+                                  batches)
     for (period, frame), replaced in zip(frames.items(), replaced_rows, strict=True):
         metadata = period_metadata(frame, replaced, EXTERNAL_MODEL_VERSION, holdout, table, monitor, scoring)
-        context.add_asset_metadata({**metadata, **reports.get(period, {})}, partition_key=period)
+        context.add_asset_metadata({**metadata, **reports.get(period, {}), **estimated.get(period, {})},
+                                   partition_key=period)
         value = metadata.get(scoring.metric)
         context.log.info(f"{len(frame)} logged prediction(s) of the external model for {period}"
                          + (f"; {scoring.info.label} {value.value:.4f}" if value is not None else ""))

@@ -15,6 +15,7 @@ from drift_platform.core.ml.predictions import prediction_numbers, predictions_f
 from drift_platform.core.names import CHAMPION_MODEL, CURRENT_BATCH, MONITORING, PREDICTIONS
 from drift_platform.core.settings import Monitor
 from drift_platform.lib.assets import DataFrame, asset_args, asset_key
+from drift_platform.lib.assets.estimation import estimate_metadata
 from drift_platform.lib.partitions import by_period, period_step_args, period_windows, run_periods
 from drift_platform.resources import ObjectStore, ReportViewer, ScopedStore, WarehouseResource
 
@@ -109,9 +110,10 @@ def write_predictions(context: dg.AssetExecutionContext, monitor: Monitor, parti
                                               [(frames[period], *windows[period]) for period in windows])
     m, label = scoring.metric, scoring.info.label
     quality = publish_quality_reports(context, monitor, frames, classes, *reports)
+    estimated = estimate_metadata(context, monitor, warehouse, reports[1], reports[0], version, model, frames, batches)
     for (period, frame), replaced in zip(frames.items(), replaced_rows, strict=True):
         metadata = {**period_metadata(frame, replaced, version, holdout, table, monitor, scoring),
-                    **quality.get(period, {})}
+                    **quality.get(period, {}), **estimated.get(period, {})}
         context.add_asset_metadata(metadata, partition_key=period)
         context.log.info(
             f"{len(frame)} prediction(s) by {version} for {period}"

@@ -70,8 +70,9 @@ def publish_quality_reports(context, monitor: Monitor, frames: Mapping[str, Data
     classes)) for the periods with a labelled, predicted row: period -> the metadata to add to the period's
     materialization (`quality_report_url` when the viewer took it, `quality_report_html`, `quality_run_id`,
     `quality_viewer_push`). Periods without a report (core/ml/quality_report.py `no_report_reason`: no labels,
-    one class only) are left out."""
+    one class only) are left out. A monitor that estimates its metric gets its realized value in the run."""
     from drift_platform.core.ml.quality_report import definition_and_rows, no_report_reason, quality_snapshot
+    from drift_platform.lib.assets.estimate_report import with_realized
 
     folder, published = store.scoped(monitor.name), {}
     for period, frame in frames.items():
@@ -80,5 +81,6 @@ def publish_quality_reports(context, monitor: Monitor, frames: Mapping[str, Data
             why = no_report_reason(definition_and_rows(frame, monitor.spec, classes)[1], monitor.spec)
             context.log.info(f"{monitor.name} {period}: no quality report ({why})")
             continue
+        snapshot = with_realized(monitor, snapshot, frame, classes)  # beside the estimate on the dashboard
         published[period] = publish_quality_report(context, monitor, period, snapshot, viewer, folder)
     return published

@@ -1,6 +1,6 @@
 """`<monitor>_viewer_sync_job`'s op: push to Evidently's UI the reports it did not take when they were made (down
-or slow at the time): the drift reports (drift_report's materializations) and the quality reports (the
-predictions'). The reports wait in the store under the key their materialization names, as the Evidently
+or slow at the time): the drift reports (drift_report's materializations), the quality reports and the estimate
+runs (the predictions'). The reports wait in the store under the key their materialization names, as the Evidently
 snapshot the viewer would have taken (a drift report with the period's data-quality and output-drift figures:
 drift_platform/core/stats/report.py), so a later push shows the same run."""
 
@@ -13,6 +13,13 @@ from drift_platform.core.names import DRIFT_REPORT, PREDICTIONS
 from drift_platform.core.settings import Monitor
 from drift_platform.lib.assets import asset_key
 from drift_platform.lib.assets.drift_report import VIEWER_RUN_ID, VIEWER_SNAPSHOT, recorded_viewer_runs
+from drift_platform.lib.assets.estimate_report import (
+    ESTIMATE_PUSH,
+    ESTIMATE_RUN_ID,
+    ESTIMATE_SNAPSHOT,
+    ESTIMATE_URL,
+    estimated_metric,
+)
 from drift_platform.lib.assets.quality_report import (
     QUALITY_PUSH,
     QUALITY_RUN_ID,
@@ -36,6 +43,7 @@ class ReportKind:
 
 DRIFT = ReportKind(DRIFT_REPORT, VIEWER_SNAPSHOT, VIEWER_RUN_ID, "report_url", "viewer_push", True)
 QUALITY = ReportKind(PREDICTIONS, QUALITY_SNAPSHOT, QUALITY_RUN_ID, QUALITY_URL, QUALITY_PUSH, False)
+ESTIMATE = ReportKind(PREDICTIONS, ESTIMATE_SNAPSHOT, ESTIMATE_RUN_ID, ESTIMATE_URL, ESTIMATE_PUSH, False)
 
 
 def unpushed_reports(instance: dg.DagsterInstance, key: dg.AssetKey, kind: ReportKind = DRIFT) -> dict[str, str]:
@@ -70,23 +78,23 @@ def push_later(context, monitor: Monitor, key: dg.AssetKey, folder, viewer: Repo
                  else (None, None))
     published = viewer.publish(monitor.name, monitor.description, snapshot, *dashboard,
                                replaces=recorded_viewer_runs(context.instance, key, period, kind.run_id),
-                               log=context.log)
+                               log=context.log, estimated=estimated_metric(monitor))
     context.log_event(dg.AssetObservation(asset_key=key, partition=period, metadata={
         kind.url: dg.MetadataValue.url(published.url), kind.push: dg.MetadataValue.text("ok (later)"),
         kind.run_id: dg.MetadataValue.text(published.run_id)}))
 
 
 def build_viewer_sync(monitor: Monitor) -> dg.OpDefinition:
-    """The op of `<monitor>_viewer_sync_job`: push the drift and quality reports the viewer missed, oldest period
-    first."""
+    """The op of `<monitor>_viewer_sync_job`: push the drift and quality reports and the estimate runs the viewer
+    missed, oldest period first."""
 
     @dg.op(name=f"{monitor.name}_push_missing_reports",
-           description="Push to Evidently's UI every period's latest drift report and quality report it did not "
-           "take (down or slow at the time); each push is recorded as an observation of its asset (drift_report, "
+           description="Push to Evidently's UI every period's latest drift report, quality report and estimate "
+           "run it did not take (down or slow at the time); each push is recorded as an observation of its asset (drift_report, "
            "predictions) with the run's link.")
     def push_missing_reports(context: dg.OpExecutionContext, store: ObjectStore, viewer: ReportViewer) -> None:
         folder, pushed = store.scoped(monitor.name), 0
-        for kind in (DRIFT, QUALITY):
+        for kind in (DRIFT, QUALITY, ESTIMATE):
             key = asset_key(monitor, kind.asset)
             for period, snapshot_key in unpushed_reports(context.instance, key, kind).items():
                 push_later(context, monitor, key, folder, viewer, period, snapshot_key, kind)

@@ -12,6 +12,11 @@ default, an S3 prefix in production). For each new file, a tick of the sensor
 - a bad file is moved to `quarantine/<sha256[:12]>-<name>` with `<sha256[:12]>-<name>.reason.txt` beside it;
 - files are moved, never deleted.
 
+A monitor whose labels arrive late may set `labels.pattern` (e.g. `labels*.csv`): a file matching it is a period's
+labels, not a batch. It must hold the key columns, the datetime column and the target (its type and classes), every
+row in one period; it is archived under `archive/labels/<period>/` and becomes a run of the labels job reading it
+(`labels_url`), which checks its keys and the labels landed before.
+
 A file seen before (same name, same content hash) is not processed twice: the cursor remembers where each one
 went, and a second copy is moved onto its first copy's place (same bytes, same key) without a new run; the run
 key `landing:<name>:<sha256>` makes a repeated request harmless even without the cursor. A file is taken once
@@ -32,7 +37,7 @@ from typing import Any
 
 import dagster as dg
 
-from drift_platform.core.names import CURRENT_BATCH, TAG_MONITOR, TAG_TRIGGER
+from drift_platform.core.names import CURRENT_BATCH, LABELS, TAG_MONITOR, TAG_TRIGGER
 from drift_platform.core.settings import Monitor
 from drift_platform.resources import ObjectStore
 from drift_platform.resources.store import ScopedStore
@@ -50,19 +55,26 @@ class LandingZone:
     folder: ScopedStore
     pattern: str
     min_age_s: float
+    labels_pattern: str | None = None
 
     def landed(self):
-        """Files at the top level whose name matches the pattern, hidden files excluded."""
-        return [f for f in self.folder.list_files() if self._matches(PurePosixPath(f.key).name)]
+        """Files at the top level whose name matches the pattern (or the labels' pattern), hidden files excluded."""
+        return [f for f in self.folder.list_files()
+                if self._matches(PurePosixPath(f.key).name, self.pattern) or self.is_labels(f.key)]
 
-    def _matches(self, name: str) -> bool:
-        return not name.startswith(".") and fnmatch.fnmatchcase(name, self.pattern)
+    def is_labels(self, name: str) -> bool:
+        """A file of labels (its name matches `labels.pattern`), not a batch."""
+        return self.labels_pattern is not None and self._matches(PurePosixPath(name).name, self.labels_pattern)
+
+    @staticmethod
+    def _matches(name: str, pattern: str) -> bool:
+        return not name.startswith(".") and fnmatch.fnmatchcase(name, pattern)
 
 
 def landing_zone(monitor: Monitor, store: ObjectStore) -> LandingZone:
     settings = monitor.landing
     return LandingZone(store.scoped(f"{monitor.name}/{settings.folder.strip('/')}"), settings.pattern,
-                       settings.min_age_seconds)
+                       settings.min_age_seconds, monitor.labels.pattern if monitor.labels else None)
 
 
 # --- what a landed file holds --------------------------------------------------------------------------------
@@ -101,19 +113,13 @@ def _period_of(when, monitor: Monitor, partitions: dg.TimeWindowPartitionsDefini
     return period
 
 
-def inspect_batch(data: bytes, name: str, monitor: Monitor, partitions: dg.TimeWindowPartitionsDefinition) -> Batch:
-    """The period a file's rows belong to, once the file passes the dataset's contract for that period.
+def timed_rows(data: bytes, name: str, monitor: Monitor, partitions: dg.TimeWindowPartitionsDefinition):
+    """A landed file's rows (identifiers, datetimes read), the one period they fall in and its [start, end).
 
     Raises BadBatch (quarantine) or NotYet (wait)."""
     import pandas as pd
 
-    from drift_platform.core.intake.contract import (
-        DataContractError,
-        conform,
-        extra_columns,
-        read_times,
-        to_identifiers,
-    )
+    from drift_platform.core.intake.contract import DataContractError, read_times, to_identifiers
     from drift_platform.core.intake.source import SourceError, parse_csv
 
     spec = monitor.spec
@@ -138,12 +144,38 @@ def inspect_batch(data: bytes, name: str, monitor: Monitor, partitions: dg.TimeW
         raise BadBatch(f"column {spec.described(column)}: missing datetime in {int(when.isna().sum())} row(s)")
     period = _period_of(when, monitor, partitions)
     window = partitions.time_window_for_partition_key(period)
-    start, end = (pd.Timestamp(t.replace(tzinfo=None)) for t in (window.start, window.end))
+    return raw, period, tuple(pd.Timestamp(t.replace(tzinfo=None)) for t in (window.start, window.end))
+
+
+def inspect_batch(data: bytes, name: str, monitor: Monitor, partitions: dg.TimeWindowPartitionsDefinition) -> Batch:
+    """The period a file's rows belong to, once the file passes the dataset's contract for that period (a
+    monitor whose labels arrive late: without its target). Raises BadBatch (quarantine) or NotYet (wait)."""
+    from drift_platform.core.intake.contract import DataContractError, conform, extra_columns
+
+    raw, period, window = timed_rows(data, name, monitor, partitions)
     try:
-        frame = conform(raw, spec, window=(start, end), timezone=monitor.timezone)
+        frame = conform(raw, monitor.spec, window=window, timezone=monitor.timezone,
+                        withhold_target=monitor.late_labels)
     except DataContractError as exc:
         raise BadBatch(f"breaks the data contract: {exc}") from None
-    return Batch(period=period, rows=len(frame), extra_columns=extra_columns(raw, spec))
+    return Batch(period=period, rows=len(frame), extra_columns=extra_columns(raw, monitor.spec))
+
+
+def inspect_labels(data: bytes, name: str, monitor: Monitor, partitions: dg.TimeWindowPartitionsDefinition) -> Batch:
+    """The period a labels file's rows belong to, once they are labels of the spec (the key columns, the datetime
+    column, the target of its type and classes); their keys and the labels landed before are checked by the
+    labels job's run. Raises BadBatch (quarantine) or NotYet (wait)."""
+    from drift_platform.core.intake.contract import DataContractError
+    from drift_platform.core.intake.labels import label_columns, read_labels
+
+    raw, period, window = timed_rows(data, name, monitor, partitions)
+    try:
+        frame = read_labels(raw, monitor.spec, window, whole_file=True, timezone=monitor.timezone,
+                            classes=monitor.spec.known_classes)
+    except DataContractError as exc:
+        raise BadBatch(f"are not labels of the dataset spec: {exc}") from None
+    known = label_columns(monitor.spec)
+    return Batch(period=period, rows=len(frame), extra_columns=[c for c in raw.columns if c not in known])
 
 
 # --- the sensor ------------------------------------------------------------------------------------------------
@@ -165,19 +197,24 @@ def run_key_for(name: str, sha256: str) -> str:
     return f"landing:{name}:{sha256}"
 
 
-def archive_key(period: str, name: str, sha256: str) -> str:
-    return f"{ARCHIVE}/{period}/{sha256[:12]}-{name}"
+def archive_key(period: str, name: str, sha256: str, labels: bool = False) -> str:
+    """Where a processed file goes: archive/<period>/..., a labels file archive/labels/<period>/...."""
+    return f"{ARCHIVE}/{LABELS + '/' if labels else ''}{period}/{sha256[:12]}-{name}"
 
 
 def quarantine_key(name: str, sha256: str) -> str:
     return f"{QUARANTINE}/{sha256[:12]}-{name}"
 
 
-def run_request(monitor: Monitor, zone: LandingZone, period: str, name: str, sha256: str, key: str) -> dg.RunRequest:
+def run_request(monitor: Monitor, zone: LandingZone, period: str, name: str, sha256: str, key: str,
+                labels: bool = False) -> dg.RunRequest:
+    """A drift job run reading the archived batch (`batch_url`), or a labels job run its labels (`labels_url`)."""
+    op, field = (LABELS, "labels_url") if labels else (CURRENT_BATCH, "batch_url")
     return dg.RunRequest(
         run_key=run_key_for(name, sha256),
         partition_key=period,
-        run_config={"ops": {f"{monitor.name}__{CURRENT_BATCH}": {"config": {"batch_url": zone.folder.url(key)}}}},
+        job_name=monitor.job_name("labels_job" if labels else "drift_job"),
+        run_config={"ops": {f"{monitor.name}__{op}": {"config": {field: zone.folder.url(key)}}}},
         tags={TAG_MONITOR: monitor.name, TAG_TRIGGER: "landing", TAG_LANDING_FILE: name, TAG_LANDING_SHA256: sha256},
     )
 
@@ -194,14 +231,15 @@ def _unrecorded_archive(monitor: Monitor, zone: LandingZone, partitions, cursor:
     placed, requests = set(cursor.done.values()), []
     for key in zone.folder.list_keys(ARCHIVE):
         parts = PurePosixPath(key).parts
-        if key in placed or len(parts) != 3 or "-" not in parts[2]:
+        labels = len(parts) == 4 and parts[1] == LABELS
+        if key in placed or len(parts) != (4 if labels else 3) or "-" not in parts[-1]:
             continue
-        period, (prefix, name) = parts[1], parts[2].split("-", 1)
+        period, (prefix, name) = parts[-2], parts[-1].split("-", 1)
         sha256 = hashlib.sha256(zone.folder.read_bytes(key)).hexdigest()
         if not sha256.startswith(prefix) or not partitions.has_partition_key(period):
             continue
         log.warning(f"{key} is archived but has no run request on record: requesting it now")
-        requests.append(run_request(monitor, zone, period, name, sha256, key))
+        requests.append(run_request(monitor, zone, period, name, sha256, key, labels))
         cursor.done[f"{name}:{sha256}"] = key
     return requests
 
@@ -227,8 +265,9 @@ def scan(monitor: Monitor, zone: LandingZone, partitions, cursor: LandingCursor,
             log.info(f"{name} (sha256 {sha256[:12]}) was processed before, as {cursor.done[identity]}; not again")
             notes.append(f"{name}: seen before")
             continue
+        labels = zone.is_labels(name)
         try:
-            batch = inspect_batch(data, name, monitor, partitions)
+            batch = (inspect_labels if labels else inspect_batch)(data, name, monitor, partitions)
         except NotYet as exc:
             notes.append(f"{name}: {exc}; it stays until then")
             continue
@@ -241,25 +280,31 @@ def scan(monitor: Monitor, zone: LandingZone, partitions, cursor: LandingCursor,
             log.warning(f"{name} quarantined as {zone.folder.url(target)}: {exc}")
             notes.append(f"{name}: quarantined")
             continue
-        target = archive_key(batch.period, name, sha256)
+        target = archive_key(batch.period, name, sha256, labels)
         zone.folder.move(name, target)
         cursor.done[identity] = target
         extra = f"; ignoring unknown columns {batch.extra_columns}" if batch.extra_columns else ""
-        log.info(f"{name}: {batch.rows} rows of {batch.period}, archived as {zone.folder.url(target)}{extra}")
-        requests.append(run_request(monitor, zone, batch.period, name, sha256, target))
+        log.info(f"{name}: {batch.rows} {'labels' if labels else 'rows'} of {batch.period}, archived as "
+                 f"{zone.folder.url(target)}{extra}")
+        requests.append(run_request(monitor, zone, batch.period, name, sha256, target, labels))
     return requests, notes
 
 
-def build_landing_sensor(monitor: Monitor, drift_job, partitions) -> dg.SensorDefinition:
+def build_landing_sensor(monitor: Monitor, drift_job, partitions, labels_job=None) -> dg.SensorDefinition:
+    """`<monitor>_landing_sensor`: batch files become drift job runs; with `labels_job` (labels that arrive late,
+    `labels.pattern` set), label files become labels job runs."""
+    labels = " and label files matching " + repr(monitor.labels.pattern) + f" {labels_job.name} runs" if (
+        labels_job is not None and monitor.labels.pattern) else ""
+
     @dg.sensor(
         name=f"{monitor.name}_landing_sensor",
-        job=drift_job,
+        jobs=[drift_job, labels_job] if labels_job is not None else [drift_job],
         minimum_interval_seconds=monitor.sensor_interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING if monitor.landing.running else dg.DefaultSensorStatus.STOPPED,
         description=(
             f"A {drift_job.name} run for each batch file that lands in the store's {monitor.name}/"
             f"{monitor.landing.folder}/ (matching {monitor.landing.pattern!r}): checked, archived, run once; "
-            "bad files go to quarantine/ with the reason."
+            f"bad files go to quarantine/ with the reason{labels}."
         ),
     )
     def landing_sensor(context: dg.SensorEvaluationContext, store: ObjectStore) -> dg.SensorResult:

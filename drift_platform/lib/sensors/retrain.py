@@ -6,12 +6,14 @@ evaluation and the failed checks (TAG_FAILED_CHECKS); without one, alerts only.
 
 One sensor per monitor (each with its own cursor, interval and job): a monitor's failures can neither start
 another monitor's retrain nor hold back its alerts. Watched checks: `no_dataset_drift` (the period's data
-drifted), `no_model_degradation` (the champion's error on the period's labels grew: concept drift) and, unless the
+drifted), `no_model_degradation` (the champion's error on the period's labels grew: concept drift; a monitor whose
+labels arrive late has it on its `labels` asset, evaluated when the period's labels land) and, unless the
 monitor turns them off, `no_multivariate_drift` (the columns' joint distribution moved) and
 `no_data_quality_regression` (a column's missing, out-of-range or unseen-level share grew), and
-`no_prediction_drift` (the model's output moved). The monitor's `retrain_on` says which of them retrain and alert
-(by default none of the last three); failures of the others are still settled in the cursor, and counted in the
-skip reason.
+`no_prediction_drift` (the model's output moved), and, for a monitor that estimates its metric,
+`no_estimated_degradation` (the metric estimated before the labels land is past the bound). The monitor's
+`retrain_on` says which of them retrain and alert (by default none of the last four); failures of the others are
+still settled in the cursor, and counted in the skip reason.
 
 A failed non-blocking check leaves its run successful, so run-failure sensors never see it; this sensor reads
 the checks' evaluations from the instance instead. Exactly once, also across daemon restarts and a lost
@@ -29,9 +31,8 @@ cursor, rests on the instance's runs; the cursor is an optimisation (a tick read
   when several failed they make ONE retrain and ONE alert (and the retrain finds the period in the history);
 - each retrain request has a run_key: `no_dataset_drift:<evaluation id>` when the data drifted (with or without
   degradation), `no_model_degradation:<evaluation id>` when only the model degraded, `no_multivariate_drift:<id>`
-  or `no_data_quality_regression:<id>` when only that acted-on check failed (the multivariate one first);
-  Dagster launches it once
-  even if a tick is repeated;
+  or `no_data_quality_regression:<id>` (or `no_prediction_drift:<id>`, `no_estimated_degradation:<id>`) when
+  only that acted-on check failed (in TRIGGERS order); Dagster launches it once even if a tick is repeated;
 - an alert that Slack did not take is kept in the cursor and retried on the next ticks, and its failure is
   logged where the team sees it (the sensor's tick log); it never blocks the retrain. A ledger in the instance
   (alert_ledger.py) keeps an alert from being sent twice when the cursor is lost (a tick that dies before its
@@ -52,6 +53,7 @@ import dagster as dg
 
 from drift_platform.core.names import (
     DRIFT_REPORT,
+    LABELS,
     NO_DATA_QUALITY_CHECK,
     NO_DATASET_DRIFT_CHECK,
     NO_MODEL_DEGRADATION_CHECK,
@@ -66,10 +68,12 @@ from drift_platform.core.names import (
     TAG_TRIGGER,
     TRIGGER_DATA_QUALITY,
     TRIGGER_DRIFT,
+    TRIGGER_ESTIMATED_DEGRADATION,
     TRIGGER_MULTIVARIATE,
     TRIGGER_PREDICTION_DRIFT,
     TRIGGER_QUALITY,
 )
+from drift_platform.core.names import NO_ESTIMATED_DEGRADATION_CHECK as ESTIMATED_CHECK
 from drift_platform.core.settings import Monitor
 from drift_platform.lib.assets import asset_key
 from drift_platform.lib.sensors import alert_ledger
@@ -81,10 +85,13 @@ ALERT_TICK_BUDGET_S = 20  # a tick stops trying alerts after this long; Dagster 
 
 
 def watched_checks(monitor: Monitor) -> dict[str, dg.AssetCheckKey]:
-    """The monitor's checks the sensor reads, by check name."""
+    """The monitor's checks the sensor reads, by check name: `no_model_degradation` on the labels asset when the
+    labels arrive late (else on the predictions), `no_estimated_degradation` on the predictions when the monitor
+    estimates its metric."""
+    quality_asset = LABELS if monitor.late_labels else PREDICTIONS
     checks = {
         NO_DATASET_DRIFT_CHECK: dg.AssetCheckKey(asset_key(monitor, DRIFT_REPORT), NO_DATASET_DRIFT_CHECK),
-        NO_MODEL_DEGRADATION_CHECK: dg.AssetCheckKey(asset_key(monitor, PREDICTIONS), NO_MODEL_DEGRADATION_CHECK),
+        NO_MODEL_DEGRADATION_CHECK: dg.AssetCheckKey(asset_key(monitor, quality_asset), NO_MODEL_DEGRADATION_CHECK),
     }
     if monitor.multivariate.enabled:
         checks[NO_MULTIVARIATE_DRIFT_CHECK] = dg.AssetCheckKey(asset_key(monitor, DRIFT_REPORT),
@@ -94,6 +101,8 @@ def watched_checks(monitor: Monitor) -> dict[str, dg.AssetCheckKey]:
     if monitor.prediction_drift.enabled:
         checks[NO_PREDICTION_DRIFT_CHECK] = dg.AssetCheckKey(asset_key(monitor, DRIFT_REPORT),
                                                              NO_PREDICTION_DRIFT_CHECK)
+    if monitor.estimates:
+        checks[ESTIMATED_CHECK] = dg.AssetCheckKey(asset_key(monitor, PREDICTIONS), ESTIMATED_CHECK)
     return checks
 
 
@@ -104,6 +113,7 @@ TRIGGERS = {
     NO_MULTIVARIATE_DRIFT_CHECK: TRIGGER_MULTIVARIATE,
     NO_DATA_QUALITY_CHECK: TRIGGER_DATA_QUALITY,
     NO_PREDICTION_DRIFT_CHECK: TRIGGER_PREDICTION_DRIFT,
+    ESTIMATED_CHECK: TRIGGER_ESTIMATED_DEGRADATION,
 }
 
 
@@ -262,6 +272,14 @@ def prediction_drift_facts(record: Any) -> dict[str, Any]:
                   threshold=("threshold", None), drifted_columns=("drifted_columns", "-"))
 
 
+def estimated_facts(record: Any) -> dict[str, Any]:
+    """Period, model version, the metric, its estimate and band, the bound, and whether the labels are pending,
+    from a `no_estimated_degradation` evaluation's metadata."""
+    return _facts(record, model_version=("model_version", "?"), metric=("metric", "rmsle"),
+                  estimated=("estimated", None), lower=("lower", None), upper=("upper", None),
+                  bound=("bound", None), labels=("labels", None))
+
+
 def _num(value: Any, spec: str) -> str:
     return format(value, spec) if isinstance(value, int | float) else "?"
 
@@ -312,6 +330,22 @@ def prediction_drift_text(monitor: Monitor, label: str, drift: dict[str, Any]) -
             f"{_num(drift['threshold'], '.4f')}); drifted output columns: {drift['drifted_columns']}")
 
 
+def estimated_text(monitor: Monitor, label: str, estimated: dict[str, Any]) -> str:
+    """The estimated-degradation part of an alert, e.g. "... champion `v3` estimated log loss 0.4123 [0.3900,
+    0.4350] above the bound 0.3950"."""
+    from drift_platform.core.ml.metrics import METRICS
+
+    metric = METRICS.get(estimated["metric"]) or METRICS["rmsle"]
+    side = "below" if metric.greater_is_better else "above"
+    pending = estimated.get("labels") == "pending" or monitor.late_labels
+    model = "the external model" if monitor.external else "champion"
+    how = "estimated, labels pending" if pending else "estimated"
+    return (f":warning: *[{monitor.name}] Estimated degradation* ({how}) in {label} {estimated['period']}: "
+            f"{model} `{estimated['model_version']}` estimated {metric.label} "
+            f"{_num(estimated['estimated'], '.4f')} [{_num(estimated['lower'], '.4f')}, "
+            f"{_num(estimated['upper'], '.4f')}] {side} the bound {_num(estimated['bound'], '.4f')}")
+
+
 # Each watched check's facts (from its evaluation's metadata) and its part of an alert.
 ALERTS: dict[str, tuple[Callable[[Any], dict[str, Any]], Callable[[Monitor, str, dict[str, Any]], str]]] = {
     NO_DATASET_DRIFT_CHECK: (evaluation_facts, drift_text),
@@ -319,6 +353,7 @@ ALERTS: dict[str, tuple[Callable[[Any], dict[str, Any]], Callable[[Monitor, str,
     NO_MULTIVARIATE_DRIFT_CHECK: (multivariate_facts, multivariate_text),
     NO_DATA_QUALITY_CHECK: (data_quality_facts, data_quality_text),
     NO_PREDICTION_DRIFT_CHECK: (prediction_drift_facts, prediction_drift_text),
+    ESTIMATED_CHECK: (estimated_facts, estimated_text),
 }
 
 
