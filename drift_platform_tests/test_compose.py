@@ -279,7 +279,7 @@ def test_instance_settings():
             continue
         for job in (f"{monitor}_retrain_job", f"{monitor}_rollback_job"):
             assert jobs[job].tags[RETRAIN_TAG] == monitor, job
-    assert any(external(m) for m in shipped_monitors()) and len(shipped_monitors()) == 5
+    assert any(external(m) for m in shipped_monitors()) and len(shipped_monitors()) == 6
     # the teams' own jobs (drift_platform/defs/team_jobs/, launched by an external monitor's on_failure sensor)
     # never wait for a retrain
     assert RETRAIN_TAG not in jobs["review_stale_model_job"].tags

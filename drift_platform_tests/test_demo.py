@@ -86,10 +86,84 @@ def test_demo_runs_every_shipped_monitor_the_external_one_by_its_on_failure_sens
     demo = load_demo_script()
 
     names = demo.monitor_names(defs)
-    assert names == ["bike_sharing", "churn", "football", "grid_load", "lead_scoring"]
+    assert names == ["bike_sharing", "churn", "football", "grid_load", "lead_scoring", "paylater"]
     assert set(demo.DEMO_PERIODS) == set(names)
     assert demo._sensor_of(defs, "lead_scoring").name == "lead_scoring_on_failure_sensor"
     assert demo._sensor_of(defs, "churn").name == "churn_retrain_on_drift_sensor"
+    assert demo._sensor_of(defs, "paylater").name == "paylater_retrain_on_drift_sensor"
+
+
+def test_demo_lands_labels_in_time_order_and_only_where_they_arrive_late() -> None:
+    """A `labels:<period>` step follows its period's drift run, and the demo's steps keep the timeline: a drift run
+    when its period ends, a labels run when its end + label_delay has passed. Only paylater declares late labels."""
+    import pandas as pd
+
+    demo = load_demo_script()
+    for name, periods in demo.DEMO_PERIODS.items():
+        delay = demo.label_delay(name)
+        labelled = [p.removeprefix(demo.LABELS_OF) for p in periods if p.startswith(demo.LABELS_OF)]
+        assert (delay is not None) == bool(labelled) == (name == "paylater"), name
+        runs = [p for p in periods if p != demo.TRAIN]
+        when = [pd.Timestamp(p.removeprefix(demo.LABELS_OF)) + pd.Timedelta(weeks=1)
+                + (delay if p.startswith(demo.LABELS_OF) else pd.Timedelta(0)) for p in runs]
+        assert when == sorted(when), f"{name}: steps out of time order: {runs}"
+        assert all(runs.index(p) < runs.index(demo.LABELS_OF + p) for p in labelled)
+    assert demo.label_delay("paylater") == pd.Timedelta(weeks=6)
+
+
+def test_lead_text_names_the_flagged_week_and_the_weeks_until_the_labels_confirmed() -> None:
+    demo = load_demo_script()
+    rows = [{"period": "2024-09-02", "features in": "2024-09-09", "estimate check": "PASSED (<= 0.343)",
+             "labels in": "2024-10-21", "quality": "PASSED (log loss 0.285 <= 0.343)"},
+            {"period": "2024-09-23", "features in": "2024-09-30", "estimate check": "FAILED (> 0.343)",
+             "labels in": "2024-11-11", "quality": "FAILED (log loss 0.385 > 0.343)"}]
+    assert demo.lead_text(rows) == ("the estimate flagged week 2024-09-23 (on 2024-09-30), 6 weeks before the labels "
+                                    "confirmed (week 2024-09-23's labels, in on 2024-11-11)")
+    assert demo.lead_text(rows[:1]) == "the estimate flagged none of these periods"
+    pending = [rows[0], {**rows[1], "quality": "-"}]
+    del pending[1]["labels in"]
+    assert demo.lead_text(pending).endswith("no labels confirmed it yet")
+
+
+@pytest.mark.slow
+def test_demo_late_labels_monitor_estimates_before_the_labels_and_judges_when_they_land(tmp_path: Path,
+                                                                                        monkeypatch) -> None:
+    """paylater's demo: the console launch's peak week fails the estimate when its orders land (the check on
+    predictions, no quality evaluation yet), its labels six weeks later fail no_model_degradation on the labels
+    asset; the account-takeover week passes the estimate and fails only on its labels. The summary says the
+    estimate was 6 weeks ahead; each failed evaluation retrained once, and a fresh sensor cursor retrains nothing."""
+    from drift_platform.core.names import TAG_TRIGGER
+    from drift_platform.definitions import build_definitions
+    demo = load_demo_script()
+
+    monkeypatch.setenv("DRIFT_DATA_DIR", str(tmp_path))
+    defs = build_definitions(env={"DRIFT_DATA_DIR": str(tmp_path)})
+    with dg.instance_for_test() as instance:
+        summary = demo.run_monitor(defs, instance, "paylater", list(demo.DEMO_PERIODS["paylater"]))
+        before, launch, takeover = summary["periods"]
+        assert summary["late_labels"] and summary["first_estimate_failure"] == "2024-09-23"
+        assert (before["estimated"], before["estimate check"], before["quality"]) == ("-", "-", "-")
+        assert "labels in" not in before  # never landed: "pending" in the table
+        assert launch["estimated"] == "0.382 [0.346, 0.418]" and launch["estimate check"] == "FAILED (> 0.343)"
+        assert (launch["labels in"], launch["realized"]) == ("2024-11-11", "0.385")
+        assert launch["quality"] == "FAILED (log loss 0.385 > 0.343)"
+        assert takeover["estimated"] == "0.283 [0.238, 0.329]" and takeover["estimate check"] == "PASSED (<= 0.343)"
+        assert takeover["quality"] == "FAILED (log loss 0.377 > 0.343)"
+        assert demo.lead_text(summary["periods"]).startswith(
+            "the estimate flagged week 2024-09-23 (on 2024-09-30), 6 weeks before the labels confirmed")
+        assert [r["trigger"] for r in summary["retrains"]] == ["manual", "estimated_degradation", "quality", "quality"]
+        # no_model_degradation is evaluated on the labels asset, once per landing; the estimate on predictions
+        quality = dg.AssetCheckKey(dg.AssetKey(["paylater", "labels"]), "no_model_degradation")
+        estimate = dg.AssetCheckKey(dg.AssetKey(["paylater", "predictions"]), "no_estimated_degradation")
+        history = instance.event_log_storage.get_asset_check_execution_history
+        assert sorted(r.partition for r in history(quality, limit=10)) == ["2024-09-23", "2025-02-03"]
+        assert sorted(r.partition for r in history(estimate, limit=10)) == ["2024-09-02", "2024-09-23", "2025-02-03"]
+        retrains = instance.get_runs(dg.RunsFilter(job_name="paylater_retrain_job"))
+        assert sorted(r.tags.get(TAG_TRIGGER, "manual") for r in retrains) == [
+            "estimated_degradation", "manual", "quality", "quality"]
+        sensor = defs.resolve_sensor_def("paylater_retrain_on_drift_sensor")
+        with dg.build_sensor_context(instance=instance, resources=defs.resources, sensor_name=sensor.name) as context:
+            assert not sensor(context).run_requests
 
 
 @pytest.mark.slow

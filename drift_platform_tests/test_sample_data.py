@@ -1,7 +1,8 @@
 """The classification samples in data/ are exactly what their seeded generators write, and hold the labels the
-monitors and tests rely on: churn 5-15 % positives, the triage sample's four string classes, and the lead-scoring
-sample's story (the sales team's model goes stale: its output drifts weeks before its labels fail the bound),
-measured with the platform's own decisions."""
+monitors and tests rely on: churn 5-15 % positives, the triage sample's four string classes, the lead-scoring
+sample's story (the sales team's model goes stale: its output drifts weeks before its labels fail the bound), and
+the pay-later sample's (labels six weeks late: the estimate flags a covariate shift when the orders land, and
+misses the concept drift the labels show), measured with the platform's own decisions."""
 
 from __future__ import annotations
 
@@ -23,9 +24,11 @@ SAMPLES = {
     "churn": ("generate_churn.py", "churn_snapshots.csv", "churn.yaml"),
     "triage": ("generate_triage.py", "triage_tickets.csv", "triage.yaml"),
     "lead_scoring": ("generate_lead_scoring.py", "lead_scoring_leads.csv", "lead_scoring.yaml"),
+    "paylater": ("generate_paylater.py", "paylater_orders.csv", "paylater.yaml"),
 }
 
 
+@functools.cache
 def generator(name: str):
     path = DATA / SAMPLES[name][0]
     module_spec = importlib.util.spec_from_file_location(f"_sample_{name}", path)
@@ -50,13 +53,22 @@ def sample(request):
     return request.param, generated(request.param)
 
 
+def written_files(name: str, frame: pd.DataFrame) -> dict[str, bytes]:
+    """The CSVs the generator's main() writes, by file name: one, or, where the labels come late, the features
+    and the labels (the generator's `split`)."""
+    module = generator(name)
+    if not hasattr(module, "split"):
+        return {SAMPLES[name][1]: written(frame)}
+    features, labels = module.split(frame)
+    return {module.DEFAULT_OUT.name: written(features), module.DEFAULT_LABELS_OUT.name: written(labels)}
+
+
 def test_csv_is_what_the_generator_writes(sample):
     name, frame = sample
-    csv = DATA / SAMPLES[name][1]
-    assert csv.read_bytes() == written(frame), (
-        f"{csv.name} differs from `python data/{SAMPLES[name][0]}`: regenerate it"
-    )
-    assert csv.stat().st_size < 5_000_000
+    for file, content in written_files(name, frame).items():
+        csv = DATA / file
+        assert csv.read_bytes() == content, f"{csv.name} differs from `python data/{SAMPLES[name][0]}`: regenerate it"
+        assert csv.stat().st_size < 5_000_000
 
 
 def test_sample_meets_its_spec(sample):
@@ -162,3 +174,68 @@ def test_lead_scoring_logs_the_frozen_models_output():
     review = frame[frame["lead_source"] == "review_site"]
     assert review["conversion_probability"].mean() > 0.4 and review["converted"].mean() < 0.05
     assert review["created_at"].min() >= "2024-09-02"
+
+
+# --- paylater: labels six weeks late, the estimate before them ----------------------------------------------------
+def test_paylater_labels_come_in_a_file_of_their_own():
+    """The orders carry no label (the checkout cannot know it); the labels file holds the key, the purchase time
+    and the label of every order, as the monitor's `labels.source` reads it."""
+    orders = pd.read_csv(DATA / "paylater_orders.csv")
+    labels = pd.read_csv(DATA / "paylater_labels.csv")
+    spec = DatasetSpec.from_yaml(DATA / "paylater.yaml")
+    assert spec.target not in orders.columns
+    assert list(labels.columns) == [*spec.key_columns, spec.datetime_column, spec.target]
+    assert labels["order_id"].tolist() == orders["order_id"].tolist()
+    assert labels["purchased_at"].tolist() == orders["purchased_at"].tolist()
+    assert set(labels[spec.target]) == {0, 1} and 0.08 <= labels[spec.target].mean() <= 0.12
+
+
+def load_limits_script():
+    """scripts/estimation_limits.py as a module (the figures docs/late_labels.md quotes)."""
+    module_spec = importlib.util.spec_from_file_location(
+        "drift_platform_estimation_limits", DATA.parent / "scripts" / "estimation_limits.py")
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module
+
+
+@functools.cache
+def estimated_weeks(name: str) -> pd.DataFrame:
+    """Per monitored week, the log loss CBPE estimates before the labels and the realized one, both judged against
+    the champion's walk-forward bound (the platform's core functions; scripts/estimation_limits.py)."""
+    limits = load_limits_script()
+    return limits.weekly_table(name, limits.sample_frame(name)).set_index("week")
+
+
+def test_paylater_estimate_flags_the_covariate_shift_and_misses_the_concept_drift():
+    """Quiet weeks: neither the estimate nor the labels fail. The console launch (covariate shift, P(y | x)
+    unchanged): the estimate fails from 2024-09-16 to 10-07, as the labels do six weeks later (and on 10-14). The
+    account takeover (concept drift, features unchanged): the estimate stays with the quiet weeks, the realized log
+    loss jumps past the bound. The figures docs/late_labels.md and the generator's docstring quote."""
+    weeks = estimated_weeks("paylater")
+    quiet = weeks[weeks["episode"] == "quiet"]
+    assert len(quiet) == 44 and not quiet["estimate_failed"].any() and not quiet["labels_failed"].any()
+    assert weeks.index[weeks["estimate_failed"]].tolist() == ["2024-09-16", "2024-09-23", "2024-09-30", "2024-10-07"]
+    assert weeks.index[weeks["labels_failed"] & (weeks["episode"] == "covariate shift")].tolist() == [
+        "2024-09-16", "2024-09-23", "2024-09-30", "2024-10-07", "2024-10-14"]
+    concept = weeks[weeks["episode"] == "concept drift"]
+    assert concept.index.tolist() == ["2025-02-03", "2025-02-10"] and concept["labels_failed"].all()
+    assert concept["estimated"].max() < quiet["estimated"].max() < weeks["bound"].iloc[0]
+    assert (concept["realized"] > concept["upper"]).all()  # outside the estimate's own band
+    assert weeks["bound"].iloc[0] == pytest.approx(0.343, abs=0.0005)
+    figures = {"2024-09-23": (0.382, 0.385), "2025-02-03": (0.283, 0.377), "2025-02-10": (0.284, 0.458)}
+    for week, (estimated, realized) in figures.items():
+        assert weeks.loc[week, ["estimated", "realized"]].tolist() == pytest.approx([estimated, realized], abs=0.0005)
+
+
+def test_churn_concept_drift_weeks_are_invisible_to_the_estimate():
+    """churn's rival offer (2023-03-20, 03-27: no feature moves): the estimate stays at the quiet weeks' level while
+    the realized log loss doubles; the price rise (features move, and the bill shock the model cannot see)
+    raises the estimate, but not past the bound the labels cross."""
+    weeks = estimated_weeks("churn")
+    concept = weeks[weeks["episode"] == "concept drift"]
+    assert not concept["estimate_failed"].any() and concept["labels_failed"].all()
+    assert concept["estimated"].tolist() == pytest.approx([0.214, 0.221], abs=0.0005)
+    assert concept["realized"].tolist() == pytest.approx([0.444, 0.508], abs=0.0005)
+    rise = weeks.loc["2023-05-01"]
+    assert not rise["estimate_failed"] and rise["labels_failed"] and rise["estimated"] > concept["estimated"].max()

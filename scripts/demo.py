@@ -2,11 +2,16 @@
 degrades the model), its retrain sensor's reaction, the retrained models and the champion/challenger gate's
 decision on each; then each monitor's drift trend. A monitor of a model trained elsewhere (`model: {source:
 external}`) has no retrain: its on-failure sensor launches the team's job (`on_failure_job`), and the summary
-says in which week its output first drifted and in which week its labels first failed the quality bound.
+says in which week its output first drifted and in which week its labels first failed the quality bound. A
+monitor whose labels arrive late (`labels:`) gets its labels landed at their place in the demo's timeline
+(`labels:<period>`, a run of its labels job: the period's end + label_delay), and its summary adds the metric
+estimated when each period's features landed beside the one realized when its labels did, and how many weeks the
+estimate was ahead.
 
     make demo                                   # every monitor, its demo periods; or, to choose:
     DAGSTER_HOME=$PWD/.dagster_home .venv/bin/python scripts/demo.py \
         [--monitor bike_sharing --periods 2011-01-31,2011-07-04,...]
+        [--monitor paylater --periods 2024-09-02,train,2024-09-23,labels:2024-09-23]
 
 Runs in-process on the instance at $DAGSTER_HOME (the Makefile keeps it in .dagster_home/; it must be set), so
 everything it does shows up in `make dev` afterwards: runs, materializations, check results. The sensors'
@@ -18,6 +23,7 @@ launch them again.
 import argparse
 import json
 import time
+from pathlib import Path
 
 import dagster as dg
 
@@ -25,6 +31,7 @@ from drift_platform.core.names import (
     DRIFT_TREND,
     NO_DATA_QUALITY_CHECK,
     NO_DATASET_DRIFT_CHECK,
+    NO_ESTIMATED_DEGRADATION_CHECK,
     NO_MODEL_DEGRADATION_CHECK,
     NO_MULTIVARIATE_DRIFT_CHECK,
     NO_PREDICTION_DRIFT_CHECK,
@@ -60,11 +67,19 @@ DEMO_PERIODS = {
     # the sales team's own model (external): a quiet summer week; the review site's first week of prediction
     # drift (3 % of the leads; the labels still pass); the week the labels fail (22 %), seven weeks on
     "lead_scoring": ("2024-06-10", "2024-09-16", "2024-11-04"),
+    # labels six weeks late: a week before any model; the first model (on the reference); the console launch's
+    # peak week (its estimate fails when its orders land); its labels, six weeks later, confirm; account
+    # takeover (concept drift: the estimate stays flat; the labels, six weeks later, jump)
+    "paylater": ("2024-09-02", TRAIN, "2024-09-23", "labels:2024-09-23", "2025-02-03", "labels:2025-02-03"),
 }  # fmt: skip
+# "labels:<period>": the period's labels land at this point of the demo's timeline (its end + the monitor's
+# label_delay), a run of `<monitor>_labels_job`; only for a monitor whose labels arrive late (`labels:`).
+LABELS_OF = "labels:"
 
 # Each monitor has one of these sensors: a platform-served model's retrains it, an external model's launches the
 # team's on_failure_job.
 RETRAIN_SENSOR, ON_FAILURE_SENSOR = "_retrain_on_drift_sensor", "_on_failure_sensor"
+MONITORS = Path(__file__).resolve().parents[1] / "drift_platform" / "defs" / "monitors"
 
 
 def monitor_names(defs: dg.Definitions) -> list[str]:
@@ -174,62 +189,136 @@ def first_failed(rows: list[dict], column: str) -> str | None:
     return next((row["period"] for row in rows if str(row.get(column, "")).startswith("FAILED")), None)
 
 
+def _evaluations(result) -> dict:
+    """A run's check evaluations by check name."""
+    return {e.event_specific_data.check_name: e.event_specific_data
+            for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+
+
+def _estimate_outcome(evaluation) -> tuple[str, str]:
+    """`no_estimated_degradation`'s estimate with its band, e.g. "0.351 [0.310, 0.392]", and its verdict with the
+    bound, e.g. "FAILED (> 0.343)"; "-" without an evaluation, "not evaluated" without an estimate (no model)."""
+    if evaluation is None:
+        return "-", "-"
+    meta = {key: value.value for key, value in evaluation.metadata.items()}
+    if "estimated" not in meta:
+        return "-", "not evaluated"
+    band = f"{meta['estimated']:.3f} [{meta['lower']:.3f}, {meta['upper']:.3f}]"
+    if "bound" not in meta:
+        return band, "not judged"
+    from drift_platform.core.ml.metrics import METRICS
+
+    higher = METRICS[meta["metric"]].greater_is_better
+    sign = (">=" if higher else "<=") if evaluation.passed else ("<" if higher else ">")
+    return band, f"{'PASSED' if evaluation.passed else 'FAILED'} ({sign} {meta['bound']:.3f})"
+
+
+def label_delay(name: str):
+    """A monitor's label_delay (a timedelta) from its defs.yaml; None when its labels come with the features."""
+    import yaml
+
+    from drift_platform.core.settings import LabelsSettings
+
+    attributes = yaml.safe_load((MONITORS / name / "defs.yaml").read_text())["attributes"]
+    return LabelsSettings(**attributes["labels"]).delay if attributes.get("labels") else None
+
+
+def _drift_row(defs: dg.Definitions, instance: dg.DagsterInstance, name: str, period: str) -> dict:
+    """The period's drift job in process, as a row of the summary."""
+    drift_job = defs.resolve_job_def(f"{name}_drift_job")
+    result = drift_job.execute_in_process(partition_key=period, instance=instance, raise_on_error=False,
+                                          run_config=QUIET)
+    evaluations = _evaluations(result)
+    report = result.output_for_node(f"{name}__drift_report") if result.success else None
+    drift = evaluations.get(NO_DATASET_DRIFT_CHECK)
+    estimated, estimate_check = _estimate_outcome(evaluations.get(NO_ESTIMATED_DEGRADATION_CHECK))
+    return {
+        "period": period,
+        # when the period's features are in: its end (the drift schedule runs then)
+        "features in": f"{drift_job.partitions_def.time_window_for_partition_key(period).end:%Y-%m-%d}",
+        "drift_share": report["share"] if report else None,
+        "drift": ("PASSED" if drift.passed else "FAILED") if drift else "ERROR",
+        # the model's output (the champion's predictions, or an external model's logged ones) against the
+        # reference's
+        "prediction drift": _prediction_drift_outcome(evaluations.get(NO_PREDICTION_DRIFT_CHECK)),
+        # the model's metric on the period against its bound; "-" while no model is in service (or, labels late,
+        # until they land)
+        "quality": _check_outcome(evaluations.get(NO_MODEL_DEGRADATION_CHECK)),
+        "multivariate": _check_outcome(evaluations.get(NO_MULTIVARIATE_DRIFT_CHECK)),
+        "data quality": _data_quality_outcome(evaluations.get(NO_DATA_QUALITY_CHECK)),
+        # the metric estimated before the labels (a monitor that estimates it)
+        "estimated": estimated, "estimate check": estimate_check,
+        "retrain": "no",
+        "report": report["report_html"] if report else "-",
+    }
+
+
+def _land_labels(defs: dg.Definitions, instance: dg.DagsterInstance, name: str, period: str, row: dict) -> None:
+    """The period's labels land (its labels job in process): its row gets the date they are due in the demo's
+    timeline (features in + label_delay), the realized metric and `no_model_degradation`'s verdict."""
+    import pandas as pd
+
+    result = defs.resolve_job_def(f"{name}_labels_job").execute_in_process(
+        partition_key=period, instance=instance, raise_on_error=False, run_config=QUIET)
+    evaluation = _evaluations(result).get(NO_MODEL_DEGRADATION_CHECK)
+    meta = {key: value.value for key, value in evaluation.metadata.items()} if evaluation else {}
+    m = meta.get("metric")
+    row.update({"labels in": f"{pd.Timestamp(row['features in']) + label_delay(name):%Y-%m-%d}",
+                "realized": f"{meta[m]:.3f}" if m in meta else "-",
+                "quality": _check_outcome(evaluation) if result.success else "ERROR", "retrain (labels)": "no"})
+
+
 def run_monitor(defs: dg.Definitions, instance: dg.DagsterInstance, name: str, periods: list[str]) -> dict:
     """Reference, then each period and a tick of the monitor's sensor after it (as the daemon would make one
     before the next period's run): a retrain per request, or for a model trained elsewhere a run of its team's
-    on_failure_job; then the trend."""
+    on_failure_job; `labels:<period>` lands a period's labels (then a tick too); then the trend."""
     started = time.monotonic()
     _materialize(defs, instance, dg.AssetKey([name, REFERENCE_DATA]))
-    drift_job = defs.resolve_job_def(f"{name}_drift_job")
     sensor = _sensor_of(defs, name)
     external = sensor.name.endswith(ON_FAILURE_SENSOR)
     # The sensor's cursor between demo runs (the daemon keeps its own): a second demo acts only on its own periods.
     cursor_file = DeploymentSettings.from_env().data_dir / "demo_cursors" / f"{name}.json"
     cursor_file.parent.mkdir(parents=True, exist_ok=True)
-    cursor = cursor_file.read_text() if cursor_file.exists() else None
-    rows, retrains, on_failure_runs = [], [], []
+    state = {"cursor": cursor_file.read_text() if cursor_file.exists() else None, "file": cursor_file,
+             "sensor": sensor, "external": external, "retrains": [], "on_failure_runs": []}
+    rows = []
     for period in periods:
         if period == TRAIN:
             manual = dg.RunRequest(tags={TAG_MONITOR: name, TAG_PERIOD: rows[-1]["period"]})  # no evaluation
-            retrains.append(_retrain(defs, instance, name, manual))
+            state["retrains"].append(_retrain(defs, instance, name, manual))
             continue
-        result = drift_job.execute_in_process(partition_key=period, instance=instance, raise_on_error=False,
-                                              run_config=QUIET)
-        evaluations = {e.event_specific_data.check_name: e.event_specific_data
-                       for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
-        report = result.output_for_node(f"{name}__drift_report") if result.success else None
-        drift = evaluations.get(NO_DATASET_DRIFT_CHECK)
-        row = {
-            "period": period,
-            "drift_share": report["share"] if report else None,
-            "drift": ("PASSED" if drift.passed else "FAILED") if drift else "ERROR",
-            # the model's output (the champion's predictions, or an external model's logged ones) against the
-            # reference's
-            "prediction drift": _prediction_drift_outcome(evaluations.get(NO_PREDICTION_DRIFT_CHECK)),
-            # the model's metric on the period against its bound; "-" while no model is in service
-            "quality": _check_outcome(evaluations.get(NO_MODEL_DEGRADATION_CHECK)),
-            "multivariate": _check_outcome(evaluations.get(NO_MULTIVARIATE_DRIFT_CHECK)),
-            "data quality": _data_quality_outcome(evaluations.get(NO_DATA_QUALITY_CHECK)),
-            "retrain": "no",
-            "report": report["report_html"] if report else "-",
-        }
-        rows.append(row)
-        with dg.build_sensor_context(instance=instance, cursor=cursor, resources=defs.resources,
-                                     sensor_name=sensor.name) as context:
-            tick = sensor(context)
-        cursor = tick.cursor
-        cursor_file.write_text(cursor or "")
-        for request in tick.run_requests or []:
-            if external:
-                on_failure_runs.append(_on_failure_run(defs, instance, request))
-                row["retrain"] = f"{request.job_name} ({request.tags.get(TAG_FAILED_CHECKS, '-')})"
-            else:
-                retrains.append(_retrain(defs, instance, name, request))
-                row["retrain"] = "yes"
+        if period.startswith(LABELS_OF):
+            row = next(r for r in rows if r["period"] == period.removeprefix(LABELS_OF))
+            _land_labels(defs, instance, name, row["period"], row)
+            _react(defs, instance, name, state, row, "retrain (labels)")
+            continue
+        rows.append(_drift_row(defs, instance, name, period))
+        _react(defs, instance, name, state, rows[-1], "retrain")
     _materialize(defs, instance, dg.AssetKey([name, DRIFT_TREND]))
-    return {"monitor": name, "external": external, "periods": rows, "retrains": retrains,
-            "on_failure_runs": on_failure_runs, "first_prediction_drift": first_failed(rows, "prediction drift"),
-            "first_quality_failure": first_failed(rows, "quality"), "seconds": time.monotonic() - started}
+    return {"monitor": name, "external": external, "periods": rows, "retrains": state["retrains"],
+            "on_failure_runs": state["on_failure_runs"], "late_labels": label_delay(name) is not None,
+            "first_prediction_drift": first_failed(rows, "prediction drift"),
+            "first_quality_failure": first_failed(rows, "quality"),
+            "first_estimate_failure": first_failed(rows, "estimate check"), "seconds": time.monotonic() - started}
+
+
+def _react(defs: dg.Definitions, instance: dg.DagsterInstance, name: str, state: dict, row: dict,
+           column: str) -> None:
+    """A tick of the monitor's sensor (its cursor kept in `state` and its file), and what it requests: a retrain
+    each (`column` of the row says so), or an external model's on_failure_job run."""
+    sensor = state["sensor"]
+    with dg.build_sensor_context(instance=instance, cursor=state["cursor"], resources=defs.resources,
+                                 sensor_name=sensor.name) as context:
+        tick = sensor(context)
+    state["cursor"] = tick.cursor
+    state["file"].write_text(tick.cursor or "")
+    for request in tick.run_requests or []:
+        if state["external"]:
+            state["on_failure_runs"].append(_on_failure_run(defs, instance, request))
+            row[column] = f"{request.job_name} ({request.tags.get(TAG_FAILED_CHECKS, '-')})"
+        else:
+            state["retrains"].append(_retrain(defs, instance, name, request))
+            row[column] = "yes"
 
 
 def print_summary(summary: dict) -> None:
@@ -241,6 +330,8 @@ def print_summary(summary: dict) -> None:
     table = pd.DataFrame(summary["periods"]).rename(columns={"retrain": action})
     print(table[["period", "drift_share", "drift", "multivariate", "data quality", "prediction drift", "quality",
                  action, "report"]].to_markdown(index=False, floatfmt=".2f"))
+    if summary.get("late_labels"):
+        print_late_labels(summary)
     if summary["external"]:
         print_external(summary)
         return
@@ -261,6 +352,54 @@ def print_summary(summary: dict) -> None:
         models[column] = [f"{v:.4f}" if pd.notna(v) else "-" for v in models[column]]
     print(models[["period", "model_version", "promoted", f"challenger_{m}", f"champion_{m}", "champion"]]
           .to_markdown(index=False))
+
+
+def print_late_labels(summary: dict) -> None:
+    """A monitor whose labels arrive late: per period the metric estimated when its features landed (CBPE / DLE,
+    with its band) and its check, then the realized metric when its labels landed ("pending" before) and
+    `no_model_degradation`'s verdict; and how many weeks the estimate was ahead of the labels."""
+    import pandas as pd
+
+    name, rows = summary["monitor"], summary["periods"]
+    m = _metric_label(rows)
+    table = pd.DataFrame(rows)
+    for column, missing in (("labels in", "pending"), ("realized", "pending"), ("retrain (labels)", "-")):
+        table[column] = table.get(column, pd.Series(dtype=object)).fillna(missing)
+    table = table.rename(columns={"estimated": f"estimated {m} [band]", "estimate check": "no_estimated_degradation",
+                                  "realized": f"realized {m}", "quality": "no_model_degradation"})
+    print(f"\n{name}: labels arrive late; the {m} estimated when the features land, realized when the labels do:")
+    print(table[["period", "features in", f"estimated {m} [band]", "no_estimated_degradation", "retrain",
+                 "labels in", f"realized {m}", "no_model_degradation", "retrain (labels)"]].to_markdown(index=False))
+    print(f"  {lead_text(rows)}")
+
+
+def _metric_label(rows: list[dict]) -> str:
+    """The metric's label as the quality column names it ("log loss" in "FAILED (log loss 0.4 > 0.3)")."""
+    import re
+
+    for row in rows:
+        found = re.match(r"(?:PASSED|FAILED) \(([A-Za-z0-9 ]+?) [0-9.]+ ", str(row.get("quality", "")))
+        if found:
+            return found.group(1)
+    return "metric"
+
+
+def lead_text(rows: list[dict]) -> str:
+    """"the estimate flagged week X, N weeks before the labels confirmed (week Y's labels, in on D)", from the first
+    period whose estimate failed and the first at or after it whose labels failed the quality bound."""
+    import pandas as pd
+
+    flagged = next((r for r in rows if str(r.get("estimate check", "")).startswith("FAILED")), None)
+    if flagged is None:
+        return "the estimate flagged none of these periods"
+    confirmed = next((r for r in rows if r["period"] >= flagged["period"] and "labels in" in r
+                      and str(r.get("quality", "")).startswith("FAILED")), None)
+    if confirmed is None:
+        return f"the estimate flagged {flagged['period']} (on {flagged['features in']}); no labels confirmed it yet"
+    days = (pd.Timestamp(confirmed["labels in"]) - pd.Timestamp(flagged["features in"])).days
+    ahead = f"{days // 7} weeks" if days % 7 == 0 else f"{days} days"
+    return (f"the estimate flagged week {flagged['period']} (on {flagged['features in']}), {ahead} before the labels "
+            f"confirmed (week {confirmed['period']}'s labels, in on {confirmed['labels in']})")
 
 
 def print_external(summary: dict) -> None:
