@@ -212,6 +212,18 @@ def test_a_rerun_of_the_drift_job_keeps_the_landed_labels(world) -> None:
     assert check_evaluations(rerun, NO_MODEL_DEGRADATION_CHECK) == []
     for kind in ("history", "predictions"):
         pd.testing.assert_series_equal(by_key(table(world, kind, W2)), expected[kind])
+    # The labels published W2's quality run; the re-run's predictions replaced it: one quality run a period
+    assert quality_periods(world).count(W2) == 1
+
+
+def quality_periods(world) -> list[str]:
+    """The period of every quality run in the monitor's Evidently project."""
+    from evidently.ui.workspace import Workspace
+
+    workspace = Workspace.create(str(world["root"] / "evidently"))
+    [project] = workspace.search_project(world["platform"].monitor.name)
+    runs = [workspace.get_run(project.id, r) for r in workspace.list_runs(project.id)]
+    return [run.metadata["period"] for run in runs if "quality" in run.tags]
 
 
 def test_the_labels_schedule_requests_each_period_once_its_delay_has_passed(world) -> None:

@@ -10,8 +10,9 @@ from typing import Any
 
 import dagster as dg
 
+from drift_platform.core.names import LABELS, PREDICTIONS
 from drift_platform.core.settings import Monitor
-from drift_platform.lib.assets import DataFrame
+from drift_platform.lib.assets import DataFrame, asset_key
 from drift_platform.lib.assets.drift_report import recorded_viewer_runs
 from drift_platform.resources import ObjectStore, ReportViewer
 
@@ -50,7 +51,10 @@ def publish_quality_report(context, monitor: Monitor, period: str, snapshot: Any
     html_key = quality_key(period, run_id, "html")
     folder.write_bytes(html_key, snapshot_html(snapshot), "text/html")
     metadata = {QUALITY_HTML: folder.link(html_key)}
-    earlier = recorded_viewer_runs(context.instance, context.asset_key, period, QUALITY_RUN_ID)
+    # The period's quality run may have been published by its predictions or, once late labels landed, by its
+    # labels: either replaces the other's, so Evidently shows one quality run a period.
+    earlier = [run for name in (PREDICTIONS, LABELS)
+               for run in recorded_viewer_runs(context.instance, asset_key(monitor, name), period, QUALITY_RUN_ID)]
     try:
         published = viewer.publish(monitor.name, monitor.description, snapshot, replaces=earlier, log=context.log)
     except ViewerUnavailable as exc:
