@@ -84,3 +84,9 @@ bench-smoke: install
 .PHONY: bench-stats
 bench-stats: install
 	$(BIN)/python -m benchmarks.stats_sim $(BENCH_ARGS)
+
+# Estimated performance (CBPE, DLE) against the labels, side by side with NannyML 0.13.1 in its own venv
+# (.bench/nannyml-venv, made on first use; docs/estimation.md): seeded; ~6 min on 2 cores (2026-12-03).
+.PHONY: bench-estimation
+bench-estimation: install
+	nice -n 10 $(BIN)/python -m benchmarks.estimation $(BENCH_ARGS)

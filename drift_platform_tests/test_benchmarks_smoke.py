@@ -88,3 +88,31 @@ def test_stats_simulation_at_a_smoke_size_writes_the_table_between_the_markers(t
     assert "`no_multivariate_drift`" in text and "`no_dataset_drift`" in text
     results = json.loads(raw.read_text())
     assert results and "wall_seconds" in results
+
+
+@pytest.mark.timeout(300)
+def test_estimation_benchmark_quick_without_nannyml(tmp_path) -> None:
+    """`make bench-estimation`'s own code path at 500 rows, 4 periods per scenario, our estimators only (no NannyML
+    venv): every scenario of each model appears with MAE and coverage, the quiet classifier's estimate is close to
+    the realized value, and concept drift (where estimation must fail) shows a larger error than quiet periods."""
+    from benchmarks import estimation
+
+    page = tmp_path / "estimation.md"
+    page.write_text(f"# intro\n\n{estimation.BEGIN}\nold\n{estimation.END}\n\nafter\n")
+    assert estimation.main(["--quick", "--no-nannyml", "--out", str(page)]) == 0
+    text = page.read_text()
+    assert text.startswith("# intro\n") and text.rstrip().endswith("after") and "\nold\n" not in text
+    result = json.loads(page.with_suffix(".json").read_text())
+    cells = {(r["task"], r["scenario"], r["metric"]): r for r in result["rows"]}
+    assert {r["tool"] for r in result["rows"]} == {"ours"} and result["agreement"] == []
+    assert {s for _, s, _ in cells} == {"quiet", "covariate shift", "concept drift", "prior shift"}
+    assert {m for t, _, m in cells if t == "binary"} == {"roc_auc", "f1", "accuracy"}
+    assert {(s, m) for t, s, m in cells if t == "regression"} == {
+        (s, m) for s in ("quiet", "covariate shift", "concept drift") for m in ("rmse", "mae")}
+    for r in result["rows"]:
+        assert 0 <= r["coverage_196"] <= 1 and r["mae"] >= 0 and r["mean_se"] > 0 and r["ms_per_period"] > 0, r
+        assert f"| {r['metric']} |" in text
+    assert cells["binary", "quiet", "accuracy"]["mae"] < 0.05
+    for task, metric in (("binary", "roc_auc"), ("regression", "rmse")):
+        assert cells[task, "concept drift", metric]["mae"] > 2 * cells[task, "quiet", metric]["mae"]
+    assert {t["tool"] for t in result["timings"]} == {"ours"}
