@@ -1,7 +1,7 @@
 """What the Dagster UI shows a person, checked in a real browser: dagster-webserver on loopback serving the code
-location as shipped (`-m drift_platform.definitions`: the bike_sharing, grid_load and football monitors) over an instance
-with materialized periods of both, driven by headless Chromium (Debian's chromium + chromium-driver, through
-selenium). The runs are made in-process with the code location's own definitions and the same environment as
+location as shipped (`-m drift_platform.definitions`: its six monitors) over an instance with materialized periods
+of three of them (bike_sharing, grid_load, football; a churn week apart), driven by headless Chromium (Debian's
+chromium + chromium-driver, through selenium). The runs are made in-process with the code location's own definitions and the same environment as
 the webserver (DRIFT_DATA_DIR), so the UI's resources point at the files the runs wrote.
 
 Asserted: the asset graph renders one group per monitor, each with its eight assets, with the drift report's
@@ -216,7 +216,7 @@ def test_asset_graph_shows_each_monitors_assets_in_its_group(ui: UI) -> None:
     ui.open("/asset-groups")
     ui.wait_text("Global asset lineage", *MONITORS)
     def closed() -> list:
-        """The unfold buttons of this test's groups still closed (churn, not materialized here, stays closed: four
+        """The unfold buttons of this test's groups still closed (churn, lead_scoring and paylater stay closed: more
         open groups do not fit the window, and nodes outside it are not drawn)."""
         return [button for group in MONITORS for button in ui.driver.find_elements(
             By.XPATH, f"//*[local-name()='foreignObject'][.//*[normalize-space(text())='{group}']]"

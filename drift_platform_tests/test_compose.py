@@ -290,7 +290,8 @@ def test_instance_settings():
 
 def test_launcher_passes_every_variable_a_run_needs(launcher: dict):
     env = env_example()
-    needed = {k for k in env if k.startswith(("DRIFT_", "AWS_", "SLACK_", "DAGSTER_POSTGRES_")) or k.endswith("_SOURCE_URL")}
+    needed = {k for k in env if k.startswith(("DRIFT_", "AWS_", "SLACK_", "DAGSTER_POSTGRES_"))
+              or k.endswith(("_SOURCE_URL", "_LABELS_URL"))}
     passed = set(launcher["env_vars"])
     assert needed <= passed, f"not passed to runs: {sorted(needed - passed)}"
     # the launcher refuses to start a run when a listed variable is unset: each must be in .env
@@ -350,7 +351,7 @@ def test_env_example_documents_every_deployment_variable():
     templated = {name for path in (ROOT / "drift_platform" / "defs").rglob("defs.yaml")
                  for name in re.findall(r"env\.(\w+)", path.read_text())}
     assert templated == {"DRIFT_SOURCE_URL", "GRID_LOAD_SOURCE_URL", "FOOTBALL_SOURCE_URL", "CHURN_SOURCE_URL",
-                         "LEAD_SCORING_SOURCE_URL"}
+                         "LEAD_SCORING_SOURCE_URL", "PAYLATER_SOURCE_URL", "PAYLATER_LABELS_URL"}
     assert templated <= set(env_example())
     # the teams' jobs (drift_platform/defs/team_jobs/) run in the run containers too: whatever they read from the
     # environment is in .env.example and passed to the runs

@@ -75,20 +75,23 @@ def test_every_monitor_has_its_assets_in_its_own_group() -> None:
 @pytest.mark.parametrize(("monitor", "cron", "first", "timezone"), [
     ("bike_sharing", "0 11 * * 1", "2011-01-31", "UTC"), ("grid_load", "30 6 * * *", "2011-01-31", "UTC"),
     ("football", "0 9 * * 1", "2021-09-13", "Europe/London"), ("churn", "0 7 * * 1", "2023-02-13", "UTC"),
-    ("lead_scoring", "0 8 * * 1", "2024-04-29", "UTC"),
+    ("lead_scoring", "0 8 * * 1", "2024-04-29", "UTC"), ("paylater", "0 6 * * 1", "2024-04-29", "UTC"),
 ])  # fmt: skip
 def test_checks_jobs_schedule_and_sensors_are_named_after_the_monitor(monitor: str, cron: str, first: str,
                                                                      timezone: str) -> None:
     graph = defs.resolve_asset_graph()
     checks = {dg.AssetCheckKey(dg.AssetKey([monitor, "drift_report"]), name) for name in (
         "no_dataset_drift", "no_multivariate_drift", "no_data_quality_regression", "no_prediction_drift")}
-    checks.add(dg.AssetCheckKey(dg.AssetKey([monitor, "predictions"]), "no_model_degradation"))
-    assert {k for k in graph.asset_check_keys if k.asset_key.path[0] == monitor} == checks  # every monitor's five
+    late = monitor in LATE_LABELS_MONITORS  # judged when its labels land; estimated when its features do
+    checks.add(dg.AssetCheckKey(dg.AssetKey([monitor, "labels" if late else "predictions"]), "no_model_degradation"))
+    if late:
+        checks.add(dg.AssetCheckKey(dg.AssetKey([monitor, "predictions"]), "no_estimated_degradation"))
+    assert {k for k in graph.asset_check_keys if k.asset_key.path[0] == monitor} == checks  # five (six if late)
     drift_job = defs.resolve_job_def(f"{monitor}_drift_job")
     assert {k.to_user_string() for k in drift_job.asset_layer.executable_asset_keys} == {
         f"{monitor}/{a}" for a in ("current_batch", "drift_report", "combined_history", "predictions")
     }
-    assert checks <= drift_job.asset_layer.asset_graph.asset_check_keys
+    assert {c for c in checks if c.asset_key.path[1] != "labels"} <= drift_job.asset_layer.asset_graph.asset_check_keys
     assert drift_job.tags["drift_platform/monitor"] == monitor
     schedule = defs.resolve_schedule_def(f"{monitor}_drift_schedule")
     assert schedule.cron_schedule == cron and schedule.execution_timezone == timezone
@@ -103,7 +106,15 @@ def test_checks_jobs_schedule_and_sensors_are_named_after_the_monitor(monitor: s
         assert on_failure.job_name == on_failure.metadata["on_failure_job"].value == "review_stale_model_job"
         assert defs.resolve_job_def("review_stale_model_job")  # drift_platform/defs/team_jobs/
         return
-    assert jobs == {f"{monitor}_{job}" for job in ("drift_job", "viewer_sync_job", *MODEL_JOBS)}
+    assert jobs == {f"{monitor}_{job}" for job in ("drift_job", "viewer_sync_job", *MODEL_JOBS,
+                                                    *(["labels_job"] if late else []))}
+    assert {s.name for s in defs.schedules if s.name.startswith(f"{monitor}_")} == {
+        f"{monitor}_drift_schedule", *([f"{monitor}_labels_schedule"] if late else [])}
+    if late:  # the labels job lands the labels asset alone (its check with it), on the drift schedule's clock
+        labels_job = defs.resolve_job_def(f"{monitor}_labels_job")
+        assert {k.to_user_string() for k in labels_job.asset_layer.executable_asset_keys} == {f"{monitor}/labels"}
+        labels_schedule = defs.resolve_schedule_def(f"{monitor}_labels_schedule")
+        assert labels_schedule.job_name == labels_job.name and labels_schedule.cron_schedule == cron
     assert sensors == {f"{monitor}_retrain_on_drift_sensor", f"{monitor}_landing_sensor",
                        f"{monitor}_drift_trend_sensor"}
     retrain = defs.resolve_job_def(f"{monitor}_retrain_job")
@@ -324,7 +335,8 @@ def test_dg_lists_scaffolds_and_checks_the_component(tmp_path: Path) -> None:
     # the scaffolded monitor works as it is: it loads beside the shipped ones, and its reference materializes
     everything = build_definitions(defs_folder=root / "drift_platform" / "defs", env={"DRIFT_DATA_DIR": str(tmp_path / "d")})
     assert {s.name for s in everything.schedules} == {
-        f"{m}_drift_schedule" for m in (*MONITORS, *EXTERNAL_MONITORS, "orders")}
+        f"{m}_drift_schedule" for m in (*MONITORS, *EXTERNAL_MONITORS, "orders")} | {
+        f"{m}_labels_schedule" for m in LATE_LABELS_MONITORS}
     with dg.instance_for_test() as instance:
         key = dg.AssetKey(["orders", "reference_data"])
         assert dg.materialize([everything.resolve_assets_def(key)], instance=instance, selection=[key]).success

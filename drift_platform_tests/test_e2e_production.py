@@ -106,6 +106,9 @@ def production(tmp_path_factory, slack_server: SlackRecorder) -> Iterator[Produc
             DRIFT_UI_URL="http://dagster.example.test", DRIFT_EVIDENTLY_API_URL=viewer.url,
             DRIFT_EVIDENTLY_SECRET=EVIDENTLY_SECRET, DRIFT_EVIDENTLY_UI_URL=viewer.url,
         )
+        # churn and paylater (late labels) are left out: a paylater week and its labels would cost ~30-40 s more of
+        # a CI budget near its limit; the labels' one transaction on PostgreSQL is test_warehouse's, the labels
+        # job, schedule and landed label files test_labels'
         stack = DagsterStack(env, home=tmp_path_factory.mktemp("dagster_home"),
                              monitors=(BIKE, GRID, FOOTBALL, LEADS)).start()
         try:

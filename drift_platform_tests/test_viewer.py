@@ -135,7 +135,8 @@ def test_a_push_without_the_secret_is_refused_and_the_secret_is_never_shown(tmp_
             assert SECRET not in serialize_value(instance.all_logs(run.run_id))
 
 
-@pytest.mark.parametrize("monitor", ["bike_sharing", "grid_load", "football", "churn", "lead_scoring"])
+@pytest.mark.parametrize("monitor", ["bike_sharing", "grid_load", "football", "churn", "lead_scoring",
+                                     "paylater"])
 def test_every_monitor_has_a_viewer_sync_job(monitor: str) -> None:
     from drift_platform.definitions import defs
 
