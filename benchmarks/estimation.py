@@ -87,7 +87,7 @@ class Plan:
     train_days: int = 20
     reference_days: int = 14
     resamples: int = 30  # our CBPE's calibration resamples (its default)
-    draws: int = 400  # our CBPE's label draws per period (its default)
+    draws: int = 200  # our CBPE's label draws per period (its default, estimation.DRAWS)
     replicates: int = 10  # independent runs (own seed: training days, model, reference, scenarios) per cell
 
 
