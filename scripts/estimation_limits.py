@@ -142,7 +142,9 @@ def seed_summary(table: pd.DataFrame, delay_weeks: int) -> dict:
     lead = None
     if isinstance(first_estimate, str) and isinstance(first_labels, str):
         lead = (pd.Timestamp(first_labels) - pd.Timestamp(first_estimate)).days // 7 + delay_weeks
-    return {"quiet_weeks": len(quiet), "quiet_estimate_alarms": int(quiet["estimate_failed"].sum()),
+    inside = (quiet["realized"] >= quiet["lower"]) & (quiet["realized"] <= quiet["upper"])
+    return {"quiet_weeks": len(quiet), "quiet_realized_in_band": int(inside.sum()),
+            "quiet_estimate_alarms": int(quiet["estimate_failed"].sum()),
             "quiet_label_alarms": int(quiet["labels_failed"].sum()),
             "shift_estimate_weeks": int(shift["estimate_failed"].sum()), "shift_label_weeks": int(shift["labels_failed"].sum()),
             "first_estimate": first_estimate, "first_labels": first_labels, "lead_weeks": lead,
