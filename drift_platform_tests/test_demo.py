@@ -144,10 +144,10 @@ def test_demo_late_labels_monitor_estimates_before_the_labels_and_judges_when_th
         assert summary["late_labels"] and summary["first_estimate_failure"] == "2024-09-23"
         assert (before["estimated"], before["estimate check"], before["quality"]) == ("-", "-", "-")
         assert "labels in" not in before  # never landed: "pending" in the table
-        assert launch["estimated"] == "0.382 [0.346, 0.418]" and launch["estimate check"] == "FAILED (> 0.343)"
+        assert launch["estimated"] == "0.382 [0.345, 0.420]" and launch["estimate check"] == "FAILED (> 0.343)"
         assert (launch["labels in"], launch["realized"]) == ("2024-11-11", "0.385")
         assert launch["quality"] == "FAILED (log loss 0.385 > 0.343)"
-        assert takeover["estimated"] == "0.283 [0.238, 0.329]" and takeover["estimate check"] == "PASSED (<= 0.343)"
+        assert takeover["estimated"] == "0.283 [0.236, 0.330]" and takeover["estimate check"] == "PASSED (<= 0.343)"
         assert takeover["quality"] == "FAILED (log loss 0.377 > 0.343)"
         assert demo.lead_text(summary["periods"]).startswith(
             "the estimate flagged week 2024-09-23 (on 2024-09-30), 6 weeks before the labels confirmed")
