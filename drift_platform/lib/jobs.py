@@ -98,12 +98,9 @@ def build_labels_schedule(monitor: Monitor, labels_job, partitions) -> dg.Schedu
     cron = f"{monitor.schedule.minute} {monitor.schedule.hour} * * {'1' if weekly else '*'}"
 
     @dg.schedule(name=monitor.job_name("labels_schedule"), cron_schedule=cron, job=labels_job,
-                 execution_timezone=monitor.timezone,
-                 default_status=(dg.DefaultScheduleStatus.RUNNING if monitor.schedule.running
-                                 else dg.DefaultScheduleStatus.STOPPED),
-                 description=f"{'Mondays' if weekly else 'Daily'} {monitor.schedule.hour:02d}:"
-                 f"{monitor.schedule.minute:02d} {monitor.timezone}: land the labels of each {monitor.period_label} "
-                 f"whose end + label_delay ({monitor.labels.label_delay}) has passed since the previous tick.")
+                 execution_timezone=monitor.timezone, default_status=schedule_status(monitor),
+                 description=f"{schedule_time(monitor)}: land the labels of each {monitor.period_label} whose end + "
+                 f"label_delay ({monitor.labels.label_delay}) has passed since the previous tick.")
     def labels_schedule(context: dg.ScheduleEvaluationContext):
         now = (context.scheduled_execution_time or dt.datetime.now(dt.UTC)).astimezone(ZoneInfo(monitor.timezone))
         previous = now.replace(tzinfo=None) - every
@@ -180,13 +177,23 @@ def build_migrate_models_job(monitor: Monitor, tags: dict[str, str]) -> dg.JobDe
 
 def build_schedule(monitor: Monitor, drift_job) -> dg.ScheduleDefinition:
     """`<monitor>_drift_schedule`: the period that just ended, at the monitor's hour (weekly: on Mondays)."""
-    when = f"{monitor.schedule.hour:02d}:{monitor.schedule.minute:02d} {monitor.timezone}"
     return dg.build_schedule_from_partitioned_job(
         drift_job,
         name=monitor.job_name("drift_schedule"),
         hour_of_day=monitor.schedule.hour,
         minute_of_hour=monitor.schedule.minute,
-        description=(f"Mondays {when}: the week that ended on Sunday." if monitor.cadence == "weekly"
-                     else f"Daily {when}: the day before."),
-        default_status=dg.DefaultScheduleStatus.RUNNING if monitor.schedule.running else dg.DefaultScheduleStatus.STOPPED,
+        description=f"{schedule_time(monitor)}: "
+        + ("the week that ended on Sunday." if monitor.cadence == "weekly" else "the day before."),
+        default_status=schedule_status(monitor),
     )
+
+
+def schedule_time(monitor: Monitor) -> str:
+    """When a monitor's schedules tick, as their descriptions say it: "Mondays 07:00 UTC", "Daily 06:30 UTC"."""
+    days = "Mondays" if monitor.cadence == "weekly" else "Daily"
+    return f"{days} {monitor.schedule.hour:02d}:{monitor.schedule.minute:02d} {monitor.timezone}"
+
+
+def schedule_status(monitor: Monitor) -> dg.DefaultScheduleStatus:
+    """Whether a monitor's schedules start running (`schedule.running`)."""
+    return dg.DefaultScheduleStatus.RUNNING if monitor.schedule.running else dg.DefaultScheduleStatus.STOPPED
