@@ -530,7 +530,8 @@ class Monitor(_Settings):
 
 
 # The folders of a monitor's part of the object store, beside its landing folder.
-STORE_FOLDERS = ("models", "drift_reports", "drift_trend", "quality_reports", "reviews", "estimators")
+STORE_FOLDERS = ("models", "drift_reports", "drift_trend", "quality_reports", "reviews", "estimators",
+                 "estimate_reports")
 
 
 def timezone_problem(name: str) -> str | None:
