@@ -20,7 +20,7 @@ def _type(annotation: Any) -> str:
     text = str(annotation).replace("typing.", "")
     if isinstance(annotation, type) and not get_args(annotation):
         text = annotation.__name__
-    return text.replace("NoneType", "None")
+    return text.replace("NoneType", "None").replace("drift_platform.core.settings.", "")
 
 
 def _default(field) -> str:
@@ -49,6 +49,8 @@ def rows(model: type[BaseModel], prefix: str = "") -> list[str]:
             nested.append((key, annotation))
             continue
         lines.append(f"| `{key}` | `{_type(annotation)}` | {_default(field)} | {field.description or ''} |")
+        # A union with a settings model (`source: str | SqlSource`, `labels: LabelsSettings | None`): its fields too.
+        nested += [(key, arg) for arg in get_args(annotation) if isinstance(arg, type) and issubclass(arg, BaseModel)]
     for key, annotation in nested:
         lines.extend(rows(annotation, prefix=f"{key}."))
     return lines

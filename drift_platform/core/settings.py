@@ -23,6 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from drift_platform.core.intake.dataset import DatasetSpec
+from drift_platform.core.intake.reads import redact_url
 from drift_platform.core.names import NO_DATASET_DRIFT_CHECK, NO_MODEL_DEGRADATION_CHECK, OWNERS
 
 # Column kinds of the drift decisions (drift.py): numerical or categorical.
@@ -383,6 +384,58 @@ class LandingSettings(_Settings):
     running: bool = Field(default=True, description="Whether the landing sensor starts running")
 
 
+class SqlSource(_Settings):
+    """A SQL table or query as a monitor's source (`source: {url: ..., table: ...}` or `{url: ..., query: ...}`).
+    Each period reads only its rows: `WHERE datetime >= :start AND datetime < :end`, run in the database
+    (core/intake/sql_source.py). Credentials only from the environment (`url: "{{ env.ORDERS_DB_URL }}"`); the
+    URL is shown without them everywhere."""
+
+    url: str = Field(description="SQLAlchemy URL of the database: postgresql://user:pass@host/db (production) or "
+                     "sqlite:///path.db (embedded); credentials through `{{ env.X }}`")
+    table: str | None = Field(default=None, description="A table (or schema.table) with the spec's columns, by "
+                              "their source names")
+    query: str | None = Field(default=None, description="A SELECT returning the spec's columns, with :start and "
+                              ":end placeholders bound as parameters (never formatted into the text), e.g. "
+                              "SELECT * FROM events WHERE ts >= :start AND ts < :end")
+
+    @model_validator(mode="after")
+    def _table_or_query(self) -> SqlSource:
+        _require((self.table is None) != (self.query is None),
+                 "source: set either table or query (with :start and :end), not both and not neither")
+        if self.query is not None:
+            missing = [p for p in (":start", ":end") if not re.search(re.escape(p) + r"\b", self.query)]
+            _require(not missing, f"source.query must bind the period with {' and '.join(missing)} "
+                     "(e.g. WHERE ts >= :start AND ts < :end)")
+        _require("://" in self.url, f"source.url must be a SQLAlchemy URL (postgresql://..., sqlite:///...), got "
+                 f"{redact_url(self.url)!r}")
+        return self
+
+
+SourceKind = Literal["csv", "parquet", "sql"]
+
+
+def source_kind(source: str | SqlSource) -> SourceKind:
+    """How a monitor's source is read: `sql` ({url, table|query}); `parquet` (a path or URL ending .parquet or /,
+    or an existing local folder: a folder of Parquet files, hive `key=value` subfolders as partitions); else `csv`."""
+    import os
+    import urllib.parse
+
+    if isinstance(source, SqlSource):
+        return "sql"
+    path = urllib.parse.urlsplit(source).path if "://" in source else source
+    if path.lower().endswith(".parquet") or path.endswith("/"):
+        return "parquet"
+    local = urllib.parse.unquote(path) if source.lower().startswith("file://") or "://" not in source else None
+    return "parquet" if local and os.path.isdir(local) else "csv"
+
+
+def describe_source(source: str | SqlSource) -> str:
+    """A source as messages and metadata show it: redacted, a SQL source with its table (or "query")."""
+    if isinstance(source, SqlSource):
+        return f"{redact_url(source.url)} " + (f"table {source.table}" if source.table else "query")
+    return redact_url(source)
+
+
 class RetrySettings(_Settings):
     """Transient faults (warehouse restarting, S3 or the source unreachable) are retried with backoff."""
 
@@ -398,7 +451,10 @@ class Monitor(_Settings):
     )
     description: str = Field(default="", description="Shown in the UI")
     spec: DatasetSpec = Field(description="The dataset spec: a YAML path relative to defs.yaml, or the mapping inline")
-    source: str = Field(description="Where the periods' rows come from: http(s) URL, s3:// URL, file:// URL or path")
+    source: str | SqlSource = Field(
+        description="Where the periods' rows come from: a CSV (http(s), s3://, file:// URL or a path); Parquet (a "
+        ".parquet file or a folder of them, local or s3://, hive key=value subfolders as partitions); or SQL "
+        "({url, table} or {url, query} with :start and :end)")
     cadence: Cadence = Field(default="weekly", description="Partitions: weekly (Monday weeks) or daily")
     timezone: str = Field(default="UTC", description="Timezone of the partitions and the schedule")
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
@@ -460,6 +516,9 @@ class Monitor(_Settings):
         found += [f"{key}: {value} is outside [{low}, {high if high is not None else 'inf'}]"
                   for key, value, low, high in bounds if value < low or (high is not None and value > high)]
         found += self.recipe_problems() + self.model_problems() + self.estimation_problems()
+        if self.labels is not None and self.labels.in_source and self.source_kind != "csv":
+            found.append(f"labels.in_source: the labels are read again from a CSV source; this {self.source_kind} "
+                         "source needs labels.source (the labels' own CSV)")
         if "/" in self.landing.folder.strip("/") or self.landing.folder.strip("/") in ("", ".", "..", *STORE_FOLDERS):
             found.append(f"landing.folder: {self.landing.folder!r} must be one folder name, not one of {list(STORE_FOLDERS)}")
         return found
@@ -515,6 +574,10 @@ class Monitor(_Settings):
     def table(self, kind: str) -> str:
         """Its warehouse table of a kind: reference, history or predictions."""
         return f"{self.name}_{kind}"
+
+    @property
+    def source_kind(self) -> SourceKind:
+        return source_kind(self.source)
 
     def job_name(self, purpose: str) -> str:
         return f"{self.name}_{purpose}"

@@ -5,7 +5,8 @@ One folder per monitor, `drift_platform/defs/monitors/<name>/defs.yaml`:
     type: drift_platform.DriftMonitor
     attributes:
       spec: spec.yaml                 # relative to this file, or the spec's mapping inline
-      source: "{{ env.ORDERS_URL }}"  # http(s), s3://, file:// or a path (relative to this file)
+      source: "{{ env.ORDERS_URL }}"  # a CSV or Parquet: http(s), s3://, file:// or a path (relative to this
+                                      # file); or SQL: {url: "{{ env.ORDERS_DB_URL }}", table: orders}
       cadence: daily                  # or weekly (Monday weeks; the default)
 
 Every other attribute has a default (drift_platform/core/settings.py lists them with their types and descriptions;
@@ -25,7 +26,7 @@ import dagster as dg
 from pydantic import BaseModel, ValidationError
 
 from drift_platform.core.intake.dataset import DatasetSpec, describe_errors
-from drift_platform.core.settings import Cadence, LabelsSettings, ModelSettings, Monitor
+from drift_platform.core.settings import Cadence, LabelsSettings, ModelSettings, Monitor, SqlSource
 from drift_platform.lib.assets.champion_model import build_champion_model
 from drift_platform.lib.assets.drift_report import build_drift_report
 from drift_platform.lib.assets.drift_trend import build_drift_trend
@@ -58,10 +59,15 @@ def resolve_spec(context: dg.ResolutionContext, raw: Any) -> DatasetSpec:
     return DatasetSpec.from_dict(value)
 
 
-def resolve_source(context: dg.ResolutionContext, raw: Any) -> str:
+def resolve_source(context: dg.ResolutionContext, raw: Any) -> str | SqlSource:
+    """A CSV or Parquet path (relative to the monitor's folder) or URL as it is; `{url, table|query}` a SQL
+    source (its URL's credentials from `{{ env.X }}`, shown nowhere)."""
     value = context.resolve_value(raw)
+    if isinstance(value, dict):
+        return SqlSource.model_validate(value)
     if not value or not isinstance(value, str):
-        raise ValueError(f"source must be a URL or a path, got {value!r} (an unset environment variable?)")
+        raise ValueError(f"source must be a URL, a path or {{url, table|query}}, got {value!r} (an unset "
+                         "environment variable?)")
     if "://" in value:
         return value
     path = Path(value).expanduser()
@@ -122,10 +128,11 @@ class DriftMonitor(Monitor, dg.Component, dg.Resolvable):
                     description="The dataset spec: a YAML file relative to defs.yaml, or the mapping inline"),
     ]
     source: Annotated[
-        str,
-        dg.Resolver(resolve_source, model_field_type=str,
-                    description="Where the periods' rows come from: http(s)/s3/file URL or a path relative to "
-                    "defs.yaml; `{{ env.X }}` allowed"),
+        Any,
+        dg.Resolver(resolve_source, model_field_type=str | dict,
+                    description="Where the periods' rows come from: a CSV or Parquet (a .parquet file or a folder "
+                    "of them, hive partitions) as an http(s)/s3/file URL or a path relative to defs.yaml; or SQL, "
+                    "{url, table} or {url, query} with :start and :end; `{{ env.X }}` allowed"),
     ]
 
     model_settings: Annotated[

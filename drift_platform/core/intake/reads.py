@@ -40,6 +40,20 @@ class SourceRead:
         return self.table.to_pandas(coerce_temporal_nanoseconds=True)
 
 
+def redact_url(url: str) -> str:
+    """A URL without its user, password and query string (which may carry tokens): what messages show. A plain
+    path is returned as it is."""
+    import urllib.parse
+
+    if "://" not in url:
+        return url
+    parts = urllib.parse.urlsplit(url)
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
 def naive_time(value: Any, timezone: str) -> dt.datetime:
     """A window bound as a plain naive datetime in `timezone` (a pandas Timestamp, datetime, date or ISO text)."""
     from zoneinfo import ZoneInfo

@@ -25,6 +25,7 @@ from drift_platform.core.intake.contract import (
     to_identifiers,
 )
 from drift_platform.core.intake.dataset import DatasetSpec
+from drift_platform.core.intake.reads import redact_url
 
 SUPPORTED_SCHEMES = ("http", "https", "s3", "file", "")
 HTTP_TIMEOUT_S = 60
@@ -39,17 +40,8 @@ class SourceError(RuntimeError):
         self.retryable = retryable
 
 
-def _redact(url: str) -> str:
-    """Drop credentials and query strings (which may carry tokens) from a URL before it is shown."""
-    parts = urllib.parse.urlsplit(url)
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc += f":{parts.port}"
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
 def describe_source(url: str) -> str:
-    return _redact(url) if "://" in url else url
+    return redact_url(url)
 
 
 def fetch_bytes(url: str, s3_client: Callable[[], Any] | None = None) -> bytes:

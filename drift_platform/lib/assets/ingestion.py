@@ -48,26 +48,32 @@ def table_schema(spec) -> dg.TableSchema:
 def load_checked(
     monitor: Monitor, store: ObjectStore, start, end, what: str, batch_url: str | None = None,
     reference: bool = False,
-) -> tuple[DataFrame, list[str]]:
+):
     """The source's rows in [start, end) (or those of `batch_url`, a file that must hold only that window's
-    rows), checked against the contract. A contract violation fails the step without retries: bad data does not
-    get better by retrying; an unreachable source or a server error may, and is left to the retry policy.
+    rows), checked against the contract, as a `core.intake.window.WindowRead` (the frame, the columns dropped,
+    the rows and bytes read). Only the window is read from a Parquet or SQL source. A contract violation fails
+    the step without retries: bad data does not get better by retrying; an unreachable source, a database down
+    or a server error may, and is left to the retry policy.
 
     Labels that arrive late (`labels:`): a period's target is withheld (it may be empty or absent); the
     `reference` window keeps its labels, the source's (`in_source`) or joined by key from `labels.source`."""
+    from dataclasses import replace
+
     from drift_platform.core.intake.contract import DataContractError
     from drift_platform.core.intake.labels import labelled_reference
-    from drift_platform.core.intake.source import SourceError, load_window, read_source
+    from drift_platform.core.intake.source import SourceError, read_source
+    from drift_platform.core.intake.window import read_window
 
-    url, labels = batch_url or monitor.source, monitor.labels
+    labels = monitor.labels
     withhold = labels is not None and not (reference and labels.in_source)
     try:
-        frame, extra = load_window(url, monitor.spec, start, end, whole_file=bool(batch_url),
-                                   s3_client=store.s3_client, timezone=monitor.timezone, withhold_target=withhold)
+        read = read_window(batch_url or monitor.source, monitor.spec, start, end, timezone=monitor.timezone,
+                           whole_file=bool(batch_url), s3_client=store.s3_client, s3_options=s3_options(store),
+                           withhold_target=withhold)
         if reference and withhold:
-            frame = labelled_reference(frame, read_source(labels.source, store.s3_client), monitor.spec,
-                                       (start, end), monitor.timezone)
-        return frame, extra
+            read = replace(read, frame=labelled_reference(read.frame, read_source(labels.source, store.s3_client),
+                                                          monitor.spec, (start, end), monitor.timezone))
+        return read
     except DataContractError as exc:
         raise dg.Failure(
             description=f"{what} breaks the data contract: {exc}",
@@ -80,20 +86,37 @@ def load_checked(
         raise dg.Failure(description=f"{what}: {exc}", allow_retries=False) from exc
 
 
+def s3_options(store: ObjectStore) -> dict[str, str] | None:
+    """pyarrow's S3FileSystem options for a Parquet source at s3://, from the object store's S3 settings (None:
+    pyarrow's own chain, the environment's AWS_* variables)."""
+    import urllib.parse
+
+    endpoint = getattr(store, "s3_endpoint_url", None)
+    options = {"access_key": getattr(store, "aws_access_key_id", None),
+               "secret_key": getattr(store, "aws_secret_access_key", None),
+               "region": getattr(store, "aws_region", None)}
+    if endpoint:
+        parts = urllib.parse.urlsplit(endpoint)
+        options.update(endpoint_override=parts.netloc or parts.path, scheme=parts.scheme or "https")
+    options = {key: value for key, value in options.items() if value}
+    return options or None
+
+
 def ensure_reference(monitor: Monitor, warehouse: WarehouseResource, store: ObjectStore, log) -> DataFrame:
     """The reference table's rows; on first use the table is created from the source's reference window."""
     import pandas as pd
 
-    from drift_platform.core.intake.source import describe_source
+    from drift_platform.core.settings import describe_source
 
     spec, table = monitor.spec, monitor.table("reference")
     if not warehouse.table_exists(table):
         start, end = (pd.Timestamp(t) for t in spec.reference_window)
-        frame, extra = load_checked(monitor, store, start, end, "the reference window", reference=True)
-        warehouse.replace_windows(table, spec.layout, [(frame, start, end)])
+        read = load_checked(monitor, store, start, end, "the reference window", reference=True)
+        warehouse.replace_windows(table, spec.layout, [(read.frame, start, end)])
         log.info(
-            f"created table {table!r} with {len(frame)} rows from {describe_source(monitor.source)} "
-            f"[{start:%Y-%m-%d}, {end:%Y-%m-%d})" + (f"; ignored unknown columns {extra}" if extra else "")
+            f"created table {table!r} with {len(read.frame)} rows from {describe_source(monitor.source)} "
+            f"[{start:%Y-%m-%d}, {end:%Y-%m-%d}): {read.rows_read:,} rows, {read.bytes_read:,} bytes read"
+            + (f"; ignored unknown columns {read.extra_columns}" if read.extra_columns else "")
         )
     return warehouse.read(table, spec.layout)
 
@@ -144,14 +167,15 @@ class BatchConfig(dg.Config):
     )
 
 
-def batch_metadata(monitor: Monitor, frame: DataFrame, extra: list[str], batch_url: str | None
+def batch_metadata(monitor: Monitor, frame: DataFrame, read, batch_url: str | None
                    ) -> dict[str, dg.MetadataValue]:
     """A period's batch as its metadata shows it: rows, first and last, preview, constant columns, missing
-    values, the schema, where it came from and the columns ignored."""
+    values, the schema, where it came from and the columns ignored, and what reading it took (`read`, a
+    WindowRead: the source's kind, rows, bytes and files read)."""
     from drift_platform.core.intake.contract import constant_columns
-    from drift_platform.core.intake.source import describe_source
+    from drift_platform.core.settings import describe_source
 
-    spec = monitor.spec
+    spec, extra = monitor.spec, read.extra_columns
     return {
         **frame_metadata(frame, spec.datetime_column),
         "constant_columns": dg.MetadataValue.text(", ".join(constant_columns(frame, spec)) or "-"),
@@ -159,6 +183,10 @@ def batch_metadata(monitor: Monitor, frame: DataFrame, extra: list[str], batch_u
         "dagster/column_schema": table_schema(spec),
         "source": dg.MetadataValue.text(describe_source(batch_url or monitor.source)),
         "ignored_columns": dg.MetadataValue.text(", ".join(extra) or "-"),
+        "source_kind": dg.MetadataValue.text(read.kind),
+        "rows_read": dg.MetadataValue.int(read.rows_read),
+        "bytes_read": dg.MetadataValue.int(read.bytes_read),
+        "files_read": dg.MetadataValue.int(read.files_read),
     }
 
 
@@ -217,7 +245,7 @@ def build_current_batch(monitor: Monitor, partitions: dg.PartitionsDefinition) -
     """The monitor's `current_batch` asset, one partition a period."""
     period = monitor.period_label
 
-    @dg.asset(**asset_args(monitor, CURRENT_BATCH, INGESTION, partitions_def=partitions, kinds={"csv", "pandas"},
+    @dg.asset(**asset_args(monitor, CURRENT_BATCH, INGESTION, partitions_def=partitions, kinds={monitor.source_kind, "pandas"},
                          **period_step_args(monitor)))
     def current_batch(context: dg.AssetExecutionContext, config: BatchConfig, store: ObjectStore,
                       warehouse: WarehouseResource) -> dg.Output[DataFrame]:
@@ -232,12 +260,13 @@ def build_current_batch(monitor: Monitor, partitions: dg.PartitionsDefinition) -
                              allow_retries=False)
         frames = {}
         for period_key, (start, end) in windows.items():
-            frame, extra = load_checked(monitor, store, start, end, f"{period} {period_key}", config.batch_url)
+            read = load_checked(monitor, store, start, end, f"{period} {period_key}", config.batch_url)
+            frame, extra = read.frame, read.extra_columns
             if monitor.late_labels:
                 frame = with_landed_labels(monitor, warehouse, frame, start, end)
             if extra:
                 context.log.warning(f"{period} {period_key}: ignored columns not in the dataset spec: {extra}")
-            context.add_asset_metadata(batch_metadata(monitor, frame, extra, config.batch_url),
+            context.add_asset_metadata(batch_metadata(monitor, frame, read, config.batch_url),
                                        partition_key=period_key)
             frames[period_key] = frame
         return dg.Output(output_for(frames))
