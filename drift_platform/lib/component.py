@@ -21,6 +21,7 @@ below, every value once, by the settings' own validators (drift_platform/core/se
 
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import dagster as dg
 from pydantic import BaseModel, ValidationError
@@ -64,7 +65,14 @@ def resolve_source(context: dg.ResolutionContext, raw: Any) -> str | SqlSource:
     source (its URL's credentials from `{{ env.X }}`, shown nowhere)."""
     value = context.resolve_value(raw)
     if isinstance(value, dict):
-        return SqlSource.model_validate(value)
+        written = str(raw.get("url", "")) if isinstance(raw, dict) else ""
+        if "{{" not in written and urlsplit(written).password:
+            raise ValueError("source.url: a password written in defs.yaml; pass the URL (or its password) "
+                             "through the environment: url: \"{{ env.ORDERS_DB_URL }}\"")
+        try:
+            return SqlSource.model_validate(value)
+        except ValidationError as exc:  # pydantic's own text would show the input, URL and password included
+            raise ValueError(f"source: {describe_errors(exc)}") from None
     if not value or not isinstance(value, str):
         raise ValueError(f"source must be a URL, a path or {{url, table|query}}, got {value!r} (an unset "
                          "environment variable?)")
