@@ -22,7 +22,8 @@ SQLAlchemy and its DB-API driver.
   fetched, before the casts.
 - Errors are `SourceError`s naming the table or the query and the column; `retryable=True` only for what may
   pass (a database down or refusing connections, a lock, a serialization failure). The URL is shown without
-  user, password or query string, and the password is scrubbed from every message.
+  user, password or query string, and the password is scrubbed from every message. The server's own words
+  follow (PostgreSQL's message, detail and hint, without the excerpt of this module's statement).
 
 Why CSV COPY: pyarrow parses COPY's CSV in its C++ threads while psycopg receives the next rows (a streamed file
 object, no spool). Binary COPY has no Arrow parser in the lock: psycopg turns it into Python tuples, 3x slower
@@ -198,7 +199,7 @@ def _quoted(name: str) -> str:
 
 def _database_error(exc: BaseException, source: _Source, address: sa.URL) -> SourceError:
     """A driver's error as a SourceError naming the table or query, retryable when it may pass; no credential."""
-    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    text = _driver_text(exc)
     state = getattr(exc, "sqlstate", None) or ""
     psycopg = type(exc).__module__.startswith("psycopg")
     if psycopg and not state and type(exc).__name__ == "OperationalError":  # no server answered
@@ -210,6 +211,18 @@ def _database_error(exc: BaseException, source: _Source, address: sa.URL) -> Sou
     else:
         message, retryable = f"{_redacted(address)} {source.what}: {text}", False
     return SourceError(_scrubbed(message, address), retryable=retryable)
+
+
+def _driver_text(exc: BaseException) -> str:
+    """The driver's message on one line. PostgreSQL's without the excerpt of the statement and the caret it
+    adds (`LINE 1: SELECT * FROM ... LIMIT 0`: this module's statement, not the user's), its detail and hint kept."""
+    diag = getattr(exc, "diag", None)
+    primary = getattr(diag, "message_primary", None)
+    if primary:
+        notes = [f"{label}: {note}" for label, note in (("detail", diag.message_detail), ("hint", diag.message_hint))
+                 if note]
+        return "; ".join([primary, *notes])
+    return " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
 
 
 def _scrubbed(message: str, address: sa.URL) -> str:

@@ -81,8 +81,8 @@ def load_checked(
             allow_retries=False,
         ) from exc
     except SourceError as exc:
-        if exc.retryable:
-            raise
+        if exc.retryable:  # left to the retry policy, naming the period
+            raise SourceError(f"{what}: {exc}", retryable=True) from exc
         raise dg.Failure(description=f"{what}: {exc}", allow_retries=False) from exc
 
 
