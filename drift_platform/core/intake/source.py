@@ -10,7 +10,7 @@ import io
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -137,19 +137,39 @@ def load_window(
     instead of being cut off. With `withhold_target` (labels that arrive late) the target is left empty, and may
     be absent from the source (`contract.conform`).
     """
-    raw = to_identifiers(read_source(url, s3_client), spec)
+    return window_frame(read_source(url, s3_client), spec, start, end, whole_file=whole_file, timezone=timezone,
+                        withhold_target=withhold_target)
+
+
+def window_frame(
+    source: pd.DataFrame, spec: DatasetSpec, start: pd.Timestamp, end: pd.Timestamp, *, whole_file: bool = False,
+    timezone: str = "UTC", withhold_target: bool = False,
+) -> tuple[pd.DataFrame, list[str]]:
+    """`load_window` of a source already parsed (`parse_csv`: strings): the window conformed, the extra columns."""
+    raw = to_identifiers(source, spec)
+    require_time_column(raw.columns, spec)
+    timed = read_times(raw, spec, timezone)
+    window = timed if whole_file else cut_window(timed, spec.datetime_column, start, end)
+    require_rows(len(window), spec, start, end)
+    frame = conform(window, spec, window=(start, end), timezone=timezone, withhold_target=withhold_target)
+    return frame, extra_columns(raw, spec)
+
+
+def require_time_column(columns: Iterable[str], spec: DatasetSpec) -> None:
+    """The datetime column is there (before anything else: a window is cut on it)."""
     column = spec.datetime_column
-    if column not in raw.columns:
+    if column not in columns:
         raise DataContractError(
             f"missing required column(s) [{spec.described(column)}]; the dataset spec {spec.name!r} declares them"
         )
-    timed = read_times(raw, spec, timezone)
-    window = timed if whole_file else cut_window(timed, column, start, end)
-    if window.empty:
+
+
+def require_rows(count: int, spec: DatasetSpec, start: pd.Timestamp, end: pd.Timestamp) -> None:
+    """A window holds at least one row, and at most the spec's `max_rows`."""
+    if not count:
         raise DataContractError(
-            f"no rows with {column!r} in [{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M}): the period is empty"
+            f"no rows with {spec.datetime_column!r} in [{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M}): the period "
+            "is empty"
         )
-    if len(window) > spec.max_rows:
-        raise DataContractError(f"{len(window)} rows in the window exceed the cap max_rows={spec.max_rows}")
-    frame = conform(window, spec, window=(start, end), timezone=timezone, withhold_target=withhold_target)
-    return frame, extra_columns(raw, spec)
+    if count > spec.max_rows:
+        raise DataContractError(f"{count} rows in the window exceed the cap max_rows={spec.max_rows}")
