@@ -4,6 +4,7 @@
     python -m benchmarks --smoke              # tiny sizes, one run each (make bench-smoke; also a test)
     python -m benchmarks --sizes 10000,100000 --repeat 5 --only drift,imports
     python -m benchmarks --only backfill_production --weeks 26 --timeout 3600   # opt-in: the production topology
+    python -m benchmarks --only sources --source-rows 1000000 --source-weeks 52   # issue 23 (benchmarks/sources.py)
 
 Every run of every case is a fresh process (benchmarks/cases.py, or `python -c ...` for the imports), started and
 waited for one at a time, never two at once. Its peak RSS is the `ru_maxrss` that `os.wait4` returns for it: the
@@ -39,7 +40,7 @@ from benchmarks.cases import RESULT_PREFIX
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO / "benchmarks" / "results"
-GROUPS = ("drift", "wide", "history", "imports", "platform", "training", "events", "tasks")
+GROUPS = ("drift", "wide", "history", "imports", "platform", "training", "events", "tasks", "sources")
 # Opt-in groups (--only NAME): longer than the whole default run on 2 cores.
 OPT_IN_GROUPS = ("backfill_production",)
 LARGE_ROWS = 500_000  # the bare preset at this size and above runs --large-repeat times (~90 s a run at 1M)
@@ -170,8 +171,8 @@ class Bench:
             raise RuntimeError(f"{' '.join(argv)} exited with {proc.returncode}:\n{stderr[-3000:]}")
         return wall, usage.ru_maxrss, stdout
 
-    def case(self, name: str, **params: Any) -> tuple[dict[str, Any], int]:
-        _, rss_kb, stdout = self.spawn([sys.executable, "-m", "benchmarks.cases", name, json.dumps(params)])
+    def case(self, name: str, module: str = "benchmarks.cases", **params: Any) -> tuple[dict[str, Any], int]:
+        _, rss_kb, stdout = self.spawn([sys.executable, "-m", module, name, json.dumps(params)])
         lines = [line for line in stdout.splitlines() if line.startswith(RESULT_PREFIX)]
         if not lines:
             raise RuntimeError(f"case {name} {params} printed no result:\n{stdout[-2000:]}")
@@ -412,6 +413,13 @@ class Bench:
             self.alternate([(self.args.task_repeat, lambda: one("platform")),
                             (self.args.task_repeat, lambda: one("sklearn"))])
 
+    def sources(self) -> None:
+        """Issue 23: a period from Parquet, PostgreSQL and CSV beside the floor, and a 20M-row week's memory
+        (benchmarks/sources.py)."""
+        from benchmarks.sources import run_group
+
+        run_group(self)
+
     def task_overhead(self) -> list[dict[str, Any]]:
         """Per task: the platform's medians over scikit-learn's alone, and whether both sides chose the same
         parameters and got the same CV and holdout values of the metric."""
@@ -567,7 +575,9 @@ class Bench:
                     "holds": worst < TARGETS["tick_s"],
                 }
             )
-        return out
+        from benchmarks.sources import targets as source_targets
+
+        return out + source_targets(self)
 
     @staticmethod
     def _speedup(what: str, ours: dict[str, Any], preset: dict[str, Any], limit: float, applies: bool) -> dict:
@@ -770,6 +780,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                         help="runs of each side of backfill_production (opt-in; each side starts its own stack)")
     parser.add_argument("--backfill-modes", type=lambda s: s.split(","), default=["asset", "job", "runs"],
                         help="backfill_production sides: asset, job, runs")
+    parser.add_argument("--source-rows", type=lambda t: int(t.replace("_", "")), default=1_000_000,
+                        help="sources: rows of the period read (a Parquet week, a SQL week, the CSV contract)")
+    parser.add_argument("--source-weeks", type=int, default=52, help="sources: weeks in the Parquet dataset")
+    parser.add_argument("--parquet-repeat", type=int, default=7, help="sources: runs of each Parquet side (~0.2 s each)")
+    parser.add_argument("--source-memory-rows", type=lambda t: int(t.replace("_", "")), default=20_000_000,
+                        help="sources: rows of the week read and decided for the peak RSS")
     parser.add_argument("--idle-ticks", type=int, default=5, help="sensor ticks with nothing new, per run")
     parser.add_argument(
         "--only", type=lambda s: s.split(","), default=list(GROUPS),
@@ -794,6 +810,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         args.task_rows = 2_000
         args.repeat = args.large_repeat = args.import_repeat = args.task_repeat = 1
         args.weeks, args.idle_ticks = 3, 2
+        args.source_rows, args.source_weeks, args.source_memory_rows, args.parquet_repeat = 2_000, 3, 20_000, 1
     args.argv = list(argv)
     return args
 

@@ -25,14 +25,15 @@ def test_smoke_benchmark_produces_the_table(tmp_path, capsys) -> None:
     result = json.loads(raw.read_text())
 
     groups = {row["group"].split(".")[0] for row in result["rows"]}
-    assert groups == {"a", "a2", "b", "c", "d", "e", "f", "h"}
+    assert groups == {"a", "a2", "b", "c", "d", "e", "f", "h", "i"}
     for row in result["rows"]:
         assert row["runs"] >= 1 and row["median_s"] > 0 and row["peak_rss_mb"] > 1, row
         assert f"| {row['case']} |" in table
     cases = {row["case"] for row in result["rows"]}
     assert {"2,000: bare Evidently DataDriftPreset", "write 2,000 rows: psql \\copy FROM a CSV file",
             "python -c 'import drift_platform.definitions'", "backfill: the first 3 sample weeks, one in-process run each",
-            "731 rows (the sample's history), n_jobs=-1"} <= cases
+            "731 rows (the sample's history), n_jobs=-1",
+            "Parquet, 1 week of 3 (2,000 rows): read_parquet_window"} <= cases
 
     long = [a for a in result["agreement"] if a["rows"] == "2,000"]
     wide = [a for a in result["agreement"] if a["rows"] == "2,000 x 40"]

@@ -57,7 +57,10 @@ def conform_table(
             classes=classes,
             withhold_target=withhold_target,
         )
-    return to_frame(in_key_order(typed, spec), spec)
+    del table  # from here the rows are held once: `owned` alone, freed column by column as pandas takes them
+    owned = [in_key_order(typed, spec)]
+    del typed
+    return to_frame(owned, spec)
 
 
 def spec_table(table: Any, spec: DatasetSpec, withhold_target: bool):
@@ -282,15 +285,20 @@ def is_sorted(typed: Any, order: list[str]) -> bool:
     return bool(pc.all(pc.or_(ahead, ties)).as_py())
 
 
-def to_frame(typed: Any, spec: DatasetSpec):
-    """The checked table as `conform`'s frame: `dataset.pandas_dtype`s (an int column with missing values as
-    Int64), datetimes as datetime64[ns], text as objects with None, a RangeIndex."""
+def to_frame(owned: list, spec: DatasetSpec):
+    """The checked table (popped from `owned`, its only holder) as `conform`'s frame: `dataset.pandas_dtype`s (an
+    int column with missing values as Int64), datetimes as datetime64[ns], text as objects with None, a
+    RangeIndex. The conversion destroys the table as it goes (`self_destruct`), so a large period is not held
+    twice (Arrow and pandas) at its peak."""
     import pandas as pd
     import pyarrow as pa
 
-    frame = typed.to_pandas(coerce_temporal_nanoseconds=True, split_blocks=True)
-    for column, typ in spec.columns.items():
-        values = typed.column(column)
-        if typ in ("int", "bool") and values.null_count:
-            frame[column] = values.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+    typed = owned.pop()
+    nullable = {column: typed.column(column).to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+                for column, typ in spec.columns.items()
+                if typ in ("int", "bool") and typed.column(column).null_count}
+    frame = typed.to_pandas(coerce_temporal_nanoseconds=True, split_blocks=True, self_destruct=True)
+    del typed
+    for column, values in nullable.items():
+        frame[column] = values
     return frame

@@ -12,8 +12,12 @@ Only the window's rows are read, in two steps:
 Partition keys are the folders' layout: they are neither extra columns nor table columns, unless the spec declares
 a column of that name (then its value comes from the folder, cast to the spec's type).
 
-`bytes_read` is measured, not estimated: every file is opened through a filesystem wrapper that counts the bytes
-each read returns (footers included), and `files` counts the distinct files opened.
+`bytes_read` is what the read fetches by the files' own metadata: each opened file's footer and, of each row group
+read, the column chunks of the spec's columns (their compressed sizes, dictionary pages included); `files` counts
+the files opened. (pyarrow reads a footer with one speculative read of up to 64 KiB, so a file smaller than that
+is fetched whole once, then its chunks: a tiny partition may show ~1.7x its size.) Files are read through pyarrow's
+own filesystems: a filesystem implemented in Python, which could count each read, makes pyarrow's I/O threads call
+into Python and the process may abort at exit (terminate called without an active exception: apache/arrow#34314).
 
 Each file's schema is checked against the spec before rows are read: a spec column missing from a file, or held
 with another type, is a SourceError naming the file, the column and both types; so is an unreadable footer.
@@ -28,10 +32,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import threading
 import urllib.parse
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from drift_platform.core.intake.dataset import DatasetSpec, arrow_type
@@ -53,98 +56,6 @@ def _origin(url: str) -> str:
     from drift_platform.core.intake.source import describe_source
 
     return describe_source(url)
-
-
-# --- opening the files through a byte counter -----------------------------------------------------------------
-
-@dataclass
-class ReadCounter:
-    """Bytes returned by reads, and the paths opened, across the scanner's threads."""
-
-    bytes: int = 0
-    opened: set[str] = field(default_factory=set)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def add(self, count: int) -> None:
-        with self.lock:
-            self.bytes += count
-
-
-class _CountingFile:
-    """A readable file that counts the bytes it returns (wrapped in pyarrow.PythonFile)."""
-
-    def __init__(self, native: Any, counter: ReadCounter) -> None:
-        self._native, self._counter = native, counter
-        self.closed = False
-
-    def read(self, nbytes: int = -1) -> bytes:
-        data = self._native.read() if nbytes is None or nbytes < 0 else self._native.read(nbytes)
-        self._counter.add(len(data))
-        return data
-
-    def read_buffer(self, nbytes: int = -1):
-        data = self._native.read_buffer() if nbytes is None or nbytes < 0 else self._native.read_buffer(nbytes)
-        self._counter.add(data.size)
-        return data
-
-    def seek(self, position: int, whence: int = 0) -> int:
-        return self._native.seek(position, whence)
-
-    def tell(self) -> int:
-        return self._native.tell()
-
-    def size(self) -> int:
-        return self._native.size()
-
-    def close(self) -> None:
-        self.closed = True
-        self._native.close()
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def writable(self) -> bool:
-        return False
-
-
-def counting_filesystem(base: Any, counter: ReadCounter):
-    """`base` (a pyarrow FileSystem) read-only, counting the bytes read and the files opened into `counter`."""
-    import pyarrow as pa
-    import pyarrow.fs as pafs
-
-    class Handler(pafs.FileSystemHandler):
-        def get_type_name(self):
-            return "counting+" + base.type_name
-
-        def normalize_path(self, path):
-            return base.normalize_path(path)
-
-        def get_file_info(self, paths):
-            return base.get_file_info(paths)
-
-        def get_file_info_selector(self, selector):
-            return base.get_file_info(selector)
-
-        def open_input_file(self, path):
-            counter.opened.add(path)
-            return pa.PythonFile(_CountingFile(base.open_input_file(path), counter), mode="r")
-
-        def open_input_stream(self, path):
-            return self.open_input_file(path)
-
-        def _read_only(self, *args, **kwargs):
-            raise NotImplementedError("the Parquet source is read-only")
-
-        create_dir = delete_dir = delete_dir_contents = delete_root_dir_contents = _read_only
-        delete_file = move = copy_file = open_output_stream = open_append_stream = _read_only
-
-        def equals(self, other):
-            return self is other
-
-    return pafs.PyFileSystem(Handler())
 
 
 def base_filesystem(url: str, s3: dict[str, Any] | None = None) -> tuple[Any, str]:
@@ -536,9 +447,7 @@ def read_parquet_window(
 
     origin = _origin(url)
     try:
-        base, root = base_filesystem(url, s3)
-        counter = ReadCounter()
-        fs = counting_filesystem(base, counter)
+        fs, root = base_filesystem(url, s3)
         start, end = naive_time(start, timezone), naive_time(end, timezone)
         offset = ZoneInfo(timezone).utcoffset(start) or dt.timedelta(0)
         files = open_files(prune(list_files(fs, root, origin), start, end, offset, origin), fs,
@@ -549,24 +458,41 @@ def read_parquet_window(
         column = spec.source_name(spec.datetime_column)
         bounds = window_bounds(schema.field(column).type, start, end, timezone)
         fragments = window_fragments(files, fs, spec, schema, bounds, origin)
-        scanned = scan(fragments, schema, fs, column, bounds, origin)
+        scanned = scan([f[:3] for f in fragments], schema, fs, column, bounds, origin)
         if scanned is None:
             raise locate_failure(files, schema, spec, origin)
         table = to_spec_table(scanned, spec, timezone)
     except Exception as exc:
         raise _scrubbed(exc, s3) from None
-    return SourceRead(table, table.num_rows, counter.bytes, origin, extra, len(counter.opened))
+    fetched = sum(footer_bytes(f) for f in files) + sum(f[3] for f in fragments)
+    return SourceRead(table, table.num_rows, fetched, origin, extra, len(files))
 
 
 def window_fragments(files: list[OpenedFile], fs: Any, spec: DatasetSpec, schema: Any, bounds: tuple[Any, Any],
-                     origin: str) -> list[tuple[Any, int, bool]]:
-    """One fragment per row group that may hold the window's rows, in file order: (fragment, rows, partial)."""
+                     origin: str) -> list[tuple[Any, int, bool, int]]:
+    """One fragment per row group that may hold the window's rows, in file order: (fragment, rows, partial,
+    the bytes of its column chunks that the scan reads)."""
     column, kept = spec.source_name(spec.datetime_column), []
     for file in files:
         fragment = _with_partitions(file, fs, partition_expression(spec, file, schema, origin))
         for index, rows, partial in row_groups(file, column, bounds):
-            kept.append((fragment.subset(row_group_ids=[index]), rows, partial))
+            kept.append((fragment.subset(row_group_ids=[index]), rows, partial,
+                         chunk_bytes(file, index, set(schema.names))))
     return kept
+
+
+def footer_bytes(file: OpenedFile) -> int:
+    """The bytes of a file's footer: its metadata, its length and the closing magic number."""
+    return file.fragment.metadata.serialized_size + 8
+
+
+def chunk_bytes(file: OpenedFile, index: int, names: set[str]) -> int:
+    """The compressed bytes of row group `index`'s column chunks of the columns `names` (dictionary pages
+    included): what the scan fetches of it."""
+    metadata = file.fragment.metadata
+    group = metadata.row_group(index)
+    return sum(group.column(j).total_compressed_size for j in range(metadata.num_columns)
+               if metadata.schema.column(j).path in names)
 
 
 def _with_partitions(file: OpenedFile, fs: Any, expression: Any):

@@ -54,14 +54,19 @@ def read_window(
     error, not cut off. `s3_client` makes the boto3 client a CSV at s3:// is fetched with; `s3_options` are
     pyarrow's S3FileSystem options (endpoint_override, access_key, ...) for Parquet at s3://.
     `withhold_target` (labels that arrive late): the target is left empty and may be absent from the source."""
+    from dataclasses import replace
+
     import pandas as pd
+    import pyarrow as pa
 
     from drift_platform.core.intake.arrow_contract import conform_table
 
     start, end = pd.Timestamp(start), pd.Timestamp(end)
     read = source_read(source, spec, start, end, timezone=timezone, whole_file=whole_file, s3_client=s3_client,
                        s3_options=s3_options, withhold_target=withhold_target)
-    frame = conform_table(read.table, spec, window=(start, end), timezone=timezone, withhold_target=withhold_target)
+    tables, read = [read.table], replace(read, table=None)  # the table's one holder: the contract frees it
+    frame = conform_table(tables.pop(), spec, window=(start, end), timezone=timezone, withhold_target=withhold_target)
+    pa.default_memory_pool().release_unused()  # pyarrow's allocator keeps freed pages: give them back
     return WindowRead(frame, read.extra_columns, read.rows, read.bytes_read, read.files, read.origin,
                       source_kind(source))
 
