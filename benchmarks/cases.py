@@ -318,11 +318,7 @@ def _platform(root: Path, instance) -> _Platform:
 
 def sample_weeks(limit: int | None = None) -> list[str]:
     """The weekly partitions the sample covers in full: 2011-01-31 .. 2012-12-24."""
-    from drift_platform.definitions import defs
-
-    partitions = defs.resolve_job_def(f"{_Platform.MONITOR}_drift_job").partitions_def
-    weeks = [w for w in partitions.get_partition_keys() if w <= "2012-12-24"]
-    return weeks[:limit] if limit else weeks
+    return sample_periods(_Platform.MONITOR, limit)
 
 
 def _idle_ticks(platform, count: int) -> list[float]:
@@ -652,7 +648,56 @@ mutation($params: LaunchBackfillParams!) {
 BACKFILL_ASSETS = ("current_batch", "drift_report", "combined_history")  # no champion: predictions left out
 
 
-def backfill_production(weeks: int | None = None, mode: str = "asset", timeout: float = 3600.0) -> dict[str, Any]:
+def sample_periods(monitor: str, limit: int | None = None) -> list[str]:
+    """The partitions the shipped sample covers in full: the bike weeks 2011-01-31 .. 2012-12-24, the grid_load
+    days 2011-01-31 .. 2012-12-31."""
+    from drift_platform.definitions import defs
+
+    last = {"bike_sharing": "2012-12-24", "grid_load": "2012-12-31"}[monitor]
+    periods = [p for p in defs.resolve_job_def(f"{monitor}_drift_job").partitions_def.get_partition_keys() if p <= last]
+    return periods[:limit] if limit else periods
+
+
+STEP_KINDS = ("current_batch", "combined_history", "drift_report")
+
+
+def run_phases(instance, records) -> dict[str, float]:
+    """Where the backfill's runs spent their time, summed over the runs, from their event logs: queued (created
+    to launched), the run's start (launched to the run's first event in its own process: the process, Dagster's
+    and the code location's imports), each step (start to end; the checks together; Evidently's import falls in
+    the first drift_report step of each run), and the rest (the run's end, Dagster's bookkeeping between steps)."""
+    from dagster import DagsterEventType as T
+
+    phases: dict[str, float] = {}
+
+    def add(name: str, seconds: float) -> None:
+        phases[name] = phases.get(name, 0.0) + max(seconds, 0.0)
+
+    for record in records:
+        events = [e for e in instance.all_logs(record.dagster_run.run_id) if e.dagster_event is not None]
+        first = {}
+        for event in events:
+            first.setdefault(event.dagster_event.event_type, event.timestamp)
+        launched = first.get(T.RUN_STARTING, record.create_timestamp.timestamp())
+        started = first.get(T.RUN_START, launched)
+        add("queued (created to launched)", launched - record.create_timestamp.timestamp())
+        add("run start (process, imports, code location)", started - launched)
+        opened: dict[str, float] = {}
+        in_steps = 0.0
+        for event in events:
+            kind, step = event.dagster_event.event_type, event.dagster_event.step_key
+            if kind == T.STEP_START:
+                opened[step] = event.timestamp
+            elif kind in (T.STEP_SUCCESS, T.STEP_FAILURE) and step in opened:
+                name = next((k for k in STEP_KINDS if step.endswith(f"__{k}")), "checks")
+                add(f"step: {name}", event.timestamp - opened[step])
+                in_steps += event.timestamp - opened[step]
+        add("rest of the run (between steps, its end)", record.end_time - started - in_steps)
+    return phases
+
+
+def backfill_production(weeks: int | None = None, mode: str = "asset", timeout: float = 3600.0,
+                        monitor: str = "bike_sharing", periods_per_run: int | None = None) -> dict[str, Any]:
     """The sample's bike weeks backfilled on the production topology, as real processes on loopback: PostgreSQL
     (Dagster's storage through the production dagster.yaml, and the warehouse), an S3 server (store and IO
     manager), a code server, dagster-webserver and dagster-daemon (QueuedRunCoordinator, 4 runs at once;
@@ -662,8 +707,10 @@ def backfill_production(weeks: int | None = None, mode: str = "asset", timeout: 
     13 weeks a run); "job": a job backfill of bike_sharing_drift_job from the UI/GraphQL (the daemon splits it by
     the job's policy, which its assets give it: 13 weeks a run too); "runs": one launched drift-job run per week
     (what the CLI's `dagster job backfill` does, and any backfill did before the policy).
-    Retrains are turned off (retrain_on: []) so only the backfill's runs use the machine."""
-    import dagster as dg
+    Retrains are turned off (retrain_on: []) so only the backfill's runs use the machine.
+    `monitor`: bike_sharing (weeks) or grid_load (days; `weeks` then counts its days); `periods_per_run`: the
+    monitors' backfill_periods_per_run (default: the cadence's). `phases_per_period`: `run_phases` over the
+    periods."""
     from dagster._core.execution.backfill import BulkActionStatus
 
     from loopback import unique_name
@@ -671,8 +718,8 @@ def backfill_production(weeks: int | None = None, mode: str = "asset", timeout: 
     from loopback.postgres import PostgresServer
     from loopback.s3 import MotoServer
 
-    keys = sample_weeks(weeks)
-    monitor = _Platform.MONITOR
+    keys = sample_periods(monitor, weeks)
+    overrides = {"retrain_on": [], **({"backfill_periods_per_run": periods_per_run} if periods_per_run else {})}
     with tempfile.TemporaryDirectory(prefix="drift-bench-prod-") as tmp, PostgresServer() as postgres, \
             MotoServer() as s3:
         postgres.create_database("dagster")
@@ -685,31 +732,12 @@ def backfill_production(weeks: int | None = None, mode: str = "asset", timeout: 
             "DRIFT_S3_ENDPOINT_URL": s3.endpoint_url, "AWS_ACCESS_KEY_ID": s3.access_key,
             "AWS_SECRET_ACCESS_KEY": s3.secret_key, "AWS_REGION": s3.region, "DRIFT_DATA_DIR": str(Path(tmp) / "data"),
         }
-        stack = DagsterStack(env, home=Path(tmp) / "home", sensor_interval_seconds=30, retrain_on=[])
+        stack = DagsterStack(env, home=Path(tmp) / "home", sensor_interval_seconds=30, **overrides)
         stack.start()
         try:
             instance = stack.instance()
-            client = stack.client()
-            if mode == "asset":
-                params = {"assetSelection": [{"path": [monitor, a]} for a in BACKFILL_ASSETS], "partitionNames": keys}
-            else:
-                params = {"selector": {"partitionSetName": f"{monitor}_drift_job_partition_set",
-                                       "repositorySelector": {"repositoryName": "__repository__",
-                                                              "repositoryLocationName": "drift_platform"}},
-                          "partitionNames": keys}
             began = time.time()
-            if mode == "runs":  # one launched run per week, as the schedule or the CLI's `dagster job backfill` makes
-                batch = {"drift_platform/bench": uuid.uuid4().hex[:12]}
-                for key in keys:
-                    client.submit_job_execution(f"{monitor}_drift_job", tags={"dagster/partition": key, **batch},
-                                                run_config={})
-                status, runs_filter = None, dg.RunsFilter(tags=batch)
-            else:
-                answer = client._execute(LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]  # noqa: SLF001
-                if answer["__typename"] != "LaunchBackfillSuccess":
-                    raise RuntimeError(f"backfill not launched: {answer}")
-                backfill_id = answer["backfillId"]
-                runs_filter = dg.RunsFilter(tags={"dagster/backfill": backfill_id})
+            runs_filter, backfill_id = _launch(stack.client(), mode, monitor, keys)
             done = {BulkActionStatus.COMPLETED, BulkActionStatus.COMPLETED_SUCCESS, BulkActionStatus.COMPLETED_FAILED,
                     BulkActionStatus.FAILED, BulkActionStatus.CANCELED}
             while True:
@@ -720,25 +748,56 @@ def backfill_production(weeks: int | None = None, mode: str = "asset", timeout: 
                 if time.time() - began > timeout:
                     raise RuntimeError(f"{mode} of {len(keys)} weeks not done after {timeout:.0f} s: {status}")
                 time.sleep(1.0)
-            records = instance.get_run_records(runs_filter)
-            ended = max(r.end_time for r in records)
-            wall = ended - began
-            statuses: dict[str, int] = {}
-            for record in records:
-                statuses[record.dagster_run.status.value] = statuses.get(record.dagster_run.status.value, 0) + 1
-            check = dg.AssetCheckKey(dg.AssetKey([monitor, "drift_report"]), "no_dataset_drift")
-            evaluations = instance.event_log_storage.get_asset_check_execution_history(check, limit=10_000)
-            by_status: dict[str, int] = {}
-            for record in evaluations:
-                by_status[record.status.value] = by_status.get(record.status.value, 0) + 1
+            outcome = _outcome(instance, instance.get_run_records(runs_filter), monitor, len(keys), began)
             history_rows = postgres.execute(f"SELECT count(*) FROM {monitor}_history", dbname="drift_warehouse")[0][0]
         finally:
             stack.stop()
+    return {**outcome, "mode": mode, "monitor": monitor, "weeks": len(keys), "periods": len(keys),
+            "backfill_status": status.value if status else "-", "history_rows": history_rows}
+
+
+def _launch(client, mode: str, monitor: str, keys: list[str]):
+    """The backfill (or, mode "runs", one run per period) launched as the UI does: the filter of its runs and
+    the backfill's id (None for "runs")."""
+    import dagster as dg
+
+    if mode == "runs":  # one launched run per week, as the schedule or the CLI's `dagster job backfill` makes
+        batch = {"drift_platform/bench": uuid.uuid4().hex[:12]}
+        for key in keys:
+            client.submit_job_execution(f"{monitor}_drift_job", tags={"dagster/partition": key, **batch},
+                                        run_config={})
+        return dg.RunsFilter(tags=batch), None
+    if mode == "asset":
+        params = {"assetSelection": [{"path": [monitor, a]} for a in BACKFILL_ASSETS], "partitionNames": keys}
+    else:
+        params = {"selector": {"partitionSetName": f"{monitor}_drift_job_partition_set",
+                               "repositorySelector": {"repositoryName": "__repository__",
+                                                      "repositoryLocationName": "drift_platform"}},
+                  "partitionNames": keys}
+    answer = client._execute(LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]  # noqa: SLF001
+    if answer["__typename"] != "LaunchBackfillSuccess":
+        raise RuntimeError(f"backfill not launched: {answer}")
+    return dg.RunsFilter(tags={"dagster/backfill": answer["backfillId"]}), answer["backfillId"]
+
+
+def _outcome(instance, records, monitor: str, periods: int, began: float) -> dict[str, Any]:
+    """The backfill's wall time (launch to its last run's end), its runs by status, the no_dataset_drift
+    evaluations by status, where the runs' time went (`run_phases`, per period) and the daemon's pick-up."""
+    import dagster as dg
+
+    wall = max(r.end_time for r in records) - began
+    statuses: dict[str, int] = {}
+    for record in records:
+        statuses[record.dagster_run.status.value] = statuses.get(record.dagster_run.status.value, 0) + 1
+    check = dg.AssetCheckKey(dg.AssetKey([monitor, "drift_report"]), "no_dataset_drift")
+    by_status: dict[str, int] = {}
+    for record in instance.event_log_storage.get_asset_check_execution_history(check, limit=10_000):
+        by_status[record.status.value] = by_status.get(record.status.value, 0) + 1
     return {
-        "timings": {"backfill": wall},
-        "mode": mode, "weeks": len(keys), "runs": len(records), "run_statuses": statuses,
-        "backfill_status": status.value if status else "-", "no_dataset_drift": by_status, "history_rows": history_rows,
-        "seconds_per_week": wall / len(keys),
+        "timings": {"backfill": wall}, "runs": len(records), "run_statuses": statuses,
+        "no_dataset_drift": by_status, "seconds_per_week": wall / periods,
+        "phases_per_period": {name: seconds / periods for name, seconds in run_phases(instance, records).items()},
+        "launch_to_first_run": min(r.create_timestamp.timestamp() for r in records) - began,  # the daemon's pick-up
     }
 
 

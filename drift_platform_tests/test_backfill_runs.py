@@ -144,7 +144,10 @@ def test_periods_per_backfill_run_is_a_monitor_attribute(tmp_path) -> None:
 def test_s3_io_manager_stores_each_period_where_a_one_period_run_does(tmp_path, monkeypatch, s3_server,
                                                                        s3_bucket) -> None:
     """Against the moto S3 server: a run of three weeks stores one object per week (JSON or Parquet, never a pickle) under the keys a one-week run
-    uses, and a later one-week run of drift_report alone loads its week's batch from what the range run stored."""
+    uses, and a later one-week run of drift_report alone loads its week's batch from what the range run stored.
+    The range run's later steps read its batches and reports back from what it wrote, with no download."""
+    from botocore.client import BaseClient
+
     env = {"DRIFT_STORE_URL": f"s3://{s3_bucket}/drift", "DRIFT_S3_ENDPOINT_URL": s3_server.endpoint_url,
            "AWS_REGION": s3_server.region, "AWS_ACCESS_KEY_ID": s3_server.access_key,
            "AWS_SECRET_ACCESS_KEY": s3_server.secret_key}
@@ -152,6 +155,15 @@ def test_s3_io_manager_stores_each_period_where_a_one_period_run_does(tmp_path, 
         monkeypatch.setenv(name, value)
     io_manager = DeploymentSettings.from_env(env).io_manager()
     client = s3_server.client()
+
+    downloads, call = [], BaseClient._make_api_call
+
+    def counted(self, operation, params):  # the IO manager's downloads of step outputs
+        if operation == "GetObject" and params.get("Key", "").startswith("drift/io/"):
+            downloads.append(params["Key"])
+        return call(self, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", counted)
 
     def io_keys() -> set[str]:
         listed = client.list_objects_v2(Bucket=s3_bucket, Prefix="drift/io/").get("Contents", [])
@@ -166,18 +178,19 @@ def test_s3_io_manager_stores_each_period_where_a_one_period_run_does(tmp_path, 
         weeks = ["2011-06-13", "2011-06-20", "2011-06-27"]
         result = platform.job("drift_job").execute_in_process(instance=instance, tags=range_tags(weeks[0], weeks[-1]),
                                                               run_config=QUIET_LOGS)
-        assert result.success
+        assert result.success and downloads == []
         assert io_keys() - one_week == {f"drift/io/bike_sharing/{asset}/{week}"
                                         for asset in ("current_batch", "drift_report") for week in weeks}
         body = client.get_object(Bucket=s3_bucket, Key="drift/io/bike_sharing/drift_report/2011-06-20")["Body"]
         summary = load_bytes(body.read(), "drift_report/2011-06-20")  # JSON: no pickle
         assert summary["period"] == "2011-06-20" and summary["monitor"] == "bike_sharing"
 
-        # A one-week run of drift_report alone reads the batch the range run stored for that week.
+        # A one-week run of drift_report alone reads (downloads) the batch the range run stored for that week.
+        downloads.clear()
         again = platform.job("drift_job").execute_in_process(
             instance=instance, partition_key="2011-06-20", run_config=QUIET_LOGS,
             asset_selection=[platform.key("drift_report")])
-        assert again.success
+        assert again.success and downloads == ["drift/io/bike_sharing/current_batch/2011-06-20"]
         [report] = again.asset_materializations_for_node("bike_sharing__drift_report")
         first = latest_metadata(instance, platform.key("current_batch"), ("rows",))["2011-06-20"]
         assert report.partition == "2011-06-20" and report.metadata["current_rows"].value == first["rows"]

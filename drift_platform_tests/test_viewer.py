@@ -53,6 +53,23 @@ def test_each_report_is_a_run_of_the_monitors_project_once_per_period(tmp_path, 
             assert response.status == 200 and b"<html" in response.read().lower()
 
 
+def test_a_push_reads_none_of_the_projects_earlier_runs(tmp_path, instance) -> None:
+    """Evidently's Workspace parses every run of the folder when made; a push must not (its cost grew with the
+    project's runs: a backfill's pushes with the square of its periods). A damaged earlier run proves it."""
+    from drift_platform.resources.viewer import local_workspace
+
+    platform = Platform(local_resources(tmp_path), instance)
+    first = report_meta(platform.run_week("2011-07-04", run_config=QUIET), platform)
+    [runs] = list((tmp_path / "evidently").glob("*/snapshots"))
+    (runs / "0190a0a0-0000-7000-8000-000000000000.json").write_text("{not json")
+    again = report_meta(platform.run_week("2011-07-04", run_config=QUIET), platform)  # a re-run of the week
+    assert first["viewer_push"] == again["viewer_push"] == "ok"
+    assert sorted(p.stem for p in runs.glob("*.json")) == sorted(
+        ["0190a0a0-0000-7000-8000-000000000000", again["evidently_run_id"]])  # the earlier run replaced
+    with pytest.raises(json.JSONDecodeError):  # what Evidently's full workspace does with the folder
+        assert local_workspace(str(tmp_path / "evidently")).datasets is not None  # made on first use
+
+
 def test_the_dashboard_is_made_by_code_once(tmp_path) -> None:
     from evidently.ui.workspace import Workspace
 

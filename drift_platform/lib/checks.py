@@ -216,6 +216,24 @@ def period_quality_result(monitor: Monitor, settings: QualitySettings, warehouse
     return quality_check_result(quality, monitor.name, period, version, settings.severity)
 
 
+def latest_materializations(instance: dg.DagsterInstance, asset_key: dg.AssetKey, periods: list[str]) -> dict:
+    """Each period's latest materialization record of `asset_key` (none: absent), for a run's periods in one
+    query, newest first, so a period's first record is its latest; a period none of whose records came back
+    (the others' re-runs filled the limit) is asked alone."""
+    limit = 4 * len(periods)
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=periods), limit=limit).records
+    latest: dict = {}
+    for record in records:
+        latest.setdefault(record.partition_key, record)
+    for period in (p for p in periods if p not in latest and len(records) == limit):
+        found = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[period]), limit=1).records
+        if found:
+            latest[period] = found[0]
+    return latest
+
+
 def record_per_period(context: dg.AssetCheckExecutionContext,
                       results: dict[str, dg.AssetCheckResult]) -> dg.AssetCheckResult | None:
     """One evaluation per period of the run. A run of one period returns its result, which Dagster records
@@ -231,12 +249,11 @@ def record_per_period(context: dg.AssetCheckExecutionContext,
 
     spec = context.check_specs[0]
     key = spec.key
+    latest = latest_materializations(context.instance, key.asset_key, list(results))
     for period, result in results.items():
-        latest = context.instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=key.asset_key, asset_partitions=[period]), limit=1).records
+        record = latest.get(period)
         target = (AssetCheckEvaluationTargetMaterializationData(
-            storage_id=latest[0].storage_id, run_id=latest[0].run_id, timestamp=latest[0].timestamp)
-            if latest else None)
+            storage_id=record.storage_id, run_id=record.run_id, timestamp=record.timestamp) if record else None)
         context.op_execution_context.log_event(dg.AssetCheckEvaluation(
             asset_key=key.asset_key, check_name=key.name, passed=result.passed, metadata=result.metadata,
             severity=result.severity, description=result.description, blocking=spec.blocking, partition=period,

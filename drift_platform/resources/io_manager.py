@@ -11,6 +11,8 @@ Dagster's UPath IO managers refuse an output for several partitions ("does not s
 associated with multiple partitions"). The monitor's partitioned assets return a dict by period for a run of
 several periods (drift_platform/lib/partitions.py `output_for`); each period's object is stored where a run of
 that period alone stores it, so inputs load the same way (one object, or a dict by period) whatever wrote them.
+A several-period input logs one line, not one event a period; on S3 a run's later steps read what it wrote from
+the bytes it kept (`WrittenObjects`) instead of downloading them again.
 """
 
 import io
@@ -76,6 +78,48 @@ def handle_period_outputs(inner, context: dg.OutputContext, obj: Any) -> bool:
     return True
 
 
+def load_period_inputs(inner, context: dg.InputContext) -> dict | None:
+    """A several-period input as a dict by period, each period's object loaded from where a one-period run stores
+    it, with one debug line for the input instead of Dagster's one a period (each a write to the event log);
+    None for one period (Dagster's own path)."""
+    if len(context.asset_partition_keys) < 2:
+        return None
+    paths = inner._get_paths_for_partitions(context)  # noqa: SLF001 (as handle_period_outputs)
+    context.log.debug(f"Loading {len(paths)} periods of {context.asset_key.to_user_string()} "
+                      f"({min(paths)} .. {max(paths)})")
+    return {key: inner.load_from_path(context=context, path=path) for key, path in paths.items()}
+
+
+class WrittenObjects:
+    """The bytes the current run stored (up to `budget` bytes in all), by key: a run of several periods reads each
+    period's batch and report back in later steps (the history, the report, each check), and those reads need
+    not download from S3 what this process has just uploaded. Only the run that wrote them reads them (another
+    run starts afresh); an input is parsed from them anew each time, as from the store."""
+
+    def __init__(self, budget: int = 256 * 2**20) -> None:
+        self.budget, self.run_id, self.objects = budget, None, {}
+
+    def keep(self, run_id: str, key: str, data: bytes) -> None:
+        if run_id != self.run_id:
+            self.run_id, self.objects = run_id, {}
+        self.objects.pop(key, None)
+        if len(data) + sum(map(len, self.objects.values())) <= self.budget:
+            self.objects[key] = data
+
+    def get(self, run_id: str | None, key: str) -> bytes | None:
+        return self.objects.get(key) if run_id is not None and run_id == self.run_id else None
+
+
+def input_run_id(context: dg.InputContext) -> str | None:
+    """The run loading the input (None for a context made outside a run)."""
+    from dagster._core.errors import DagsterInvariantViolationError
+
+    try:
+        return context.step_context.run_id
+    except DagsterInvariantViolationError:
+        return None
+
+
 class FilesystemIOManager(dg.FilesystemIOManager):
     def create_io_manager(self, context):
         from dagster._core.storage.fs_io_manager import PickledObjectFilesystemIOManager
@@ -91,6 +135,10 @@ class FilesystemIOManager(dg.FilesystemIOManager):
                 if not handle_period_outputs(self, context, obj):
                     super().handle_output(context, obj)
 
+            def load_partitions(self, context):
+                loaded = load_period_inputs(self, context)
+                return super().load_partitions(context) if loaded is None else loaded
+
         return PeriodsFilesystemIOManager(base_dir=self.base_dir or context.instance.storage_directory())
 
 
@@ -100,15 +148,26 @@ def s3_io_manager(**kwargs):
     from dagster_aws.s3.io_manager import PickledObjectS3IOManager
 
     class SafeS3IOManager(PickledObjectS3IOManager):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self.written = WrittenObjects()  # this run's own outputs, read back by its later steps
+
         def dump_to_path(self, context, obj, path):
-            self.s3.upload_fileobj(io.BytesIO(dump_bytes(obj)), self.bucket, path.as_posix())
+            data = dump_bytes(obj)
+            self.s3.upload_fileobj(io.BytesIO(data), self.bucket, path.as_posix())
+            self.written.keep(context.run_id, path.as_posix(), data)
 
         def load_from_path(self, context, path):
+            data = self.written.get(input_run_id(context), path.as_posix())
             try:
-                data = self.s3.get_object(Bucket=self.bucket, Key=path.as_posix())["Body"].read()
+                data = data or self.s3.get_object(Bucket=self.bucket, Key=path.as_posix())["Body"].read()
             except self.s3.exceptions.NoSuchKey:
                 raise FileNotFoundError(f"Could not find file {path} in S3 bucket {self.bucket}") from None
             return load_bytes(data, f"s3://{self.bucket}/{path.as_posix()}")
+
+        def load_partitions(self, context):
+            loaded = load_period_inputs(self, context)
+            return super().load_partitions(context) if loaded is None else loaded
 
     class PeriodsS3IOManager(S3PickleIOManager):
         @cached_method

@@ -41,14 +41,12 @@ class ReportViewer(dg.ConfigurableResource):
     timeout_s: float = Field(default=10.0, description="Timeout of one HTTP request to a remote UI")
 
     def _workspace(self):
-        from evidently.ui.workspace import Workspace
-
         if self.api_url:
             return remote_workspace(self.api_url, self.secret, self.timeout_s)
         if not self.workspace_path:
             raise ViewerUnavailable("no Evidently workspace configured (workspace_path or api_url)")
         Path(self.workspace_path).mkdir(parents=True, exist_ok=True)
-        return Workspace.create(self.workspace_path)
+        return local_workspace(self.workspace_path)
 
     @contextlib.contextmanager
     def _project_lock(self) -> Iterator[None]:
@@ -100,6 +98,32 @@ class ReportViewer(dg.ConfigurableResource):
                     time.sleep(delay)
                     delay *= 2
         raise ViewerUnavailable("; ".join(failures))
+
+
+def local_workspace(path: str):
+    """Evidently's local `Workspace` at `path` without the dataset manager its constructor builds at once: that
+    manager parses every run of every project in the folder (~20 ms a run, so a push cost seconds once a project
+    held a year of periods, and a backfill's pushes grew with the square of its periods). What a push does
+    (projects found or made, a run added, listed, deleted, the dashboard read and saved) reads and writes the
+    workspace's files directly and never uses it; anything else the full workspace has is made on first use."""
+    from evidently.ui.storage.local.base import LocalState
+    from evidently.ui.workspace import Workspace
+
+    class LeanWorkspace(Workspace):
+        def __init__(self, path: str) -> None:  # noqa: D107 (Workspace.__init__ less its dataset and SDK managers)
+            self.path = path
+            self.state = LocalState(path)
+
+        def __getattr__(self, name: str):  # only what __init__ above did not set: taken from a full Workspace
+            if name.startswith("__"):
+                raise AttributeError(name)
+            full = vars(Workspace(self.path))
+            self.__dict__.update({key: value for key, value in full.items() if key not in self.__dict__})
+            if name not in self.__dict__:
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            return self.__dict__[name]
+
+    return LeanWorkspace(path)
 
 
 def remote_workspace(url: str, secret: str | None, timeout_s: float):

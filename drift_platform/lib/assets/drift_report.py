@@ -60,30 +60,37 @@ def recorded_viewer_runs(instance: dg.DagsterInstance, key: dg.AssetKey, partiti
     """The Evidently runs the period's earlier reports became (materializations, and observations of pushes made
     later by the viewer sync job), as their metadata `field` records them (the drift report's evidently_run_id,
     the predictions' quality_run_id): the runs a new report of the period replaces."""
-    runs = []
-    records = [*instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]),
-                                                limit=100).records,
-               *instance.fetch_observations(dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]),
-                                            limit=100).records]
+    return recorded_viewer_runs_by_period(instance, key, [partition], field)[partition]
+
+
+def recorded_viewer_runs_by_period(instance: dg.DagsterInstance, key: dg.AssetKey, partitions: list[str],
+                                   field: str = VIEWER_RUN_ID) -> dict[str, list[str]]:
+    """`recorded_viewer_runs` of each of a run's periods, in one query of materializations and one of
+    observations (at most 100 records a period)."""
+    runs: dict[str, list[str]] = {partition: [] for partition in partitions}
+    records_filter = dg.AssetRecordsFilter(asset_key=key, asset_partitions=list(partitions))
+    limit = 100 * len(partitions)
+    records = [*instance.fetch_materializations(records_filter, limit=limit).records,
+               *instance.fetch_observations(records_filter, limit=limit).records]
     for record in records:
         event = record.asset_materialization or record.asset_observation
         value = event.metadata.get(field) if event else None
-        if value is not None and value.value not in ("", "-"):
-            runs.append(str(value.value))
+        if value is not None and value.value not in ("", "-") and record.partition_key in runs:
+            runs[record.partition_key].append(str(value.value))
     return runs
 
 
-def push_to_viewer(context, viewer: ReportViewer, monitor: Monitor, result, period: str, key: dg.AssetKey,
+def push_to_viewer(context, viewer: ReportViewer, monitor: Monitor, result, replaces: list[str],
                    snapshot_folder, snapshot_key: str) -> dict[str, dg.MetadataValue]:
-    """The report as a run of the monitor's Evidently project, or, when the viewer is down, the snapshot kept in
-    the store for `<monitor>_viewer_sync_job` and the failure in the metadata; never a failed step."""
+    """The report as a run of the monitor's Evidently project replacing the period's earlier runs (`replaces`:
+    `recorded_viewer_runs`), or, when the viewer is down, the snapshot kept in the store for
+    `<monitor>_viewer_sync_job` and the failure in the metadata; never a failed step."""
     from drift_platform.lib.assets.estimate_report import estimated_metric
     from drift_platform.resources.viewer import ViewerUnavailable
 
     try:
         published = viewer.publish(monitor.name, monitor.description, result.snapshot, monitor.spec.monitored_columns,
-                                   result.drift_share_threshold,
-                                   replaces=recorded_viewer_runs(context.instance, key, period), log=context.log,
+                                   result.drift_share_threshold, replaces=replaces, log=context.log,
                                    estimated=estimated_metric(monitor))
     except ViewerUnavailable as exc:
         snapshot_folder.write_bytes(snapshot_key, result.snapshot.dumps().encode(), "application/json")
@@ -92,6 +99,11 @@ def push_to_viewer(context, viewer: ReportViewer, monitor: Monitor, result, peri
                 VIEWER_SNAPSHOT: dg.MetadataValue.text(snapshot_key)}
     return {"report_url": dg.MetadataValue.url(published.url), "viewer_push": dg.MetadataValue.text("ok"),
             VIEWER_RUN_ID: dg.MetadataValue.text(published.run_id)}
+
+
+# The multivariate nulls this process has read or made, by their location in the store: a null is named by what
+# it depends on (the reference's version, the block size, the settings' digest), so it never changes in place.
+KEPT_NULLS: dict[str, Any] = {}
 
 
 def multivariate_summary(monitor: Monitor, reference, current, folder, log) -> dict | None:
@@ -128,12 +140,14 @@ def multivariate_summary(monitor: Monitor, reference, current, folder, log) -> d
     # rows only through its block's size.
     block = null_sizes(len(reference.sample), len(current), settings).block
     key = f"reference_stats/{reference.version}.multivariate-null-periods-{block}-{digest}.json"
-    if folder.exists(key):
+    null = KEPT_NULLS.get(folder.url(key))  # a backfill run's periods read it once
+    if null is None and folder.exists(key):
         null = np.asarray(json.loads(folder.read_bytes(key))["aucs"], dtype=float)
-    else:
+    elif null is None:
         null = null_aucs(reference.sample, len(current), numerical, categorical, settings)
         folder.write_bytes(key, json.dumps({"aucs": null.tolist(), "settings": settings.model_dump()}).encode(),
                            "application/json")
+    KEPT_NULLS[folder.url(key)] = null
     result = multivariate_drift(reference.sample, current, numerical, categorical, settings, null=null)
     return {**result.summary(), "severity": settings.severity}
 
@@ -284,10 +298,12 @@ def report_metadata(result, reference, how: str, current_rows: int, multivariate
 
 def report_period(context, monitor: Monitor, config: dg.Config, reference, how: str, current_batch: DataFrame,
                   partition: str, period_start, store: ObjectStore, viewer: ReportViewer,
-                  outputs: tuple[ModelOutputs, Any] | None = None) -> tuple[dict, dict]:
+                  outputs: tuple[ModelOutputs, Any] | None = None,
+                  replaces: list[str] | None = None) -> tuple[dict, dict]:
     """One period's report: stored, pushed to the viewer; its summary (the checks' input, with the period's
     data-quality, prediction drift and target drift summaries) and metadata (with the data-quality figures, then
-    the prediction and target drift figures, last). `outputs`: `output_side`'s (None: not tested)."""
+    the prediction and target drift figures, last). `outputs`: `output_side`'s (None: not tested); `replaces`:
+    the period's earlier viewer runs (None: looked up)."""
     from drift_platform.core.stats.quality import quality_values
 
     run_id = context.run.run_id
@@ -300,7 +316,9 @@ def report_period(context, monitor: Monitor, config: dg.Config, reference, how: 
     result = with_quality_metrics(result, reference, data_quality)  # the figures in the viewer's run too
     result = with_output_metrics(result, prediction, target)
     html_key, json_key = store_reports(folder, result, partition, run_id)
-    viewed = push_to_viewer(context, viewer, monitor, result, partition, context.asset_key, folder,
+    if replaces is None:
+        replaces = recorded_viewer_runs(context.instance, context.asset_key, partition)
+    viewed = push_to_viewer(context, viewer, monitor, result, replaces, folder,
                             report_key(partition, run_id, "snapshot.json"))
     summary = report_summary(
         result, reference, len(current_batch), multivariate, monitor=monitor.name, period=partition,
@@ -345,10 +363,12 @@ def build_drift_report(monitor: Monitor, partitions: dg.PartitionsDefinition) ->
         reference, how = reference_statistics(monitor, warehouse, store, context.log)  # once per run
         outputs = output_side(monitor, reference, warehouse, store, context.log)  # the model's, once per run
         batches, windows = by_period(context, current_batch), period_windows(context, partitions)
+        earlier = recorded_viewer_runs_by_period(context.instance, context.asset_key, list(windows))  # once per run
         summaries = {}
         for partition in windows:  # one period, or each period of a backfill run
             summary, metadata = report_period(context, monitor, config, reference, how, batches[partition],
-                                              partition, windows[partition][0], store, viewer, outputs)
+                                              partition, windows[partition][0], store, viewer, outputs,
+                                              earlier[partition])
             context.add_asset_metadata(metadata, partition_key=partition)
             summaries[partition] = summary
         return dg.Output(output_for(summaries))
