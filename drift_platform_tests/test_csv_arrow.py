@@ -82,14 +82,17 @@ def shipped_samples() -> list[tuple[str, DatasetSpec, str, str, bool, pd.Timedel
     return [*found, ("triage", triage, str(REPO / "data" / "triage_tickets.csv"), "UTC", False, 7 * DAY)]
 
 
-def test_every_shipped_sample_gives_the_pandas_paths_frame_for_each_period(monkeypatch) -> None:
+@pytest.mark.parametrize("read", ["whole", "streamed in parts"])
+def test_every_shipped_sample_gives_the_pandas_paths_frame_for_each_period(monkeypatch, read: str) -> None:
     def refuse(*args, **kwargs):
         raise AssertionError("the typed read and the Arrow checks should apply to every shipped sample")
 
     monkeypatch.setattr(csv_arrow, "pandas_read", refuse)
     monkeypatch.setattr(contract, "conform", refuse)  # conform_table's fallback; load_window's stays bound
     monkeypatch.setattr(csv_arrow, "BLOCK_BYTES", 1 << 16)  # many blocks a file, windows across them
-    monkeypatch.setattr(csv_arrow, "PARALLEL_BYTES", 1 << 15)  # and files in parts, one a core
+    if read != "whole":  # (the samples are under WHOLE_BYTES: parsed at once, then cut block by block)
+        monkeypatch.setattr(csv_arrow, "WHOLE_BYTES", 0)  # streamed instead,
+        monkeypatch.setattr(csv_arrow, "PARALLEL_BYTES", 1 << 15)  # and in parts, one a core
     checked = {}
     for name, spec, source, timezone, withhold, length in shipped_samples():
         first = pd.Timestamp(spec.first_period)
@@ -124,6 +127,7 @@ def test_a_large_file_is_read_in_parts_one_a_core_its_rows_numbered_as_in_the_fi
     import os
 
     monkeypatch.setattr(csv_arrow, "PARALLEL_BYTES", 1 << 12)
+    monkeypatch.setattr(csv_arrow, "WHOLE_BYTES", 0)
     data = BIKE_SOURCE.read_bytes()
     parts = csv_arrow.row_parts(data)
     assert len(parts) == min(os.cpu_count() or 1, csv_arrow.MAX_PARTS)

@@ -36,11 +36,13 @@ def conform_table(
     timezone: str = "UTC",
     classes: Sequence | None = None,
     withhold_target: bool = False,
+    as_arrow: bool = False,
 ):
     """`contract.conform(table.to_pandas(), spec, ...)`'s frame, the rules checked on Arrow (module docstring).
 
     With `window`, first the window's own errors as `source.load_window` raises them: no datetime column, no
-    row, more than `max_rows`."""
+    row, more than `max_rows`. `as_arrow`: the checked table itself (the spec's columns and Arrow types, in key
+    order), for a caller that converts it later (`to_frame`) or not at all."""
     from drift_platform.core.intake.contract import conform
     from drift_platform.core.intake.source import require_rows, require_time_column
 
@@ -60,7 +62,7 @@ def conform_table(
     del table  # from here the rows are held once: `owned` alone, freed column by column as pandas takes them
     owned = [in_key_order(typed, spec)]
     del typed
-    return to_frame(owned, spec)
+    return owned.pop() if as_arrow else to_frame(owned, spec)
 
 
 def spec_table(table: Any, spec: DatasetSpec, withhold_target: bool):
