@@ -170,13 +170,14 @@ def records_after(instance: dg.DagsterInstance, check_key: dg.AssetCheckKey, wat
     return sorted(records, key=lambda r: r.id)
 
 
-def is_settled(instance: dg.DagsterInstance, record: Any) -> bool:
-    """Settled: it passed, or its run has finished (a failure is final then, and so are the run's other checks;
-    a run that ended without a result, failed or canceled before the check ran, leaves it PLANNED)."""
-    if record.status.value == "SUCCEEDED":
-        return True
-    run = instance.get_run_by_id(record.run_id)
-    return run is None or run.is_finished
+def finished_runs(instance: dg.DagsterInstance, run_ids: Iterable[str]) -> set[str]:
+    """The runs among `run_ids` that have finished (or are gone), each looked up once: one snapshot a tick."""
+    finished = set()
+    for run_id in run_ids:
+        run = instance.get_run_by_id(run_id)
+        if run is None or run.is_finished:
+            finished.add(run_id)
+    return finished
 
 
 @dataclass
@@ -190,14 +191,21 @@ class Scan:
 
 
 def scan(instance: dg.DagsterInstance, state: DriftSensorCursor, checks: Mapping[str, dg.AssetCheckKey]) -> Scan:
+    """The tick's new evaluations. Settled: passed, or its run has finished (a failure is final then, and so are
+    the run's other checks; a run that ended without a result leaves it PLANNED). Whether a run has finished is
+    decided once a tick, before the evaluations are read again: a run that finishes while the checks are read
+    cannot have one of its failures acted on alone and another left for the next tick."""
     found = Scan()
+    unsettled = {r.run_id for name, key in checks.items()
+                 for r in records_after(instance, key, state.check(name).watermark) if r.status.value != "SUCCEEDED"}
+    finished = finished_runs(instance, unsettled)  # every evaluation of these runs is written by now
     for name, key in checks.items():
         cursor = state.check(name)
         handled = set(cursor.handled)
         records = records_after(instance, key, cursor.watermark)
         found.seen[name] = [r.id for r in records]
         for record in records:
-            if not is_settled(instance, record):
+            if record.status.value != "SUCCEEDED" and record.run_id not in finished:
                 found.in_flight.setdefault(name, []).append(record.id)
             elif record.id not in handled and record.status.value == "FAILED":
                 found.failed.setdefault((record.run_id, record.partition), {}).setdefault(name, record)
