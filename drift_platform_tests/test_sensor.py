@@ -300,3 +300,37 @@ def test_a_real_estimated_degradation_is_acted_on_once(tmp_path, instance, slack
     assert "*[grid_load] Estimated degradation* (estimated) in day 2011-02-03: champion `" in alert["text"]
     assert "above the bound 0.0001" in alert["text"]
     assert platform.tick().run_requests == [] and len(slack.messages()) == before + 1
+
+
+def test_a_run_finishing_during_a_tick_has_its_failures_acted_on_together(
+        tmp_path, instance, slack: SlackRecorder, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two watched checks fail in one run; the run is still going when the tick first asks and finished by the
+    time it could ask again: both failures wait for the next tick and make ONE request naming both (never one
+    acted on alone and the other later)."""
+    resources = local_resources(tmp_path, alerts=slack_alerter(slack, max_retries=0))
+    acting = Platform(resources, instance, bike_monitor(
+        estimation={"enabled": True}, retrain_on=["no_model_degradation", "no_estimated_degradation"]))
+    checks = ["no_model_degradation", "no_estimated_degradation"]
+
+    @dg.asset(key=acting.key("predictions"),
+              check_specs=[dg.AssetCheckSpec(c, asset=acting.key("predictions")) for c in checks])
+    def predictions():
+        yield dg.Output(None)
+        for check in checks:
+            yield dg.AssetCheckResult(check_name=check, passed=False, metadata=ESTIMATED,
+                                      severity=dg.AssetCheckSeverity.WARN)
+
+    assert dg.materialize([predictions], instance=instance).success
+    real, asked = instance.get_run_by_id, []
+
+    def still_going_at_first(run_id: str):  # the run's status as a tick that began before it ended sees it
+        asked.append(run_id)
+        run = real(run_id)
+        return run.with_status(dg.DagsterRunStatus.STARTED) if len(asked) == 1 else run
+
+    monkeypatch.setattr(instance, "get_run_by_id", still_going_at_first)
+    first = acting.tick()
+    assert first.run_requests == [] and slack.messages() == []  # in flight: both wait
+    [request] = acting.tick().run_requests
+    assert set(request.tags["drift_platform/failed_checks"].split(",")) == set(checks)
+    assert len(slack.messages()) == 1 and acting.tick().run_requests == []
