@@ -91,10 +91,9 @@ def s3_options(store: ObjectStore) -> dict[str, str] | None:
     pyarrow's own chain, the environment's AWS_* variables)."""
     import urllib.parse
 
-    endpoint = getattr(store, "s3_endpoint_url", None)
-    options = {"access_key": getattr(store, "aws_access_key_id", None),
-               "secret_key": getattr(store, "aws_secret_access_key", None),
-               "region": getattr(store, "aws_region", None)}
+    endpoint = store.s3_endpoint_url
+    options = {"access_key": store.aws_access_key_id, "secret_key": store.aws_secret_access_key,
+               "region": store.aws_region}
     if endpoint:
         parts = urllib.parse.urlsplit(endpoint)
         options.update(endpoint_override=parts.netloc or parts.path, scheme=parts.scheme or "https")
