@@ -91,3 +91,17 @@ def test_a_sql_source_from_the_environment_loads_and_a_written_password_does_not
         load(tmp_path, '"{{ env.ORDERS_DB_URL }}"', "query: SELECT * FROM orders")
     message = _chain(excinfo.value)
     assert "must bind the period with :start and :end" in message and PASSWORD not in message, message
+
+
+def test_labels_read_again_from_the_source_need_a_csv(tmp_path: Path) -> None:
+    from drift_platform.core.intake.dataset import DatasetSpec
+    from drift_platform.core.settings import Monitor
+
+    spec = DatasetSpec.from_yaml(REPO / "data" / "bike_sharing.yaml")
+    labels = {"in_source": True, "label_delay": "4 weeks"}
+    folder = tmp_path / "bikes"
+    folder.mkdir()
+    problems = {source: Monitor(name="bikes", spec=spec, source=source, labels=labels).problems()
+                for source in (str(REPO / "data" / "bike_sharing_day.csv"), str(folder))}
+    assert not any("labels.in_source" in p for p in problems[str(REPO / "data" / "bike_sharing_day.csv")])
+    assert any("this parquet source needs labels.source" in p for p in problems[str(folder)]), problems
