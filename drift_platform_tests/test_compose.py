@@ -124,7 +124,8 @@ def services(compose: dict) -> dict[str, dict]:
 @pytest.fixture(scope="module")
 def dagster_services(services: dict) -> dict[str, dict]:
     """The services that run a Dagster process (code server, webserver, daemon)."""
-    found = {name: s for name, s in services.items() if command_of(s).startswith("dagster")}
+    found = {name: s for name, s in services.items()
+             if command_of(s).startswith(("dagster", "python -m drift_platform.daemon"))}
     assert set(found) == {"drift_user_code", "dagster_webserver", "dagster_daemon"}
     return found
 
@@ -196,7 +197,7 @@ def test_code_server(services: dict):
 def test_webserver_and_daemon(services: dict):
     assert command_of(services["dagster_webserver"]).startswith("dagster-webserver")
     assert "-w workspace.yaml" in command_of(services["dagster_webserver"])
-    assert command_of(services["dagster_daemon"]) == "dagster-daemon run"
+    assert command_of(services["dagster_daemon"]) == "python -m drift_platform.daemon run"  # dagster-daemon's
     for name in ("dagster_webserver", "dagster_daemon"):
         volumes = services[name]["volumes"]
         assert f"./deploy/dagster.docker.yaml:{DAGSTER_HOME}/dagster.yaml:ro" in volumes, name

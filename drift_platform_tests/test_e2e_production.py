@@ -266,6 +266,28 @@ def test_two_monitors_failing_while_the_daemon_is_down_get_one_retrain_and_one_a
         assert f"drift/{monitor}/models/" in event.asset_materialization.metadata["artifact"].value
 
 
+def test_a_backfill_launched_after_another_is_picked_up_in_seconds(production: Production) -> None:
+    """The daemon (drift_platform/daemon.py) looks for new backfills every 5 s, not Dagster's fixed 30: a backfill
+    launched right after the daemon took up another has its run within seconds, where it waited ~30 s before.
+    Two one-day backfills of grid_load's current_batch (no checks: nothing for the sensors)."""
+    instance = production.stack.instance()
+
+    def launch(day: str) -> tuple[dg.RunRecord, float]:
+        launched = time.time()
+        backfill_id = production.stack.launch_backfill({"assetSelection": [{"path": [GRID, "current_batch"]}],
+                                                        "partitionNames": [day]})
+        [record] = wait_for(lambda: instance.get_run_records(dg.RunsFilter(tags={"dagster/backfill": backfill_id})),
+                            90, f"the run of backfill {backfill_id}", interval=0.2,
+                            diagnostics=production.stack.diagnostics)
+        return record, record.create_timestamp.timestamp() - launched
+
+    first, _ = launch("2012-06-01")
+    second, waited = launch("2012-06-02")  # the daemon's loop has just taken up the first
+    assert waited < 15, f"the second backfill's run was made {waited:.1f} s after its launch"
+    for record in (first, second):
+        assert production.wait_run(record.dagster_run.run_id) == dg.DagsterRunStatus.SUCCESS
+
+
 def test_event_data_on_postgresql(production: Production) -> None:
     """The football monitor's event data on the production topology: many matches per kickoff, keyed by match
     id; each week's rows once in PostgreSQL (also after re-runs), predictions keyed the same way, and the

@@ -352,3 +352,22 @@ def test_the_dashboard_plots_the_estimate_beside_the_realized_value(tmp_path, in
     estimate_runs = {i: s.metadata["period"] for i, s in runs.items() if "estimate" in s.tags}
     assert sorted(estimate_runs.values()) == list(ESTIMATE_WEEKS)  # replaced, not added
     assert pushed["estimate_run_id"].value in estimate_runs
+
+
+def test_a_run_file_is_written_as_evidently_writes_it(tmp_path, instance) -> None:
+    """The lean workspace writes a run's file in one json.dumps; Evidently's own LocalState writes the same run
+    to the same bytes (and reads ours back)."""
+    from evidently.ui.storage.local.base import LocalState
+
+    from drift_platform.resources.viewer import local_workspace
+
+    platform = Platform(local_resources(tmp_path), instance)
+    meta = report_meta(platform.run_week("2011-07-04", run_config=QUIET), platform)
+    [ours] = list((tmp_path / "evidently").glob(f"*/snapshots/{meta['evidently_run_id']}.json"))
+    project_id = ours.parent.parent.name
+    evidently_state = LocalState(str(tmp_path / "evidently"))
+    model = evidently_state.read_snapshot(project_id, meta["evidently_run_id"])
+    evidently_state.write_snapshot(project_id, "evidently-wrote", model)
+    local_workspace(str(tmp_path / "evidently")).state.write_snapshot(project_id, "lean-wrote", model)
+    evidently_file, lean_file = (ours.parent / f"{name}.json" for name in ("evidently-wrote", "lean-wrote"))
+    assert lean_file.read_bytes() == evidently_file.read_bytes() and len(lean_file.read_bytes()) > 10_000

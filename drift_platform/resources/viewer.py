@@ -105,14 +105,26 @@ def local_workspace(path: str):
     manager parses every run of every project in the folder (~20 ms a run, so a push cost seconds once a project
     held a year of periods, and a backfill's pushes grew with the square of its periods). What a push does
     (projects found or made, a run added, listed, deleted, the dashboard read and saved) reads and writes the
-    workspace's files directly and never uses it; anything else the full workspace has is made on first use."""
+    workspace's files directly and never uses it; anything else the full workspace has is made on first use.
+    A run's file is written with one `json.dumps` (the same bytes as Evidently's `json.dump`, which streams through
+    Python's pure-Python encoder: ~0.15 s a drift report's snapshot, against ~0.03 s)."""
+    import json
+
+    from evidently.legacy.utils import NumpyEncoder
     from evidently.ui.storage.local.base import LocalState
     from evidently.ui.workspace import Workspace
+
+    class LeanState(LocalState):
+        def write_snapshot(self, project_id, snapshot_id, snapshot) -> None:
+            text = json.dumps(snapshot.dict(), cls=NumpyEncoder)
+            self.location.makedirs(self._snapshot_dir(project_id))
+            with self.location.open(self._snapshot_path(project_id, snapshot_id), "w") as f:
+                f.write(text)
 
     class LeanWorkspace(Workspace):
         def __init__(self, path: str) -> None:  # noqa: D107 (Workspace.__init__ less its dataset and SDK managers)
             self.path = path
-            self.state = LocalState(path)
+            self.state = LeanState(path)
 
         def __getattr__(self, name: str):  # only what __init__ above did not set: taken from a full Workspace
             if name.startswith("__"):
