@@ -724,7 +724,7 @@ def backfill_production(weeks: int | None = None, mode: str = "asset", timeout: 
         stack.start()
         try:
             instance = stack.instance()
-            daemon_cpu = process_cpu_seconds(stack.daemon.pid)
+            cpu_before = cpu_by_part(stack, postgres, s3)
             began = time.time()
             runs_filter, backfill_id = _launch(stack, mode, monitor, keys)
             done = {BulkActionStatus.COMPLETED, BulkActionStatus.COMPLETED_SUCCESS, BulkActionStatus.COMPLETED_FAILED,
@@ -737,20 +737,40 @@ def backfill_production(weeks: int | None = None, mode: str = "asset", timeout: 
                 if time.time() - began > timeout:
                     raise RuntimeError(f"{mode} of {len(keys)} weeks not done after {timeout:.0f} s: {status}")
                 time.sleep(1.0)
-            daemon_cpu = process_cpu_seconds(stack.daemon.pid) - daemon_cpu
+            cpu = {part: seconds - cpu_before[part] for part, seconds in cpu_by_part(stack, postgres, s3).items()}
             outcome = _outcome(instance, instance.get_run_records(runs_filter), monitor, len(keys), began)
             history_rows = postgres.execute(f"SELECT count(*) FROM {monitor}_history", dbname="drift_warehouse")[0][0]
         finally:
             stack.stop()
     return {**outcome, "mode": mode, "monitor": monitor, "weeks": len(keys), "periods": len(keys),
-            "daemon_cpu_seconds": daemon_cpu,
+            "cpu_seconds_by_part": cpu,
             "backfill_status": status.value if status else "-", "history_rows": history_rows}
 
 
-def process_cpu_seconds(pid: int) -> float:
-    """A live process's CPU time (user + system, its threads included) from /proc."""
+def process_cpu_seconds(pid: int, children: bool = False) -> float:
+    """A live process's CPU time (user + system, its threads included) from /proc; `children`: with that of its
+    children that have ended and been waited for."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if children else 0)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_part(stack, postgres, s3) -> dict[str, float]:
+    """CPU seconds so far of each part of the topology but the runs: the code server, webserver and daemon,
+    PostgreSQL (the postmaster, its ended backends and the live ones), the S3 server."""
+    parts = {"code server": process_cpu_seconds(stack.code_server.pid),
+             "webserver": process_cpu_seconds(stack.webserver.pid, children=True),
+             "daemon": process_cpu_seconds(stack.daemon.pid, children=True),
+             "S3 server": process_cpu_seconds(s3.pid, children=True),
+             "PostgreSQL": process_cpu_seconds(postgres.pid, children=True)}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            if parent == postgres.pid:
+                parts["PostgreSQL"] += process_cpu_seconds(int(stat.parent.name))
+        except (OSError, ValueError):
+            continue  # a process that ended meanwhile
+    return parts
 
 
 def _launch(stack, mode: str, monitor: str, keys: list[str]):

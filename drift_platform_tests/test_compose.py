@@ -256,7 +256,9 @@ def test_instance_files_differ_only_in_the_run_launcher():
 
 def test_instance_settings():
     instance = load_yaml(INSTANCE)
-    db = instance["storage"]["postgres"]["postgres_db"]
+    storage = instance["storage"]["custom"]  # dagster-postgres's storage, pooled: test_instance.py
+    assert (storage["module"], storage["class"]) == ("drift_platform.instance", "PooledPostgresStorage")
+    db = storage["config"]["postgres_db"]
     assert db["scheme"] == "postgresql+psycopg2"  # SQLAlchemy 2.1 + psycopg2, see shared/STACK.md
     assert {k: v["env"] for k, v in db.items() if isinstance(v, dict)} == {
         "username": "DAGSTER_POSTGRES_USER",
