@@ -6,6 +6,8 @@ runs in its own processes, the table comes out, and the project's drift decision
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 
 import pytest
@@ -13,16 +15,22 @@ import pytest
 from benchmarks.run import main
 
 
-@pytest.mark.timeout(900)
-def test_smoke_benchmark_produces_the_table(tmp_path, capsys) -> None:
-    assert main(["--smoke", "--out", str(tmp_path)]) == 0
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory) -> tuple[dict, str, str]:
+    """`make bench` at the smoke size, once for the module's tests: its JSON, its Markdown table, what it printed."""
+    out, printed = tmp_path_factory.mktemp("bench"), io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["--smoke", "--out", str(out)]) == 0
+    [markdown] = out.glob("bench-*-smoke.md")
+    [raw] = out.glob("bench-*-smoke.json")
+    return json.loads(raw.read_text()), markdown.read_text(), printed.getvalue()
 
-    [markdown] = tmp_path.glob("bench-*-smoke.md")
-    [raw] = tmp_path.glob("bench-*-smoke.json")
-    table = markdown.read_text()
-    assert table == capsys.readouterr().out.rstrip("\n") + "\n"
+
+@pytest.mark.timeout(900)
+def test_smoke_benchmark_produces_the_table(smoke) -> None:
+    result, table, printed = smoke
+    assert table == printed.rstrip("\n") + "\n"
     assert "| group | case | runs | median s | min s | max s | peak RSS MB | note |" in table
-    result = json.loads(raw.read_text())
 
     groups = {row["group"].split(".")[0] for row in result["rows"]}
     assert groups == {"a", "a2", "b", "c", "d", "e", "f", "h", "i"}
@@ -49,14 +57,14 @@ def test_smoke_benchmark_produces_the_table(tmp_path, capsys) -> None:
     assert {t["target"].split(" ")[0] for t in result["targets"]} >= {"drift", "history", "code-location", "sensor"}
 
 
-@pytest.mark.timeout(300)
-def test_task_benchmark_platform_equals_sklearn_alone(tmp_path) -> None:
-    """The issue-20 case at 2,000 rows, one run of each side per task: the platform's train/predict/store and
-    scikit-learn's alone, each in its own process with one OpenMP/BLAS thread. The platform side asserts its holdout
-    metric equals sklearn's function on the same rows and model (the case fails otherwise); here both sides must
-    choose the same parameters and get the same CV and holdout values, and the table must show the ratios."""
-    assert main(["--smoke", "--only", "tasks", "--out", str(tmp_path)]) == 0
-    result = json.loads(next(tmp_path.glob("bench-*-smoke.json")).read_text())
+@pytest.mark.timeout(900)
+def test_task_benchmark_platform_equals_sklearn_alone(smoke) -> None:
+    """The issue-20 case (group h of the smoke run) at 2,000 rows, one run of each side per task: the platform's
+    train/predict/store and scikit-learn's alone, each in its own process with one OpenMP/BLAS thread. The platform
+    side asserts its holdout metric equals sklearn's function on the same rows and model (the case fails
+    otherwise); here both sides must choose the same parameters and get the same CV and holdout values, and the
+    table must show the ratios."""
+    result = smoke[0]
     overhead = {o["task"]: o for o in result["task_overhead"]}
     assert set(overhead) == {"regression", "binary", "multiclass"}
     assert {o["metric"] for o in overhead.values()} == {"rmsle", "roc_auc", "log_loss"}
