@@ -125,7 +125,7 @@ def services(compose: dict) -> dict[str, dict]:
 def dagster_services(services: dict) -> dict[str, dict]:
     """The services that run a Dagster process (code server, webserver, daemon)."""
     found = {name: s for name, s in services.items()
-             if command_of(s).startswith(("dagster", "python -m drift_platform.daemon"))}
+             if command_of(s).startswith(("dagster", "python -m drift_platform.instance.daemon"))}
     assert set(found) == {"drift_user_code", "dagster_webserver", "dagster_daemon"}
     return found
 
@@ -197,7 +197,7 @@ def test_code_server(services: dict):
 def test_webserver_and_daemon(services: dict):
     assert command_of(services["dagster_webserver"]).startswith("dagster-webserver")
     assert "-w workspace.yaml" in command_of(services["dagster_webserver"])
-    assert command_of(services["dagster_daemon"]) == "python -m drift_platform.daemon run"  # dagster-daemon's
+    assert command_of(services["dagster_daemon"]) == "python -m drift_platform.instance.daemon run"  # dagster-daemon's
     for name in ("dagster_webserver", "dagster_daemon"):
         volumes = services[name]["volumes"]
         assert f"./deploy/dagster.docker.yaml:{DAGSTER_HOME}/dagster.yaml:ro" in volumes, name
@@ -257,7 +257,7 @@ def test_instance_files_differ_only_in_the_run_launcher():
 def test_instance_settings():
     instance = load_yaml(INSTANCE)
     storage = instance["storage"]["custom"]  # dagster-postgres's storage, pooled: test_instance.py
-    assert (storage["module"], storage["class"]) == ("drift_platform.instance", "PooledPostgresStorage")
+    assert (storage["module"], storage["class"]) == ("drift_platform.instance.storage", "PooledPostgresStorage")
     db = storage["config"]["postgres_db"]
     assert db["scheme"] == "postgresql+psycopg2"  # SQLAlchemy 2.1 + psycopg2, see shared/STACK.md
     assert {k: v["env"] for k, v in db.items() if isinstance(v, dict)} == {

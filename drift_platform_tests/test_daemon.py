@@ -1,4 +1,4 @@
-"""drift_platform/daemon.py: Dagster's daemon with the backfill daemon's loop set by DRIFT_BACKFILL_INTERVAL_SECONDS.
+"""drift_platform/instance/daemon.py: Dagster's daemon with the backfill daemon's loop set by DRIFT_BACKFILL_INTERVAL_SECONDS.
 The loop's pick-up on the real stack: test_e2e_production.py::test_a_backfill_launched_after_another_is_picked_up_in_seconds."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from drift_platform.daemon import BACKFILL_INTERVAL_ENV, DEFAULT_BACKFILL_INTERVAL_SECONDS, backfill_interval
+from drift_platform.instance.daemon import BACKFILL_INTERVAL_ENV, DEFAULT_BACKFILL_INTERVAL_SECONDS, backfill_interval
 
 
 def test_the_interval_comes_from_the_environment() -> None:

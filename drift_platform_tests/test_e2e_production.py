@@ -267,7 +267,7 @@ def test_two_monitors_failing_while_the_daemon_is_down_get_one_retrain_and_one_a
 
 
 def test_a_backfill_launched_after_another_is_picked_up_in_seconds(production: Production) -> None:
-    """The daemon (drift_platform/daemon.py) looks for new backfills every 5 s, not Dagster's fixed 30: a backfill
+    """The daemon (drift_platform/instance/daemon.py) looks for new backfills every 5 s, not Dagster's fixed 30: a backfill
     launched right after the daemon took up another has its run within seconds, where it waited ~30 s before.
     Two one-day backfills of grid_load's current_batch (no checks: nothing for the sensors)."""
     instance = production.stack.instance()

@@ -1,4 +1,4 @@
-"""drift_platform/instance.py: the production dagster.yaml's PostgreSQL storage keeps a connection per process (dagster-
+"""drift_platform/instance/storage.py: the production dagster.yaml's PostgreSQL storage keeps a connection per process (dagster-
 postgres alone opens one per query), and survives a server restart. The whole production topology runs on it in
 test_e2e_production.py and test_e2e_lifecycle.py."""
 
@@ -40,7 +40,7 @@ def numbered(context) -> None:
 
 
 def test_the_production_storage_keeps_a_connection_per_process(server, tmp_path, monkeypatch) -> None:
-    from drift_platform.instance import PooledPostgresStorage
+    from drift_platform.instance.storage import PooledPostgresStorage
 
     instance = instance_on(server, tmp_path, monkeypatch)
     assert isinstance(instance.get_ref().storage, PooledPostgresStorage)  # what a run's process rebuilds

@@ -58,6 +58,8 @@ def test_core_loads_no_dagster_in_a_fresh_interpreter() -> None:
                   "drift_platform.definitions")),
         ("resources", ("drift_platform.lib", "drift_platform.definitions")),
         ("lib", ("drift_platform.definitions",)),
+        ("instance", ("drift_platform.core", "drift_platform.lib", "drift_platform.resources",
+                      "drift_platform.definitions")),
     ],
 )
 def test_imports_run_one_way(folder: str, forbidden: tuple[str, ...]) -> None:
@@ -75,7 +77,7 @@ def test_package_root_holds_only_the_entry_points_and_folders() -> None:
     files = {p.name for p in PACKAGE.iterdir() if p.is_file()}
     folders = {p.name for p in PACKAGE.iterdir() if p.is_dir() and p.name != "__pycache__"}
     assert files == {"__init__.py", "definitions.py"}
-    assert {"core", "lib", "resources", "defs"} <= folders
+    assert {"core", "lib", "resources", "defs", "instance"} <= folders
 
 
 def test_no_function_is_longer_than_sixty_lines() -> None:

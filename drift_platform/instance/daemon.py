@@ -8,7 +8,7 @@ starts (dagster/_daemon/backfill.py `execute_backfill_iteration_loop`), so it is
 drift_platform_tests/test_daemon.py fails if Dagster stops reading it there. The asset daemon's interval, which
 falls back to the same constant, is pinned in dagster.yaml (`auto_materialize.minimum_interval_seconds`).
 
-Run as `python -m drift_platform.daemon run` with `dagster-daemon`'s arguments.
+Run as `python -m drift_platform.instance.daemon run` with `dagster-daemon`'s arguments.
 """
 
 from __future__ import annotations
