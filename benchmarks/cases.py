@@ -684,6 +684,26 @@ def run_phases(instance, records) -> dict[str, float]:
     return phases
 
 
+def run_timeline(instance, records, began: float) -> list[dict[str, float]]:
+    """Each run's milestones in seconds after the launch: made (by the daemon), launched (RUN_STARTING), its
+    process running the job (RUN_START), its drift report's step begun, ended."""
+    from dagster import DagsterEventType as T
+
+    timeline = []
+    for record in sorted(records, key=lambda r: r.create_timestamp):
+        first: dict[str, float] = {}
+        for event in instance.all_logs(record.dagster_run.run_id):
+            kind = event.dagster_event.event_type if event.dagster_event else None
+            step = event.dagster_event.step_key if event.dagster_event else None
+            name = {T.RUN_STARTING: "launched", T.RUN_START: "started"}.get(kind) or (
+                "drift_report" if kind == T.STEP_START and step.endswith("__drift_report") else None)
+            if name:
+                first.setdefault(name, event.timestamp - began)
+        timeline.append({"made": record.create_timestamp.timestamp() - began, **first,
+                         "ended": record.end_time - began})
+    return timeline
+
+
 def backfill_production(weeks: int | None = None, mode: str = "asset", timeout: float = 3600.0,
                         monitor: str = "bike_sharing", periods_per_run: int | None = None) -> dict[str, Any]:
     """The sample's bike weeks backfilled on the production topology, as real processes on loopback: PostgreSQL
@@ -813,6 +833,7 @@ def _outcome(instance, records, monitor: str, periods: int, began: float) -> dic
         "no_dataset_drift": by_status, "seconds_per_week": wall / periods,
         "phases_per_period": {name: seconds / periods for name, seconds in run_phases(instance, records).items()},
         "launch_to_first_run": min(r.create_timestamp.timestamp() for r in records) - began,  # the daemon's pick-up
+        "timeline": run_timeline(instance, records, began),
     }
 
 
