@@ -9,7 +9,11 @@ import time
 
 import pytest
 
-from drift_platform.instance.daemon import BACKFILL_INTERVAL_ENV, DEFAULT_BACKFILL_INTERVAL_SECONDS, backfill_interval
+from drift_platform.instance.daemon import (
+    BACKFILL_INTERVAL_ENV,
+    DEFAULT_BACKFILL_INTERVAL_SECONDS,
+    backfill_interval,
+)
 
 
 def test_the_interval_comes_from_the_environment() -> None:
@@ -41,6 +45,5 @@ def test_dagsters_backfill_loop_waits_the_interval_set_before_it_starts(monkeypa
     monkeypatch.setattr(controller, "DEFAULT_DAEMON_INTERVAL_SECONDS", 7)
     shutdown = RecordedWaits()
     began = time.time()
-    for _ in execute_backfill_iteration_loop(object(), logging.getLogger("test_daemon"), shutdown, until=began + 0.5):
-        pass
+    list(execute_backfill_iteration_loop(object(), logging.getLogger("test_daemon"), shutdown, until=began + 0.5))
     assert shutdown.waits and all(6.0 <= wait <= 7.0 for wait in shutdown.waits), shutdown.waits
